@@ -1,0 +1,31 @@
+package config;
+
+import java.util.List;
+
+/**
+ * The agent's whole configuration, one typed value. Built by {@link ConfigLoader} from defaults,
+ * then a JSON file, then {@code AGENT_*} environment variables, then command-line flags.
+ */
+public record AgentConfig(
+    List<String> listen,
+    String authToken,
+    int maxConnections,
+    int maxRequestsPerConnection,
+    int maxRuns,
+    int maxSessions,
+    int shellBacklogBytes,
+    long runMaxOutputBytes,
+    long sessionIdleTimeoutMs,
+    long killGraceMs,
+    long writeQueueMaxBytes,
+    String metrics,
+    String logFormat,
+    String logLevel) {
+
+  public static final String DEFAULT_LISTEN = "vsock://any:52000";
+
+  public static AgentConfig defaults() {
+    return new AgentConfig(List.of(DEFAULT_LISTEN), null, 1024, 64, 256, 64, 1024 * 1024,
+        4L * 1024 * 1024, 600_000, 500, 64L * 1024 * 1024, null, "text", "info");
+  }
+}

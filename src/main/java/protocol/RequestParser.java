@@ -1,0 +1,258 @@
+package protocol;
+
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonToken;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Turns a frame body into a {@link Request}, with a plain streaming parser (no reflection).
+ *
+ * <p>Unknown fields are skipped and {@code null} counts as absent. The first bad field decides the
+ * error, but parsing goes on so that the id can still be reported if it comes later.
+ */
+public final class RequestParser {
+  private static final JsonFactory JSON = new JsonFactory();
+
+  private RequestParser() {}
+
+  public static Request parse(byte[] body) throws InvalidRequestException {
+    try (JsonParser p = JSON.createParser(body)) {
+      return new Fields(p).read();
+    } catch (JsonProcessingException e) {
+      throw new InvalidRequestException("", "Invalid request: " + jsonReason(e));
+    } catch (IOException e) {
+      throw new InvalidRequestException("", "Invalid request: " + e.getMessage());
+    }
+  }
+
+  private static String jsonReason(JsonProcessingException e) {
+    String msg = e.getOriginalMessage();
+    if (msg == null) {
+      return "malformed JSON";
+    }
+    int cut = msg.indexOf('\n');
+    msg = cut < 0 ? msg : msg.substring(0, cut);
+    if (msg.length() > 200) {
+      msg = msg.substring(0, 200) + "...";
+    }
+    var loc = e.getLocation();
+    return loc == null ? msg : msg + " at offset " + loc.getByteOffset();
+  }
+
+  /** The state of one parse. */
+  private static final class Fields {
+    private final JsonParser p;
+    private String problem;
+    private boolean idSeen;
+    private String id;
+    private RequestType type;
+    private List<String> command;
+    private String cwd;
+    private Map<String, String> env;
+    private String path;
+    private String contentBase64;
+    private Boolean recursive;
+    private String sessionId;
+    private Integer rows;
+    private Integer cols;
+    private String inputBase64;
+    private Long timeoutMs;
+    private String stdinBase64;
+    private Long maxOutputBytes;
+    private Request.OutputEncoding outputEncoding;
+    private Boolean stream;
+    private Long offset;
+    private Long length;
+    private Boolean append;
+    private Integer mode;
+    private String newPath;
+    private String authToken;
+
+    Fields(JsonParser p) {
+      this.p = p;
+    }
+
+    Request read() throws IOException, InvalidRequestException {
+      JsonToken first = p.nextToken();
+      if (first != JsonToken.START_OBJECT) {
+        throw new InvalidRequestException("", "Invalid request: expected a JSON object");
+      }
+      while (p.nextToken() == JsonToken.FIELD_NAME) {
+        String name = p.currentName();
+        p.nextToken();
+        field(name);
+      }
+      if (p.nextToken() != null) {
+        throw new InvalidRequestException("", "Invalid request: unexpected data after the object");
+      }
+      if (!idSeen && problem == null) {
+        problem = "missing field 'id'";
+      }
+      if (type == null && problem == null) {
+        problem = "missing field 'type'";
+      }
+      if (problem != null) {
+        throw new InvalidRequestException(id, "Invalid request: " + problem);
+      }
+      return new Request(id, type, command, cwd, env, path, contentBase64, recursive, sessionId,
+          rows, cols, inputBase64, timeoutMs, stdinBase64, maxOutputBytes, outputEncoding, stream,
+          offset, length, append, mode, newPath, authToken);
+    }
+
+    private void field(String name) throws IOException {
+      if (p.currentToken() == JsonToken.VALUE_NULL) {
+        if (name.equals("id") || name.equals("type")) {
+          fail("field '" + name + "' must be a string");
+        }
+        return;
+      }
+      switch (name) {
+        case "id" -> {
+          idSeen = true;
+          String v = string(name);
+          id = v;
+        }
+        case "type" -> {
+          String v = string(name);
+          if (v != null) {
+            type = RequestType.fromWire(v);
+            if (type == null) {
+              fail("unknown type '" + clip(v) + "'");
+            }
+          }
+        }
+        case "command" -> command = stringList(name);
+        case "cwd" -> cwd = string(name);
+        case "env" -> env = stringMap(name);
+        case "path" -> path = string(name);
+        case "content_base64" -> contentBase64 = string(name);
+        case "recursive" -> recursive = bool(name);
+        case "session_id" -> sessionId = string(name);
+        case "rows" -> rows = intIn(name, 0, 65535);
+        case "cols" -> cols = intIn(name, 0, 65535);
+        case "input_base64" -> inputBase64 = string(name);
+        case "timeout_ms" -> timeoutMs = longIn(name, 1, Long.MAX_VALUE / 1_000_000);
+        case "stdin_base64" -> stdinBase64 = string(name);
+        case "max_output_bytes" -> maxOutputBytes = longIn(name, 0, Long.MAX_VALUE);
+        case "output_encoding" -> {
+          String v = string(name);
+          if ("utf8".equals(v)) {
+            outputEncoding = Request.OutputEncoding.UTF8;
+          } else if ("base64".equals(v)) {
+            outputEncoding = Request.OutputEncoding.BASE64;
+          } else if (v != null) {
+            fail("field 'output_encoding' must be \"utf8\" or \"base64\"");
+          }
+        }
+        case "stream" -> stream = bool(name);
+        case "offset" -> offset = longIn(name, 0, Long.MAX_VALUE);
+        case "length" -> length = longIn(name, 0, Long.MAX_VALUE);
+        case "append" -> append = bool(name);
+        case "mode" -> {
+          Long v = longIn(name, 0, 07777);
+          mode = v == null ? null : v.intValue();
+        }
+        case "new_path" -> newPath = string(name);
+        case "auth_token" -> authToken = string(name);
+        default -> p.skipChildren();
+      }
+    }
+
+    private void fail(String why) {
+      if (problem == null) {
+        problem = why;
+      }
+    }
+
+    private String string(String name) throws IOException {
+      if (p.currentToken() != JsonToken.VALUE_STRING) {
+        fail("field '" + name + "' must be a string");
+        p.skipChildren();
+        return null;
+      }
+      return p.getText();
+    }
+
+    private Boolean bool(String name) throws IOException {
+      JsonToken t = p.currentToken();
+      if (t == JsonToken.VALUE_TRUE || t == JsonToken.VALUE_FALSE) {
+        return t == JsonToken.VALUE_TRUE;
+      }
+      fail("field '" + name + "' must be a boolean");
+      p.skipChildren();
+      return null;
+    }
+
+    private Long longIn(String name, long min, long max) throws IOException {
+      if (p.currentToken() == JsonToken.VALUE_NUMBER_INT) {
+        if (p.getNumberType() == JsonParser.NumberType.BIG_INTEGER) {
+          fail("field '" + name + "' is out of range");
+          return null;
+        }
+        long v = p.getLongValue();
+        if (v >= min && v <= max) {
+          return v;
+        }
+        fail("field '" + name + "' must be between " + min + " and " + max);
+        return null;
+      }
+      fail("field '" + name + "' must be an integer");
+      p.skipChildren();
+      return null;
+    }
+
+    private Integer intIn(String name, int min, int max) throws IOException {
+      Long v = longIn(name, min, max);
+      return v == null ? null : v.intValue();
+    }
+
+    private List<String> stringList(String name) throws IOException {
+      if (p.currentToken() != JsonToken.START_ARRAY) {
+        fail("field '" + name + "' must be an array of strings");
+        p.skipChildren();
+        return null;
+      }
+      List<String> out = new ArrayList<>();
+      JsonToken t;
+      while ((t = p.nextToken()) != JsonToken.END_ARRAY) {
+        if (t != JsonToken.VALUE_STRING) {
+          fail("field '" + name + "' must be an array of strings");
+          p.skipChildren();
+          continue;
+        }
+        out.add(p.getText());
+      }
+      return Collections.unmodifiableList(out);
+    }
+
+    private Map<String, String> stringMap(String name) throws IOException {
+      if (p.currentToken() != JsonToken.START_OBJECT) {
+        fail("field '" + name + "' must be an object of strings");
+        p.skipChildren();
+        return null;
+      }
+      Map<String, String> out = new LinkedHashMap<>();
+      while (p.nextToken() == JsonToken.FIELD_NAME) {
+        String key = p.currentName();
+        if (p.nextToken() != JsonToken.VALUE_STRING) {
+          fail("field '" + name + "' must be an object of strings");
+          p.skipChildren();
+          continue;
+        }
+        out.put(key, p.getText());
+      }
+      return Collections.unmodifiableMap(out);
+    }
+
+    private static String clip(String s) {
+      return s.length() > 64 ? s.substring(0, 64) + "..." : s;
+    }
+  }
+}

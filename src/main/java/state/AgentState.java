@@ -1,0 +1,42 @@
+package state;
+
+import config.AgentConfig;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/** What every part of the agent shares: the configuration, the clock and the live counters. */
+public final class AgentState {
+  public static final String VERSION = "0.1.0";
+  /** The reference protocol's version, which every addition extends. */
+  public static final String PROTOCOL = "agentkernel-0.18.1+ext1";
+
+  private final AgentConfig config;
+  private final long startNanos = System.nanoTime();
+  public final AtomicInteger connections = new AtomicInteger();
+  public final AtomicInteger runs = new AtomicInteger();
+  public final AtomicInteger sessions = new AtomicInteger();
+
+  public AgentState(AgentConfig config) {
+    this.config = config;
+  }
+
+  public AgentConfig config() {
+    return config;
+  }
+
+  public long uptimeMs() {
+    return (System.nanoTime() - startNanos) / 1_000_000;
+  }
+
+  /** Takes one of {@code max} slots of {@code counter}, or returns false when all are taken. */
+  public static boolean tryAcquire(AtomicInteger counter, int max) {
+    while (true) {
+      int n = counter.get();
+      if (n >= max) {
+        return false;
+      }
+      if (counter.compareAndSet(n, n + 1)) {
+        return true;
+      }
+    }
+  }
+}

@@ -1,0 +1,172 @@
+package stream;
+
+/**
+ * Bytes on their way from a process to a host, with flow control.
+ *
+ * <p>A producer thread appends what it reads. A consumer takes chunks to send and later
+ * acknowledges them by absolute offset. Bytes stay here until acknowledged, so a receiver that
+ * goes away loses nothing that it was not confirmed to have: {@link #detach()} rewinds to the last
+ * acknowledged byte.
+ *
+ * <p>While a receiver is attached (or expected), a full buffer blocks the producer: the process
+ * then blocks on its pipe or terminal instead of the agent buffering without limit. While detached,
+ * a full buffer drops its oldest bytes and counts them.
+ */
+public final class OutputBuffer {
+  private final int capacity;
+  private byte[] ring;
+  /** Absolute offsets: acked <= sent <= end, and end - acked <= capacity. */
+  private long acked;
+  private long sent;
+  private long end;
+  private long dropped;
+  private boolean blocking = true;
+  private boolean finished;
+  private boolean closed;
+
+  public OutputBuffer(int capacity) {
+    this.capacity = capacity;
+    this.ring = new byte[Math.min(capacity, 16 * 1024)];
+  }
+
+  /**
+   * Appends bytes, waiting for room while in blocking mode. Returns false if the buffer was closed
+   * (the reader should stop).
+   */
+  public synchronized boolean append(byte[] b, int off, int len) throws InterruptedException {
+    while (len > 0) {
+      if (closed) {
+        return false;
+      }
+      long room = capacity - (end - acked);
+      if (room == 0) {
+        if (blocking) {
+          wait();
+          continue;
+        }
+        // Detached: drop the oldest bytes to make room.
+        long drop = Math.min(len, end - acked);
+        acked += drop;
+        dropped += drop;
+        sent = Math.max(sent, acked);
+        room = drop;
+      }
+      int n = (int) Math.min(room, len);
+      put(b, off, n);
+      off += n;
+      len -= n;
+    }
+    return true;
+  }
+
+  private void put(byte[] b, int off, int n) {
+    long need = end + n - acked;
+    if (need > ring.length) {
+      grow((int) Math.min(capacity, Math.max(need, (long) ring.length * 2)));
+    }
+    int pos = (int) (end % ring.length);
+    int first = Math.min(n, ring.length - pos);
+    System.arraycopy(b, off, ring, pos, first);
+    System.arraycopy(b, off + first, ring, 0, n - first);
+    end += n;
+  }
+
+  private void grow(int size) {
+    int len = (int) (end - acked);
+    byte[] linear = new byte[len];
+    copyOut(acked, linear, 0, len);
+    // Re-base so that absolute offset x lives at x % size.
+    byte[] placed = new byte[size];
+    int pos = (int) (acked % size);
+    int first = Math.min(len, size - pos);
+    System.arraycopy(linear, 0, placed, pos, first);
+    System.arraycopy(linear, first, placed, 0, len - first);
+    ring = placed;
+  }
+
+  private void copyOut(long from, byte[] dst, int dstOff, int len) {
+    int pos = (int) (from % ring.length);
+    int first = Math.min(len, ring.length - pos);
+    System.arraycopy(ring, pos, dst, dstOff, first);
+    System.arraycopy(ring, 0, dst, dstOff + first, len - first);
+  }
+
+  /** The producer has reached the end of its stream. */
+  public synchronized void finish() {
+    finished = true;
+    notifyAll();
+  }
+
+  /** Unblocks and stops the producer for good. */
+  public synchronized void close() {
+    closed = true;
+    finished = true;
+    notifyAll();
+  }
+
+  /** The next unsent bytes, at most {@code max}, or null if there are none. */
+  public synchronized byte[] take(int max) {
+    int n = (int) Math.min(max, end - sent);
+    if (n <= 0) {
+      return null;
+    }
+    byte[] out = new byte[n];
+    copyOut(sent, out, 0, n);
+    sent += n;
+    return out;
+  }
+
+  /** Everything up to absolute offset {@code offset} was received. */
+  public synchronized void ack(long offset) {
+    if (offset > acked && offset <= sent) {
+      acked = offset;
+      notifyAll();
+    }
+  }
+
+  /** The receiver went away: unacknowledged bytes will be sent again; a full buffer drops. */
+  public synchronized void detach() {
+    sent = acked;
+    blocking = false;
+    notifyAll();
+  }
+
+  /** A receiver is (or is about to be) attached: a full buffer blocks the producer again. */
+  public synchronized void attach() {
+    sent = acked;
+    blocking = true;
+  }
+
+  /** Bytes dropped since the last call, which resets the count. */
+  public synchronized long takeDropped() {
+    long d = dropped;
+    dropped = 0;
+    return d;
+  }
+
+  public synchronized long sentOffset() {
+    return sent;
+  }
+
+  public synchronized long unsent() {
+    return end - sent;
+  }
+
+  public synchronized long inFlight() {
+    return sent - acked;
+  }
+
+  /** The producer is done and every byte was sent (not necessarily acknowledged). */
+  public synchronized boolean drained() {
+    return finished && sent == end;
+  }
+
+  /** The producer is done and every byte was acknowledged. */
+  public synchronized boolean acknowledged() {
+    return finished && acked == end;
+  }
+
+  public synchronized boolean isFinished() {
+    return finished;
+  }
+}

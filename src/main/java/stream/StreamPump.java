@@ -1,0 +1,113 @@
+package stream;
+
+import io.vertx.core.Context;
+import io.vertx.core.eventbus.EventBus;
+import java.util.concurrent.atomic.AtomicBoolean;
+import protocol.Response;
+
+/**
+ * Moves bytes from an {@link OutputBuffer} to the connection that receives them, as frames on the
+ * event bus, with at most {@link #WINDOW} bytes unacknowledged. Runs on one context; only
+ * {@link #wake()} may be called from other threads.
+ *
+ * <p>A frame is sent at once when nothing is in flight, so an interactive echo is not delayed.
+ * While a frame is in flight, small reads accumulate until its acknowledgement comes back or a
+ * full chunk is ready, so a busy producer gets few large frames instead of many small ones.
+ */
+public final class StreamPump {
+  public static final int CHUNK = 64 * 1024;
+  public static final int WINDOW = 4 * CHUNK;
+
+  /** Makes the frame for one chunk; {@code dropped} is the count of bytes lost before it. */
+  public interface FrameMaker {
+    Response frame(byte[] data, long dropped);
+  }
+
+  /** Sends a frame to a connection; the connection acknowledges it at {@code ackAddress}. */
+  public interface Sender {
+    void send(String connId, Response frame, long epoch, long offset);
+  }
+
+  private final Context context;
+  private final OutputBuffer buffer;
+  private final FrameMaker maker;
+  private final Sender sender;
+  private final Runnable onDrained;
+  private final AtomicBoolean scheduled = new AtomicBoolean();
+  private String receiver;
+  private long epoch;
+  private boolean drainedSignalled;
+
+  public StreamPump(Context context, OutputBuffer buffer, FrameMaker maker, Sender sender,
+      Runnable onDrained) {
+    this.context = context;
+    this.buffer = buffer;
+    this.maker = maker;
+    this.sender = sender;
+    this.onDrained = onDrained;
+  }
+
+  public String receiver() {
+    return receiver;
+  }
+
+  public long epoch() {
+    return epoch;
+  }
+
+  /** Makes {@code connId} the receiver; unacknowledged bytes are sent again to it. */
+  public void attach(String connId) {
+    epoch++;
+    receiver = connId;
+    drainedSignalled = false;
+    buffer.attach();
+    pump();
+  }
+
+  /** No receiver any more; output is kept in the buffer (and the oldest dropped when full). */
+  public void detach() {
+    epoch++;
+    receiver = null;
+    buffer.detach();
+  }
+
+  /** An acknowledgement from the receiver. Stale epochs are ignored. */
+  public void ack(long ackEpoch, long offset) {
+    if (ackEpoch == epoch) {
+      buffer.ack(offset);
+      pump();
+    }
+  }
+
+  /** New bytes or the end of the stream; callable from any thread. */
+  public void wake() {
+    if (scheduled.compareAndSet(false, true)) {
+      context.runOnContext(v -> {
+        scheduled.set(false);
+        pump();
+      });
+    }
+  }
+
+  private void pump() {
+    if (receiver == null) {
+      return;
+    }
+    while (buffer.inFlight() < WINDOW) {
+      long unsent = buffer.unsent();
+      if (unsent == 0) {
+        if (!drainedSignalled && buffer.acknowledged()) {
+          drainedSignalled = true;
+          onDrained.run();
+        }
+        return;
+      }
+      if (unsent < CHUNK && buffer.inFlight() > 0 && !buffer.isFinished()) {
+        return;
+      }
+      long dropped = buffer.takeDropped();
+      byte[] data = buffer.take(CHUNK);
+      sender.send(receiver, maker.frame(data, dropped), epoch, buffer.sentOffset());
+    }
+  }
+}

@@ -1,0 +1,33 @@
+package transport;
+
+import io.vertx.core.Future;
+import io.vertx.core.Handler;
+
+/**
+ * One accepted connection, whatever its transport. Every method is called on the connection's
+ * context, and every handler is called there.
+ */
+public interface Link {
+  /** "tcp", "unix" or "vsock". */
+  String transport();
+
+  /** Who is on the other end, for logs. */
+  String peer();
+
+  /** Starts reading: each chunk goes to {@code data}; {@code closed} is called once at the end. */
+  void start(Handler<byte[]> data, Handler<Void> closed);
+
+  /** Queues bytes; the future completes once they have been handed to the operating system. */
+  Future<Void> write(byte[] bytes);
+
+  /** Bytes queued and not yet written. */
+  long queuedBytes();
+
+  /** Stops or restarts delivering incoming data. */
+  void pause();
+
+  void resume();
+
+  /** Closes after the bytes already queued have been written. */
+  void close();
+}

@@ -1,0 +1,229 @@
+package verticles;
+
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.eventbus.DeliveryOptions;
+import io.vertx.core.eventbus.EventBus;
+import io.vertx.core.eventbus.Message;
+import io.vertx.core.eventbus.MessageConsumer;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import log.Log;
+import protocol.Errors;
+import protocol.FrameDecoder;
+import protocol.Frames;
+import protocol.InvalidRequestException;
+import protocol.Request;
+import protocol.RequestParser;
+import protocol.Response;
+import protocol.ResponseWriter;
+import state.AgentState;
+import transport.Link;
+
+/**
+ * One host connection, whatever its transport: cuts the byte stream into frames, turns each into a
+ * typed request, sends it to the verticle that serves it, and writes the answers and events back.
+ * Everything here runs on the listener's context.
+ */
+final class Connection {
+  /** Event-bus requests may take as long as a command runs; this only bounds a lost reply. */
+  private static final DeliveryOptions REQUEST = new DeliveryOptions()
+      .setSendTimeout(TimeUnit.DAYS.toMillis(30));
+  /** Reading requests pauses while this many response bytes wait to be written. */
+  private static final long PAUSE_AT = 4L * 1024 * 1024;
+
+  private final Vertx vertx;
+  private final EventBus bus;
+  private final Link link;
+  private final String id;
+  private final AgentState state;
+  private final FrameDecoder decoder;
+  private final byte[] token;
+  private MessageConsumer<Messages.Outbound> outbound;
+  private int inFlight;
+  private boolean paused;
+  private boolean closing;
+
+  Connection(Vertx vertx, Link link, String id, AgentState state) {
+    this.vertx = vertx;
+    this.bus = vertx.eventBus();
+    this.link = link;
+    this.id = id;
+    this.state = state;
+    String t = state.config().authToken();
+    this.token = t == null || !link.transport().equals("tcp") ? null
+        : t.getBytes(StandardCharsets.UTF_8);
+    this.decoder = new FrameDecoder(new FrameDecoder.Sink() {
+      @Override
+      public void frame(byte[] body) {
+        onFrame(body);
+      }
+
+      @Override
+      public void oversized(long length) {
+        onOversized(length);
+      }
+    });
+  }
+
+  void start() {
+    outbound = bus.localConsumer(Addresses.conn(id), this::onOutbound);
+    link.start(this::onData, v -> onClosed());
+    Log.info("connection_opened", "connection", id, "transport", link.transport(), "peer",
+        link.peer());
+  }
+
+  private void onData(byte[] chunk) {
+    if (!closing) {
+      decoder.feed(chunk);
+    }
+  }
+
+  private void onOversized(long length) {
+    Log.warn("frame_too_large", "connection", id, "bytes", length);
+    send(Response.error("", Errors.frameTooLarge(length)));
+    closeAfterWrites();
+  }
+
+  private void onFrame(byte[] body) {
+    if (closing) {
+      return;
+    }
+    Request r;
+    try {
+      r = RequestParser.parse(body);
+    } catch (InvalidRequestException e) {
+      Log.warn("invalid_request", "connection", id, "id", e.id(), "error", e.getMessage());
+      send(Response.error(e.id(), e.getMessage()));
+      return;
+    }
+    if (token != null && !tokenMatches(r.authToken())) {
+      Log.warn("unauthorized", "connection", id, "id", r.id());
+      send(Response.error(r.id(), Errors.UNAUTHORIZED));
+      closeAfterWrites();
+      return;
+    }
+    if (inFlight >= state.config().maxRequestsPerConnection()) {
+      send(Response.error(r.id(), "Busy: requests in flight on this connection (max "
+          + state.config().maxRequestsPerConnection() + ")"));
+      return;
+    }
+    Log.debug("request", "connection", id, "id", r.id(), "type", r.type().wire());
+    switch (r.type()) {
+      case PING -> send(Response.ok(r.id()));
+      case INFO -> send(info(r.id()));
+      case SHUTDOWN -> send(Response.ok(r.id()))
+          .onComplete(ar -> bus.send(Addresses.CONTROL, "shutdown"));
+      case RUN -> forward(Addresses.RUN, r);
+      case WRITE_FILE, READ_FILE, REMOVE_FILE, MKDIR, STAT, LIST_DIR, RENAME ->
+          forward(Addresses.FILE, r);
+      case SHELL, SHELL_INPUT, SHELL_RESIZE, SHELL_CLOSE, SHELL_ATTACH, LIST_SESSIONS ->
+          forward(Addresses.SHELL, r);
+      default -> send(Response.error(r.id(), "Invalid request: unsupported type"));
+    }
+  }
+
+  private boolean tokenMatches(String given) {
+    byte[] g = given == null ? new byte[0] : given.getBytes(StandardCharsets.UTF_8);
+    return MessageDigest.isEqual(token, g);
+  }
+
+  private void forward(String address, Request r) {
+    inFlight++;
+    bus.<Response>request(address, new Messages.Envelope(id, r), REQUEST).onComplete(ar -> {
+      inFlight--;
+      Response resp = ar.succeeded() ? ar.result().body() : Errors.toResponse(r.id(), ar.cause());
+      Future<Void> written = send(resp);
+      if (!resp.isError()) {
+        switch (r.type()) {
+          // The session may send output only once its answer is on the wire.
+          case SHELL, SHELL_ATTACH -> written.onSuccess(v -> bus.send(
+              Addresses.session((String) resp.get("session_id")), new Messages.Attach(id)));
+          default -> { }
+        }
+      }
+    });
+  }
+
+  private void onOutbound(Message<Messages.Outbound> m) {
+    Messages.Outbound o = m.body();
+    Future<Void> written = send(o.frame());
+    if (o.ackAddress() != null) {
+      written.onSuccess(v -> bus.send(o.ackAddress(), new Messages.Ack(id, o.epoch(), o.offset())));
+    }
+  }
+
+  /** Writes one frame. A response that cannot fit a frame becomes an error instead. */
+  Future<Void> send(Response r) {
+    byte[] frame = ResponseWriter.frame(r);
+    if (frame.length - Frames.HEADER > Frames.MAX_FRAME) {
+      Log.error("response_too_large", "connection", id, "id", r.id(), "bytes", frame.length);
+      frame = ResponseWriter.frame(Response.error(r.id(), "Response too large: "
+          + (frame.length - Frames.HEADER) + " bytes (max " + Frames.MAX_FRAME + ")"));
+    }
+    if (link.queuedBytes() + frame.length > state.config().writeQueueMaxBytes()) {
+      Log.warn("host_not_reading", "connection", id, "queued_bytes", link.queuedBytes());
+      link.close();
+      closing = true;
+      return Future.failedFuture("write queue full");
+    }
+    Future<Void> f = link.write(frame);
+    if (!paused && link.queuedBytes() > PAUSE_AT) {
+      paused = true;
+      link.pause();
+    }
+    return f.andThen(ar -> {
+      if (paused && link.queuedBytes() < PAUSE_AT / 4) {
+        paused = false;
+        link.resume();
+      }
+    });
+  }
+
+  private void closeAfterWrites() {
+    closing = true;
+    link.close();
+  }
+
+  private void onClosed() {
+    closing = true;
+    outbound.unregister();
+    state.connections.decrementAndGet();
+    if (decoder.isMidFrame()) {
+      Log.info("connection_dropped_mid_frame", "connection", id);
+    }
+    bus.publish(Addresses.CONN_CLOSED, new Messages.ConnClosed(id));
+    Log.info("connection_closed", "connection", id);
+  }
+
+  private Response info(String requestId) {
+    var c = state.config();
+    Map<String, Object> limits = new LinkedHashMap<>();
+    limits.put("max_frame_bytes", Frames.MAX_FRAME);
+    limits.put("max_connections", c.maxConnections());
+    limits.put("max_requests_per_connection", c.maxRequestsPerConnection());
+    limits.put("max_runs", c.maxRuns());
+    limits.put("max_sessions", c.maxSessions());
+    limits.put("shell_backlog_bytes", c.shellBacklogBytes());
+    limits.put("run_max_output_bytes", c.runMaxOutputBytes());
+    limits.put("session_idle_timeout_ms", c.sessionIdleTimeoutMs());
+    Map<String, Object> info = new LinkedHashMap<>();
+    info.put("version", AgentState.VERSION);
+    info.put("protocol", AgentState.PROTOCOL);
+    info.put("capabilities", CAPABILITIES);
+    info.put("limits", limits);
+    info.put("uptime_ms", state.uptimeMs());
+    return Response.ok(requestId).with("info", info);
+  }
+
+  /** One name per addition of protocol.md part 2 that this agent serves. */
+  static final List<String> CAPABILITIES = List.of("concurrent_requests", "shell_events",
+      "shell_attach", "list_sessions", "shell_cwd", "run_timeout", "run_stdin",
+      "run_max_output_bytes", "run_output_base64", "run_stream", "read_file_chunks",
+      "write_file_append", "write_file_mode", "remove_recursive", "stat", "list_dir", "rename",
+      "info", "auth_token");
+}

@@ -1,0 +1,75 @@
+package verticles;
+
+import io.vertx.core.Future;
+import io.vertx.core.VerticleBase;
+import java.util.ArrayList;
+import java.util.List;
+import log.Log;
+import protocol.Response;
+import protocol.ResponseWriter;
+import state.AgentState;
+import transport.Acceptor;
+import transport.Link;
+import transport.ListenAddress;
+
+/**
+ * Accepts host connections on every configured address. Each accepted link becomes a
+ * {@link Connection}; past the connection limit a link gets one {@code Busy} frame and is closed.
+ */
+public final class ListenerVerticle extends VerticleBase {
+  private final AgentState state;
+  private final List<ListenAddress> addresses;
+  private final List<Acceptor> acceptors = new ArrayList<>();
+  private long nextId;
+
+  public ListenerVerticle(AgentState state, List<ListenAddress> addresses) {
+    this.state = state;
+    this.addresses = addresses;
+  }
+
+  @Override
+  public Future<?> start() {
+    List<Future<Void>> bound = new ArrayList<>();
+    for (ListenAddress a : addresses) {
+      Acceptor acceptor = Acceptor.of(vertx, a);
+      acceptors.add(acceptor);
+      bound.add(acceptor.start(this::accept)
+          .onSuccess(v -> Log.info("listening", "address", display(acceptor))));
+    }
+    return Future.all(bound);
+  }
+
+  private static String display(Acceptor a) {
+    ListenAddress l = a.address();
+    return l.scheme().equals("tcp") && l.port() == 0
+        ? new ListenAddress("tcp", l.host(), a.boundPort(), 0, null).toString()
+        : l.toString();
+  }
+
+  /** The TCP ports actually bound, in the order of the addresses (-1 for other transports). */
+  public List<Integer> boundPorts() {
+    return acceptors.stream().map(a -> a.address().scheme().equals("tcp") ? a.boundPort() : -1)
+        .toList();
+  }
+
+  private void accept(Link link) {
+    if (!AgentState.tryAcquire(state.connections, state.config().maxConnections())) {
+      Log.warn("connection_refused", "transport", link.transport(), "reason", "busy");
+      link.start(b -> { }, v -> { });
+      link.write(ResponseWriter.frame(Response.error("", "Busy: connections (max "
+          + state.config().maxConnections() + ")")));
+      link.close();
+      return;
+    }
+    new Connection(vertx, link, Long.toString(++nextId, 36), state).start();
+  }
+
+  @Override
+  public Future<?> stop() {
+    List<Future<Void>> stopped = new ArrayList<>();
+    for (Acceptor a : acceptors) {
+      stopped.add(a.stop());
+    }
+    return Future.join(stopped);
+  }
+}

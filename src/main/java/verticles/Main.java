@@ -1,0 +1,201 @@
+package verticles;
+
+import config.AgentConfig;
+import config.ConfigException;
+import config.ConfigLoader;
+import io.vertx.core.DeploymentOptions;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+import io.vertx.core.file.FileSystemOptions;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import log.Log;
+import state.AgentState;
+import transport.ListenAddress;
+
+/**
+ * Starts the agent: reads the configuration, deploys the Run, File and Shell verticles, then the
+ * listener, and stops everything on {@code shutdown} or SIGTERM.
+ *
+ * <pre>java -jar agent.jar [--listen URI]... [--conf FILE] [--log-format text|json]</pre>
+ */
+public final class Main {
+  /** The whole shutdown, from the request to the exit, stays under this. */
+  static final long SHUTDOWN_BUDGET_MS = 1800;
+
+  private final Vertx vertx;
+  private final AgentState state;
+  private final List<String> deployments = new ArrayList<>();
+  private String listener;
+  private final AtomicBoolean stopping = new AtomicBoolean();
+  private final CountDownLatch stopped = new CountDownLatch(1);
+
+  private Main(Vertx vertx, AgentState state) {
+    this.vertx = vertx;
+    this.state = state;
+  }
+
+  public static void main(String[] args) {
+    AgentConfig config;
+    try {
+      config = parse(args);
+    } catch (ConfigException | IllegalArgumentException e) {
+      System.err.println("agent: " + e.getMessage());
+      System.err.println(USAGE);
+      System.exit(2);
+      return;
+    }
+    if (config == null) {
+      return;
+    }
+    Log.configure(config.logFormat(), config.logLevel());
+    List<ListenAddress> addresses = new ArrayList<>();
+    for (String uri : config.listen()) {
+      ListenAddress a = ListenAddress.parse(uri);
+      if (a.scheme().equals("tcp") && !a.isLoopback() && config.authToken() == null) {
+        System.err.println("agent: refusing to listen on " + a + " without a token: set "
+            + "auth_token or auth_token_file (or AGENT_AUTH_TOKEN), or listen on loopback");
+        System.exit(2);
+      }
+      addresses.add(a);
+    }
+    Vertx vertx = Vertx.vertx(new VertxOptions()
+        .setEventLoopPoolSize(2)
+        .setWorkerPoolSize(8)
+        .setInternalBlockingPoolSize(2)
+        .setFileSystemOptions(new FileSystemOptions().setFileCachingEnabled(false)
+            .setClassPathResolvingEnabled(false)));
+    Main main = new Main(vertx, new AgentState(config));
+    main.start(addresses).onComplete(ar -> {
+      if (ar.failed()) {
+        Log.error("start_failed", "error", ar.cause().getMessage());
+        System.err.println("agent: " + ar.cause().getMessage());
+        Runtime.getRuntime().halt(1);
+      }
+      Log.info("ready", "pid", ProcessHandle.current().pid(), "uptime_ms",
+          main.state.uptimeMs());
+    });
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      main.shutdown("signal");
+      main.awaitStopped();
+    }, "shutdown"));
+  }
+
+  private Future<Void> start(List<ListenAddress> addresses) {
+    Messages.registerCodecs(vertx.eventBus());
+    vertx.eventBus().localConsumer(Addresses.CONTROL, m -> {
+      if ("shutdown".equals(m.body())) {
+        shutdown("request");
+      }
+    });
+    return deploy(new RunVerticle(state))
+        .compose(v -> deploy(new FileVerticle()))
+        .compose(v -> deploy(new ShellVerticle(state)))
+        .compose(v -> vertx.deployVerticle(new ListenerVerticle(state, addresses),
+            new DeploymentOptions()))
+        .onSuccess(id -> listener = id)
+        .mapEmpty();
+  }
+
+  private Future<Void> deploy(io.vertx.core.Deployable verticle) {
+    return vertx.deployVerticle(verticle).onSuccess(deployments::add).mapEmpty();
+  }
+
+  /**
+   * Stops accepting, ends every process and session (SIGTERM or SIGHUP, SIGKILL after the
+   * grace), lets the answers in flight go out, and exits 0.
+   */
+  void shutdown(String why) {
+    if (!stopping.compareAndSet(false, true)) {
+      return;
+    }
+    Log.info("shutdown", "reason", why);
+    Future<?> noListener = listener == null ? Future.succeededFuture() : vertx.undeploy(listener);
+    noListener.recover(e -> Future.succeededFuture())
+        .compose(v -> {
+          List<Future<?>> all = new ArrayList<>();
+          for (String id : deployments) {
+            all.add(vertx.undeploy(id));
+          }
+          return Future.join(all);
+        })
+        .eventually(() -> vertx.close())
+        .onComplete(ar -> {
+          stopped.countDown();
+          if (!"signal".equals(why)) {
+            System.exit(0);
+          }
+        });
+    Thread guard = new Thread(() -> {
+      try {
+        if (!stopped.await(SHUTDOWN_BUDGET_MS, TimeUnit.MILLISECONDS)) {
+          Log.warn("shutdown_slow", "budget_ms", SHUTDOWN_BUDGET_MS);
+          Runtime.getRuntime().halt(0);
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }, "shutdown-guard");
+    guard.setDaemon(true);
+    guard.start();
+  }
+
+  void awaitStopped() {
+    try {
+      stopped.await(SHUTDOWN_BUDGET_MS + 100, TimeUnit.MILLISECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  static final String USAGE = """
+      usage: agent [--listen URI]... [--conf FILE] [--token-file FILE]
+                   [--metrics HOST:PORT] [--log-format text|json] [--log-level LEVEL]
+        URI: vsock://any:52000 (default), tcp://HOST:PORT, unix:/path""";
+
+  /** The configuration from the arguments, or null when only help or the version was asked. */
+  static AgentConfig parse(String[] args) throws ConfigException {
+    Path conf = null;
+    Map<String, Object> overrides = new HashMap<>();
+    List<String> listen = new ArrayList<>();
+    for (int i = 0; i < args.length; i++) {
+      String a = args[i];
+      switch (a) {
+        case "-h", "--help" -> {
+          System.out.println(USAGE);
+          return null;
+        }
+        case "--version" -> {
+          System.out.println("agent " + AgentState.VERSION + " (protocol " + AgentState.PROTOCOL
+              + ")");
+          return null;
+        }
+        case "--listen" -> listen.add(value(args, ++i, a));
+        case "--conf" -> conf = Path.of(value(args, ++i, a));
+        case "--token-file" -> overrides.put("auth_token_file", value(args, ++i, a));
+        case "--metrics" -> overrides.put("metrics", value(args, ++i, a));
+        case "--log-format" -> overrides.put("log_format", value(args, ++i, a));
+        case "--log-level" -> overrides.put("log_level", value(args, ++i, a));
+        default -> throw new IllegalArgumentException("unknown option '" + a + "'");
+      }
+    }
+    if (!listen.isEmpty()) {
+      overrides.put("listen", listen);
+    }
+    return ConfigLoader.load(conf, System.getenv(), overrides);
+  }
+
+  private static String value(String[] args, int i, String flag) {
+    if (i >= args.length) {
+      throw new IllegalArgumentException(flag + " needs a value");
+    }
+    return args[i];
+  }
+}

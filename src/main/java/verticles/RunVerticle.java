@@ -1,0 +1,307 @@
+package verticles;
+
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.eventbus.EventBus;
+import io.vertx.core.eventbus.Message;
+import io.vertx.core.eventbus.MessageConsumer;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import log.Log;
+import process.Capture;
+import process.OutputSink;
+import process.RunProcess;
+import protocol.Errors;
+import protocol.Frames;
+import protocol.Request;
+import protocol.Response;
+import protocol.ResponseWriter;
+import state.AgentState;
+import stream.BufferSink;
+import stream.OutputBuffer;
+import stream.StreamPump;
+
+/**
+ * Serves {@code run}: starts the command without a shell, collects or streams its output, applies
+ * its timeout, and kills its whole process tree when the connection that asked is gone.
+ */
+public final class RunVerticle extends VerticleBase {
+  /** Room kept in a response frame for everything but the output itself. */
+  private static final int FRAME_OVERHEAD = 512;
+  private static final long STREAM_BUFFER = 256 * 1024;
+
+  private final AgentState state;
+  private final Map<String, Set<Run>> byConnection = new HashMap<>();
+  private long nextStream;
+  private Context context;
+
+  public RunVerticle(AgentState state) {
+    this.state = state;
+  }
+
+  /** One command in flight. */
+  private final class Run {
+    final Message<Messages.Envelope> message;
+    final Request request;
+    final String connId;
+    RunProcess process;
+    long timer = -1;
+    boolean timedOut;
+    boolean answered;
+    // Set only for streamed runs.
+    BufferSink outSink;
+    BufferSink errSink;
+    Capture outCapture;
+    Capture errCapture;
+    final List<StreamPump> pumps = new ArrayList<>();
+    final List<OutputBuffer> buffers = new ArrayList<>();
+    final List<MessageConsumer<Messages.Ack>> acks = new ArrayList<>();
+    int pumpsDrained;
+    Integer exitCode;
+
+    Run(Message<Messages.Envelope> message) {
+      this.message = message;
+      this.request = message.body().request();
+      this.connId = message.body().connId();
+    }
+  }
+
+  @Override
+  public Future<?> start() {
+    context = vertx.getOrCreateContext();
+    EventBus bus = vertx.eventBus();
+    return Future.all(
+        bus.<Messages.Envelope>localConsumer(Addresses.RUN, this::handle).completion(),
+        bus.<Messages.ConnClosed>localConsumer(Addresses.CONN_CLOSED,
+            m -> connectionClosed(m.body().connId())).completion());
+  }
+
+  private void handle(Message<Messages.Envelope> message) {
+    Run run = new Run(message);
+    Request r = run.request;
+    byte[] stdin;
+    try {
+      if (r.command() == null) {
+        throw Errors.plain(Errors.NO_COMMAND);
+      }
+      if (r.command().isEmpty()) {
+        throw Errors.plain(Errors.EMPTY_COMMAND);
+      }
+      stdin = decodeStdin(r.stdinBase64());
+    } catch (RuntimeException e) {
+      message.reply(Errors.toResponse(r.id(), e));
+      return;
+    }
+    if (!AgentState.tryAcquire(state.runs, state.config().maxRuns())) {
+      message.reply(Errors.toResponse(r.id(), Errors.busy("runs (max "
+          + state.config().maxRuns() + ")")));
+      return;
+    }
+    long cap = r.maxOutputBytes() != null ? r.maxOutputBytes() : state.config().runMaxOutputBytes();
+    OutputSink out;
+    OutputSink err;
+    if (r.isStream()) {
+      out = run.outSink = streamSink(run, "stdout", cap);
+      err = run.errSink = streamSink(run, "stderr", cap);
+    } else {
+      out = run.outCapture = new Capture(cap);
+      err = run.errCapture = new Capture(cap);
+    }
+    byConnection.computeIfAbsent(run.connId, k -> new HashSet<>()).add(run);
+    vertx.executeBlocking(() -> RunProcess.start(r.command(), r.cwd(), r.env(), stdin, out, err),
+        false).onComplete(ar -> {
+          if (ar.failed()) {
+            finish(run, Errors.toResponse(r.id(), Errors.failed(Errors.RUN_FAILED,
+                ar.cause() instanceof IOException io && io.getCause() != null
+                    ? io.getCause() : ar.cause())));
+            return;
+          }
+          run.process = ar.result();
+          if (run.answered) {
+            // The connection closed while the process was starting.
+            run.process.killTree();
+            return;
+          }
+          if (r.timeoutMs() != null) {
+            run.timer = vertx.setTimer(r.timeoutMs(), t -> {
+              run.timedOut = true;
+              run.process.killTree();
+            });
+          }
+          run.process.done().whenComplete((code, e) -> context.runOnContext(v -> exited(run, code)));
+        });
+  }
+
+  private static byte[] decodeStdin(String b64) {
+    if (b64 == null) {
+      return null;
+    }
+    try {
+      return Base64.getDecoder().decode(b64);
+    } catch (IllegalArgumentException e) {
+      throw Errors.failed(Errors.INVALID_BASE64, e.getMessage());
+    }
+  }
+
+  private BufferSink streamSink(Run run, String name, long cap) {
+    String ackAddress = Addresses.runStream(Long.toString(++nextStream, 36));
+    OutputBuffer buffer = new OutputBuffer((int) STREAM_BUFFER);
+    StreamPump pump = new StreamPump(context, buffer,
+        (data, dropped) -> Response.of(run.request.id()).with("stream", name)
+            .with("output_base64", data),
+        (conn, frame, epoch, offset) -> vertx.eventBus().send(Addresses.conn(conn),
+            new Messages.Outbound(frame, ackAddress, epoch, offset)),
+        () -> streamDrained(run));
+    run.acks.add(vertx.eventBus().<Messages.Ack>localConsumer(ackAddress,
+        m -> pump.ack(m.body().epoch(), m.body().offset())));
+    run.pumps.add(pump);
+    run.buffers.add(buffer);
+    pump.attach(run.connId);
+    return new BufferSink(buffer, pump, cap);
+  }
+
+  private void streamDrained(Run run) {
+    run.pumpsDrained++;
+    maybeAnswerStream(run);
+  }
+
+  private void exited(Run run, Integer code) {
+    if (run.timer >= 0) {
+      vertx.cancelTimer(run.timer);
+    }
+    run.exitCode = code == null ? -1 : code;
+    if (run.request.isStream()) {
+      maybeAnswerStream(run);
+      return;
+    }
+    finish(run, response(run));
+  }
+
+  private void maybeAnswerStream(Run run) {
+    if (run.exitCode == null || run.pumpsDrained < run.pumps.size()) {
+      return;
+    }
+    Response r = Response.ok(run.request.id()).with("exit_code", exitCode(run));
+    flags(r, run, run.outSink.truncated(), run.errSink.truncated());
+    finish(run, r);
+  }
+
+  private int exitCode(Run run) {
+    return run.timedOut ? 124 : run.exitCode;
+  }
+
+  private static void flags(Response r, Run run, boolean outTrunc, boolean errTrunc) {
+    if (run.timedOut) {
+      r.with("timed_out", true);
+    }
+    if (outTrunc) {
+      r.with("stdout_truncated", true);
+    }
+    if (errTrunc) {
+      r.with("stderr_truncated", true);
+    }
+  }
+
+  /** The whole-output response, cut further if needed so that the frame stays under the limit. */
+  private Response response(Run run) {
+    String id = run.request.id();
+    long budget = Frames.MAX_FRAME - FRAME_OVERHEAD - ResponseWriter.escapedLength(id);
+    byte[] out = run.outCapture.bytes();
+    byte[] err = run.errCapture.bytes();
+    boolean outTrunc = run.outCapture.truncated();
+    boolean errTrunc = run.errCapture.truncated();
+    Response r = Response.ok(id).with("exit_code", exitCode(run));
+    if (run.request.outputEncoding() == Request.OutputEncoding.BASE64) {
+      long[] fit = OutputFit.split(ResponseWriter.base64Length(out.length),
+          ResponseWriter.base64Length(err.length), budget);
+      byte[] o = OutputFit.bytesFor(out, fit[0]);
+      byte[] e = OutputFit.bytesFor(err, fit[1]);
+      r.with("stdout_base64", o).with("stderr_base64", e);
+      flags(r, run, outTrunc || o.length < out.length, errTrunc || e.length < err.length);
+    } else {
+      String o = new String(out, StandardCharsets.UTF_8);
+      String e = new String(err, StandardCharsets.UTF_8);
+      long[] fit = OutputFit.split(ResponseWriter.escapedLength(o),
+          ResponseWriter.escapedLength(e), budget);
+      String o2 = OutputFit.prefixFor(o, fit[0]);
+      String e2 = OutputFit.prefixFor(e, fit[1]);
+      r.with("stdout", o2).with("stderr", e2);
+      flags(r, run, outTrunc || o2.length() < o.length(), errTrunc || e2.length() < e.length());
+    }
+    return r;
+  }
+
+  private void finish(Run run, Response response) {
+    if (run.answered) {
+      return;
+    }
+    run.answered = true;
+    state.runs.decrementAndGet();
+    run.acks.forEach(MessageConsumer::unregister);
+    Set<Run> set = byConnection.get(run.connId);
+    if (set != null) {
+      set.remove(run);
+      if (set.isEmpty()) {
+        byConnection.remove(run.connId);
+      }
+    }
+    run.message.reply(response);
+  }
+
+  private void connectionClosed(String connId) {
+    Set<Run> runs = byConnection.remove(connId);
+    if (runs == null) {
+      return;
+    }
+    for (Run run : runs) {
+      Log.info("run_killed", "connection", connId, "id", run.request.id(), "reason",
+          "connection closed");
+      for (OutputBuffer b : run.buffers) {
+        b.close();
+      }
+      if (run.process != null) {
+        run.process.killTree();
+      }
+      finish(run, Response.error(run.request.id(), "Connection closed"));
+    }
+  }
+
+  @Override
+  public Future<?> stop() {
+    List<Run> all = new ArrayList<>();
+    byConnection.values().forEach(all::addAll);
+    for (Run run : all) {
+      for (OutputBuffer b : run.buffers) {
+        b.close();
+      }
+      if (run.process != null) {
+        run.process.terminateTree();
+      }
+    }
+    long grace = state.config().killGraceMs();
+    return vertx.executeBlocking(() -> {
+      long deadline = System.nanoTime() + grace * 1_000_000;
+      for (Run run : all) {
+        if (run.process == null) {
+          continue;
+        }
+        long left = Math.max(0, deadline - System.nanoTime());
+        try {
+          run.process.handle().onExit().get(left, java.util.concurrent.TimeUnit.NANOSECONDS);
+        } catch (Exception e) {
+          // Still alive after the grace: killed below.
+        }
+        run.process.killTree();
+      }
+      return null;
+    });
+  }
+}

@@ -1,0 +1,141 @@
+package support;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The agent as users start it: a separate JVM running {@code verticles.Main}, here listening on
+ * loopback TCP (an ephemeral port) and on a Unix socket in a temporary folder.
+ */
+public final class AgentProcess implements AutoCloseable {
+  private static final Pattern LISTENING = Pattern.compile("listening address=(\\S+)");
+
+  private final Process process;
+  private final List<String> addresses = new CopyOnWriteArrayList<>();
+  private final List<String> log = new CopyOnWriteArrayList<>();
+  private final CompletableFuture<Void> ready = new CompletableFuture<>();
+  private final Path dir;
+
+  private AgentProcess(Process process, Path dir) {
+    this.process = process;
+    this.dir = dir;
+  }
+
+  /** Starts an agent on TCP loopback and a Unix socket, with extra arguments, and waits for it. */
+  public static AgentProcess start(String... extraArgs) throws IOException {
+    Path dir = Files.createTempDirectory("agent-test");
+    List<String> args = new ArrayList<>(List.of("--listen", "tcp://127.0.0.1:0", "--listen",
+        "unix:" + dir.resolve("agent.sock")));
+    args.addAll(List.of(extraArgs));
+    return launch(dir, args, java.util.Map.of());
+  }
+
+  /** Starts the agent with exactly these arguments and environment additions. */
+  public static AgentProcess launch(Path dir, List<String> args, java.util.Map<String, String> env)
+      throws IOException {
+    List<String> cmd = new ArrayList<>();
+    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    cmd.add("-Xss512k");
+    cmd.add("-cp");
+    cmd.add(classPath());
+    cmd.add("verticles.Main");
+    cmd.addAll(args);
+    ProcessBuilder pb = new ProcessBuilder(cmd).redirectOutput(ProcessBuilder.Redirect.DISCARD);
+    pb.environment().putAll(env);
+    AgentProcess a = new AgentProcess(pb.start(), dir);
+    a.readLog();
+    return a;
+  }
+
+  static String classPath() {
+    String cp = System.getProperty("surefire.test.class.path");
+    return cp != null && !cp.isBlank() ? cp : System.getProperty("java.class.path");
+  }
+
+  private void readLog() {
+    Thread t = new Thread(() -> {
+      try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getErrorStream(),
+          StandardCharsets.UTF_8))) {
+        String line;
+        while ((line = r.readLine()) != null) {
+          log.add(line);
+          Matcher m = LISTENING.matcher(line);
+          if (m.find()) {
+            addresses.add(m.group(1));
+          }
+          if (line.contains(" ready ")) {
+            ready.complete(null);
+          }
+        }
+      } catch (IOException e) {
+        // The agent is gone.
+      }
+      ready.completeExceptionally(new IllegalStateException("agent exited before ready: " + log));
+    }, "agent-log");
+    t.setDaemon(true);
+    t.start();
+  }
+
+  /** Waits until the agent says it is ready (a bound that only catches hangs). */
+  public AgentProcess awaitReady() throws Exception {
+    ready.get(30, TimeUnit.SECONDS);
+    return this;
+  }
+
+  public String tcp() {
+    return addresses.stream().filter(a -> a.startsWith("tcp://")).findFirst().orElseThrow();
+  }
+
+  public String unix() {
+    return addresses.stream().filter(a -> a.startsWith("unix:")).findFirst().orElseThrow();
+  }
+
+  public List<String> addresses() {
+    return addresses;
+  }
+
+  public List<String> log() {
+    return log;
+  }
+
+  public Path dir() {
+    return dir;
+  }
+
+  public long pid() {
+    return process.pid();
+  }
+
+  public Process process() {
+    return process;
+  }
+
+  /** Waits for the agent to exit by itself and returns its exit code. */
+  public int awaitExit(long seconds) throws Exception {
+    if (!process.waitFor(seconds, TimeUnit.SECONDS)) {
+      throw new AssertionError("agent did not exit within " + seconds + " s");
+    }
+    return process.exitValue();
+  }
+
+  @Override
+  public void close() throws Exception {
+    if (process.isAlive()) {
+      process.destroy();
+      if (!process.waitFor(10, TimeUnit.SECONDS)) {
+        process.destroyForcibly();
+      }
+    }
+  }
+}
