@@ -1,0 +1,393 @@
+package bench;
+
+import client.AgentConnection;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Base64;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The benchmark: measures the agent and, in the same run, this machine's floors (a C server
+ * answering framed pings, posix_spawn of /bin/true, a bare JVM answering one ping), and prints
+ * each figure with its ratio to its floor as a Markdown table.
+ *
+ * <pre>bin/bench [--quick] [--agent tcp://HOST:PORT]</pre>
+ *
+ * Without {@code --agent} it starts {@code bin/agent} itself, which also measures start-up and
+ * idle memory.
+ */
+public final class Bench {
+  private final Path root;
+  private final Path floors;
+  private final boolean quick;
+  private final boolean tty = System.console() != null;
+  private final List<String[]> rows = new ArrayList<>();
+
+  private Bench(Path root, Path floors, boolean quick) {
+    this.root = root;
+    this.floors = floors;
+    this.quick = quick;
+  }
+
+  public static void main(String[] args) throws Exception {
+    Path root = Path.of(".");
+    Path floors = Path.of("target/bench");
+    String agent = null;
+    boolean quick = false;
+    for (int i = 0; i < args.length; i++) {
+      switch (args[i]) {
+        case "--root" -> root = Path.of(args[++i]);
+        case "--floors" -> floors = Path.of(args[++i]);
+        case "--agent" -> agent = args[++i];
+        case "--quick" -> quick = true;
+        default -> throw new IllegalArgumentException("unknown option " + args[i]);
+      }
+    }
+    new Bench(root, floors, quick).run(agent);
+  }
+
+  private int n(int full) {
+    return quick ? Math.max(5, full / 10) : full;
+  }
+
+  private void run(String agentAddress) throws Exception {
+    // Floors.
+    int cPort = freePort();
+    Process cServer = start(List.of(floors.resolve("ping_server").toString(),
+        Integer.toString(cPort)), "ready");
+    double[] cPing;
+    try {
+      cPing = pings("tcp://127.0.0.1:" + cPort, n(5000), "C ping server");
+    } finally {
+      cServer.destroy();
+    }
+    double[] spawn = spawnFloor(n(2000));
+    double bareJvm = median(startups(() -> List.of(javaBin(), "-Xshare:auto", "-cp",
+        floors.toString(), "BarePing"), n(20), "bare JVM start"));
+
+    // The agent.
+    Process own = null;
+    String address = agentAddress;
+    double startup = Double.NaN;
+    double rss = Double.NaN;
+    if (address == null) {
+      startup = median(startups(() -> List.of(root.resolve("bin/agent").toString(), "--listen"),
+          n(20), "agent start"));
+      int port = freePort();
+      address = "tcp://127.0.0.1:" + port;
+      own = new ProcessBuilder(root.resolve("bin/agent").toString(), "--listen", address)
+          .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+      waitForPing(address, 30_000);
+      Thread.sleep(1500);
+      rss = rssMiB(own.pid());
+    }
+    try {
+      double[] ping = pings(address, n(5000), "agent ping");
+      double[] run = runs(address, n(500));
+      double[] through = throughput(address, 16, n(100));
+      double[] files = files(address, n(20));
+      double[] shell = shellEcho(address, n(500));
+
+      row("ping p50", us(ping[0]), "C server " + us(cPing[0]), ratio(ping[0], cPing[0]),
+          "at most 1.5x");
+      row("ping p99", us(ping[1]), "C server " + us(cPing[1]), ratio(ping[1], cPing[1]), "");
+      double runFloor = spawn[0] + cPing[0];
+      row("run /bin/true p50", us(run[0]), "posix_spawn + C ping " + us(runFloor),
+          ratio(run[0], runFloor), "at most 1.3x");
+      row("run /bin/true p99", us(run[1]), "", "", "");
+      row("runs/s over 16 connections", String.format(Locale.ROOT, "%.0f", through[0]),
+          "one core spawning " + String.format(Locale.ROOT, "%.0f", spawn[2]),
+          ratio(through[0], spawn[2]), "at least 1.2x");
+      row("write 8 MiB p50", ms(files[0]), "", "", "");
+      row("read 8 MiB p50", ms(files[1]), "", "", "");
+      row("shell echo round trip p50", us(shell[0]), "", "", "");
+      row("shell echo round trip p99", us(shell[1]), "", "", "");
+      if (!Double.isNaN(startup)) {
+        row("exec to first answered ping", ms(startup), "bare JVM " + ms(bareJvm),
+            ratio(startup, bareJvm), "at most 3x");
+        row("idle RSS 1.5 s after ready", String.format(Locale.ROOT, "%.1f MiB", rss), "", "",
+            "at most 48 MiB");
+      } else {
+        row("bare JVM exec to first ping", ms(bareJvm), "", "", "");
+      }
+    } finally {
+      if (own != null) {
+        own.destroy();
+        own.waitFor(5, TimeUnit.SECONDS);
+      }
+    }
+    progress("");
+    System.out.println("| figure | agent | floor | ratio | target |");
+    System.out.println("|---|---|---|---|---|");
+    for (String[] r : rows) {
+      System.out.println("| " + String.join(" | ", r) + " |");
+    }
+  }
+
+  private void row(String... cells) {
+    rows.add(cells);
+  }
+
+  private static String us(double nanos) {
+    return String.format(Locale.ROOT, "%.0f µs", nanos / 1e3);
+  }
+
+  private static String ms(double nanos) {
+    return String.format(Locale.ROOT, "%.1f ms", nanos / 1e6);
+  }
+
+  private static String ratio(double a, double b) {
+    return String.format(Locale.ROOT, "%.2fx", a / b);
+  }
+
+  private void progress(String what) {
+    if (tty) {
+      System.err.print("\r\033[K" + what);
+      System.err.flush();
+    } else if (!what.isEmpty()) {
+      System.err.println(what);
+    }
+  }
+
+  /** p50 and p99 of sequential pings on one connection, after a warm-up, in nanoseconds. */
+  private double[] pings(String address, int n, String label) throws Exception {
+    try (AgentConnection c = AgentConnection.open(address)) {
+      JsonObject ping = new JsonObject().put("id", "1").put("type", "ping");
+      long[] t = new long[n];
+      for (int i = -n / 5; i < n; i++) {
+        long t0 = System.nanoTime();
+        c.call(ping);
+        if (i >= 0) {
+          t[i] = System.nanoTime() - t0;
+        }
+        if (i % 500 == 0) {
+          progress(label + " " + Math.max(0, i) + "/" + n);
+        }
+      }
+      return percentiles(t);
+    }
+  }
+
+  private double[] runs(String address, int n) throws Exception {
+    try (AgentConnection c = AgentConnection.open(address)) {
+      JsonObject run = new JsonObject().put("id", "r").put("type", "run")
+          .put("command", new JsonArray().add("/bin/true"));
+      long[] t = new long[n];
+      for (int i = -n / 5; i < n; i++) {
+        long t0 = System.nanoTime();
+        JsonObject r = c.call(run);
+        if (r.getInteger("exit_code", -1) != 0) {
+          throw new IllegalStateException("run failed: " + r);
+        }
+        if (i >= 0) {
+          t[i] = System.nanoTime() - t0;
+        }
+        if (i % 50 == 0) {
+          progress("run /bin/true " + Math.max(0, i) + "/" + n);
+        }
+      }
+      return percentiles(t);
+    }
+  }
+
+  /** Runs per second with {@code conns} connections each running {@code each} in a row. */
+  private double[] throughput(String address, int conns, int each) throws Exception {
+    ExecutorService pool = Executors.newFixedThreadPool(conns);
+    List<Future<?>> done = new ArrayList<>();
+    long t0 = System.nanoTime();
+    for (int k = 0; k < conns; k++) {
+      done.add(pool.submit(() -> {
+        try (AgentConnection c = AgentConnection.open(address)) {
+          JsonObject run = new JsonObject().put("id", "t").put("type", "run")
+              .put("command", new JsonArray().add("/bin/true"));
+          for (int i = 0; i < each; i++) {
+            c.call(run);
+          }
+        }
+        return null;
+      }));
+    }
+    for (Future<?> f : done) {
+      f.get();
+    }
+    double secs = (System.nanoTime() - t0) / 1e9;
+    pool.shutdown();
+    progress("runs over " + conns + " connections done");
+    return new double[] {conns * each / secs};
+  }
+
+  /** p50 of writing and of reading 8 MiB (in 4 MiB chunks, as frames allow), in nanoseconds. */
+  private double[] files(String address, int n) throws Exception {
+    Path dir = Files.createTempDirectory("agent-bench");
+    String path = dir.resolve("blob").toString();
+    byte[] chunk = new byte[4 * 1024 * 1024];
+    new java.util.Random(1).nextBytes(chunk);
+    String b64 = Base64.getEncoder().encodeToString(chunk);
+    long[] w = new long[n];
+    long[] r = new long[n];
+    try (AgentConnection c = AgentConnection.open(address)) {
+      for (int i = 0; i < n; i++) {
+        long t0 = System.nanoTime();
+        c.call(new JsonObject().put("id", "w").put("type", "write_file").put("path", path)
+            .put("content_base64", b64));
+        c.call(new JsonObject().put("id", "a").put("type", "write_file").put("path", path)
+            .put("content_base64", b64).put("append", true));
+        w[i] = System.nanoTime() - t0;
+        t0 = System.nanoTime();
+        long size = 0;
+        for (long off = 0; off < 2L * chunk.length; off += chunk.length) {
+          JsonObject got = c.call(new JsonObject().put("id", "r").put("type", "read_file")
+              .put("path", path).put("offset", off).put("length", chunk.length));
+          size += Base64.getDecoder().decode(got.getString("content_base64")).length;
+        }
+        r[i] = System.nanoTime() - t0;
+        if (size != 2L * chunk.length) {
+          throw new IllegalStateException("read back " + size + " bytes");
+        }
+        progress("write/read 8 MiB " + (i + 1) + "/" + n);
+      }
+      c.call(new JsonObject().put("id", "x").put("type", "remove_file").put("path",
+          dir.toString()).put("recursive", true));
+    }
+    return new double[] {percentiles(w)[0], percentiles(r)[0]};
+  }
+
+  /** Time from sending one byte to a shell to seeing its echo, in nanoseconds. */
+  private double[] shellEcho(String address, int n) throws Exception {
+    try (AgentConnection c = AgentConnection.open(address)) {
+      JsonObject started = c.call(new JsonObject().put("id", "s").put("type", "shell")
+          .put("command", new JsonArray().add("/bin/cat")));
+      String sid = started.getString("session_id");
+      String x = Base64.getEncoder().encodeToString(new byte[] {'x'});
+      long[] t = new long[n];
+      for (int i = -n / 5; i < n; i++) {
+        long t0 = System.nanoTime();
+        c.send(new JsonObject().put("id", "i").put("type", "shell_input").put("session_id", sid)
+            .put("input_base64", x));
+        boolean echoed = false;
+        boolean answered = false;
+        while (!echoed || !answered) {
+          JsonObject f = c.receive();
+          if ("output".equals(f.getString("shell_event"))) {
+            echoed = true;
+          } else if ("i".equals(f.getString("id"))) {
+            answered = true;
+          }
+        }
+        if (i >= 0) {
+          t[i] = System.nanoTime() - t0;
+        }
+        if (i % 100 == 0) {
+          progress("shell echo " + Math.max(0, i) + "/" + n);
+        }
+      }
+      c.call(new JsonObject().put("id", "c").put("type", "shell_close").put("session_id", sid));
+      return percentiles(t);
+    }
+  }
+
+  /** posix_spawn of /bin/true: p50 and p99 in nanoseconds, and spawns per second. */
+  private double[] spawnFloor(int n) throws Exception {
+    progress("posix_spawn floor");
+    Process p = new ProcessBuilder(floors.resolve("spawn_true").toString(), Integer.toString(n))
+        .start();
+    String line = new String(p.getInputStream().readAllBytes()).trim();
+    p.waitFor();
+    String[] f = line.split(" ");
+    return new double[] {Double.parseDouble(f[0]) * 1e3, Double.parseDouble(f[1]) * 1e3,
+        Double.parseDouble(f[2])};
+  }
+
+  /** Times from exec to the first answered ping, in nanoseconds. */
+  private double[] startups(java.util.function.Supplier<List<String>> cmd, int n, String label)
+      throws Exception {
+    double[] t = new double[n];
+    for (int i = 0; i < n; i++) {
+      int port = freePort();
+      List<String> c = new ArrayList<>(cmd.get());
+      if (c.get(c.size() - 1).equals("--listen")) {
+        c.add("tcp://127.0.0.1:" + port);
+      } else {
+        c.add(Integer.toString(port));
+      }
+      long t0 = System.nanoTime();
+      Process p = new ProcessBuilder(c).redirectErrorStream(true)
+          .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+      waitForPing("tcp://127.0.0.1:" + port, 30_000);
+      t[i] = System.nanoTime() - t0;
+      p.destroy();
+      p.waitFor(5, TimeUnit.SECONDS);
+      progress(label + " " + (i + 1) + "/" + n);
+    }
+    return t;
+  }
+
+  private static void waitForPing(String address, long timeoutMs) throws Exception {
+    long deadline = System.nanoTime() + timeoutMs * 1_000_000;
+    while (true) {
+      try (AgentConnection c = AgentConnection.open(address)) {
+        c.call(new JsonObject().put("id", "1").put("type", "ping"));
+        return;
+      } catch (IOException e) {
+        if (System.nanoTime() > deadline) {
+          throw new IllegalStateException("nothing answered on " + address, e);
+        }
+        Thread.sleep(1);
+      }
+    }
+  }
+
+  private Process start(List<String> cmd, String readyLine) throws IOException {
+    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream()));
+    String line;
+    while ((line = r.readLine()) != null && !line.contains(readyLine)) {
+      // Wait for the server to say it listens.
+    }
+    return p;
+  }
+
+  private static double rssMiB(long pid) throws IOException {
+    for (String l : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
+      if (l.startsWith("VmRSS:")) {
+        return Long.parseLong(l.replaceAll("[^0-9]", "")) / 1024.0;
+      }
+    }
+    return Double.NaN;
+  }
+
+  private static String javaBin() {
+    return Path.of(System.getProperty("java.home"), "bin", "java").toString();
+  }
+
+  private static int freePort() throws IOException {
+    try (ServerSocket s = new ServerSocket(0)) {
+      return s.getLocalPort();
+    }
+  }
+
+  private static double[] percentiles(long[] t) {
+    long[] s = t.clone();
+    Arrays.sort(s);
+    return new double[] {s[s.length / 2], s[Math.min(s.length - 1, (int) (s.length * 0.99))]};
+  }
+
+  private static double median(double[] t) {
+    double[] s = t.clone();
+    Arrays.sort(s);
+    return s[s.length / 2];
+  }
+}

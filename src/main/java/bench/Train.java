@@ -1,0 +1,80 @@
+package bench;
+
+import client.AgentConnection;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Base64;
+
+/**
+ * The training run behind the class-data archive that {@code mvn package} builds: starts the agent
+ * in this JVM on a private Unix socket, sends it one of every common request, and shuts it down.
+ * The JVM then writes every class that was loaded into the archive, so a real start skips
+ * loading and verifying them.
+ */
+public final class Train {
+  private Train() {}
+
+  public static void main(String[] args) throws Exception {
+    Path dir = Files.createTempDirectory("agent-train");
+    Path sock = dir.resolve("agent.sock");
+    Thread agent = new Thread(() -> verticles.Main.main(new String[] {"--listen", "unix:" + sock,
+        "--log-level", "error"}), "train-agent");
+    agent.setDaemon(true);
+    agent.start();
+    long deadline = System.nanoTime() + 60_000_000_000L;
+    AgentConnection c = null;
+    while (c == null) {
+      try {
+        c = AgentConnection.open("unix:" + sock);
+      } catch (java.io.IOException e) {
+        if (System.nanoTime() > deadline) {
+          throw new IllegalStateException("the agent did not start", e);
+        }
+        Thread.onSpinWait();
+      }
+    }
+    exercise(c, dir);
+    c.send(req("bye", "shutdown"));
+    c.receive();
+    agent.join(10_000);
+  }
+
+  private static JsonObject req(String id, String type) {
+    return new JsonObject().put("id", id).put("type", type);
+  }
+
+  private static void exercise(AgentConnection c, Path dir) throws Exception {
+    String f = dir.resolve("f.txt").toString();
+    String b64 = Base64.getEncoder().encodeToString("training".getBytes(StandardCharsets.UTF_8));
+    c.call(req("1", "ping"));
+    c.call(req("2", "info"));
+    c.call(req("3", "run").put("command", new JsonArray().add("/bin/true")));
+    c.call(req("4", "run").put("command", new JsonArray().add("/bin/sh").add("-c").add("echo x"))
+        .put("timeout_ms", 10_000).put("stdin_base64", b64).put("output_encoding", "base64"));
+    c.call(req("5", "run").put("command", new JsonArray().add("/bin/echo").add("s"))
+        .put("stream", true));
+    c.call(req("6", "write_file").put("path", f).put("content_base64", b64));
+    c.call(req("7", "read_file").put("path", f));
+    c.call(req("8", "read_file").put("path", f).put("offset", 1).put("length", 3));
+    c.call(req("9", "stat").put("path", f));
+    c.call(req("10", "list_dir").put("path", dir.toString()));
+    c.call(req("11", "mkdir").put("path", dir.resolve("d").toString()).put("recursive", true));
+    c.call(req("12", "rename").put("path", f).put("new_path", f + ".2"));
+    c.call(req("13", "remove_file").put("path", f + ".2"));
+    c.call(req("14", "read_file").put("path", "relative"));
+    c.writeFrame("not json".getBytes(StandardCharsets.UTF_8));
+    c.receive();
+    JsonObject started = c.call(req("15", "shell").put("command",
+        new JsonArray().add("/bin/sh")));
+    String sid = started.getString("session_id");
+    c.call(req("16", "shell_resize").put("session_id", sid).put("rows", 30).put("cols", 100));
+    c.call(req("17", "shell_input").put("session_id", sid)
+        .put("input_base64", Base64.getEncoder().encodeToString("echo hi\n".getBytes(
+            StandardCharsets.UTF_8))));
+    c.call(req("18", "list_sessions"));
+    c.call(req("19", "shell_close").put("session_id", sid));
+  }
+}
