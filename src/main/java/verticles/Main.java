@@ -29,6 +29,8 @@ import transport.ListenAddress;
 public final class Main {
   /** The whole shutdown, from the request to the exit, stays under this. */
   static final long SHUTDOWN_BUDGET_MS = 1800;
+  /** Time left for the last answers to be written before the process exits. */
+  private static final long FLUSH_MS = 100;
 
   private final Vertx vertx;
   private final AgentState state;
@@ -126,12 +128,16 @@ public final class Main {
           }
           return Future.join(all);
         })
-        .eventually(() -> vertx.close())
         .onComplete(ar -> {
-          stopped.countDown();
-          if (!"signal".equals(why)) {
-            System.exit(0);
-          }
+          // Answers to requests that were cut short (killed runs, closed sessions) are written
+          // by now or within a few event-loop turns; give them a moment, then exit. The event
+          // loops are not closed first: a closed loop cannot deliver those last answers.
+          vertx.setTimer(FLUSH_MS, t -> {
+            stopped.countDown();
+            if (!"signal".equals(why)) {
+              System.exit(0);
+            }
+          });
         });
     Thread guard = new Thread(() -> {
       try {
