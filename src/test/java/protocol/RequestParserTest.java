@@ -1,0 +1,303 @@
+package protocol;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+class RequestParserTest {
+
+  private static Request parse(String json) throws InvalidRequestException {
+    return RequestParser.parse(json.getBytes(StandardCharsets.UTF_8));
+  }
+
+  private static InvalidRequestException refused(String json) {
+    return refused(json.getBytes(StandardCharsets.UTF_8));
+  }
+
+  private static InvalidRequestException refused(byte[] body) {
+    InvalidRequestException e = assertThrows(InvalidRequestException.class,
+        () -> RequestParser.parse(body), () -> new String(body, StandardCharsets.UTF_8));
+    assertTrue(e.getMessage().startsWith("Invalid request: "), e.getMessage());
+    assertTrue(e.getMessage().length() > "Invalid request: ".length(), "a reason follows");
+    return e;
+  }
+
+  @ParameterizedTest
+  @EnumSource(RequestType.class)
+  void everyTypeByItsWireName(RequestType type) throws Exception {
+    Request r = parse("{\"id\":\"t1\",\"type\":\"" + type.wire() + "\"}");
+    assertEquals("t1", r.id());
+    assertEquals(type, r.type());
+  }
+
+  @Test
+  void referenceTypesHaveTheirSnakeCaseNames() {
+    assertEquals(List.of("run", "shell", "shell_input", "shell_resize", "shell_close", "ping",
+        "shutdown", "write_file", "read_file", "remove_file", "mkdir"),
+        Stream.of(RequestType.values()).limit(11).map(RequestType::wire).toList());
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"Ping", "PING", "shellInput", "ShellInput", " ping", "", "exec"})
+  void typeNamesAreExact(String name) {
+    InvalidRequestException e = refused("{\"id\":\"t\",\"type\":\"" + name + "\"}");
+    assertEquals("t", e.id());
+    assertTrue(e.getMessage().contains("unknown type"), e.getMessage());
+  }
+
+  @Test
+  void everyReferenceFieldIsRead() throws Exception {
+    Request r = parse("""
+        {"id":"all","type":"run","command":["sh","-c","echo hi"],"cwd":"/tmp",
+         "env":{"A":"1","B":""},"path":"/x","content_base64":"aGk=","recursive":true,
+         "session_id":"s1","rows":40,"cols":120,"input_base64":"eA=="}""");
+    assertEquals("all", r.id());
+    assertEquals(RequestType.RUN, r.type());
+    assertEquals(List.of("sh", "-c", "echo hi"), r.command());
+    assertEquals("/tmp", r.cwd());
+    assertEquals(Map.of("A", "1", "B", ""), r.env());
+    assertEquals("/x", r.path());
+    assertEquals("aGk=", r.contentBase64());
+    assertTrue(r.isRecursive());
+    assertEquals("s1", r.sessionId());
+    assertEquals(40, r.rowsOrDefault());
+    assertEquals(120, r.colsOrDefault());
+    assertEquals("eA==", r.inputBase64());
+  }
+
+  @Test
+  void additionsAreRead() throws Exception {
+    Request r = parse("""
+        {"id":"add","type":"read_file","timeout_ms":1500,"stdin_base64":"AA==",
+         "max_output_bytes":0,"output_encoding":"base64","stream":true,"offset":7,"length":9,
+         "append":false,"mode":420,"new_path":"/y","auth_token":"tok"}""");
+    assertEquals(1500L, r.timeoutMs());
+    assertEquals("AA==", r.stdinBase64());
+    assertEquals(0L, r.maxOutputBytes());
+    assertEquals(Request.OutputEncoding.BASE64, r.outputEncoding());
+    assertTrue(r.isStream());
+    assertEquals(7L, r.offset());
+    assertEquals(9L, r.length());
+    assertFalse(r.isAppend());
+    assertEquals(0644, r.mode());
+    assertEquals("/y", r.newPath());
+    assertEquals("tok", r.authToken());
+  }
+
+  @Test
+  void absentFieldsAreNullAndDefaultsApply() throws Exception {
+    Request r = parse("{\"id\":\"a\",\"type\":\"shell\"}");
+    assertNull(r.command());
+    assertNull(r.cwd());
+    assertNull(r.env());
+    assertNull(r.path());
+    assertNull(r.contentBase64());
+    assertNull(r.recursive());
+    assertFalse(r.isRecursive());
+    assertNull(r.sessionId());
+    assertNull(r.rows());
+    assertNull(r.cols());
+    assertEquals(24, r.rowsOrDefault());
+    assertEquals(80, r.colsOrDefault());
+    assertNull(r.inputBase64());
+    assertNull(r.timeoutMs());
+    assertNull(r.authToken());
+  }
+
+  @Test
+  void nullMeansAbsent() throws Exception {
+    Request r = parse("""
+        {"id":"n","type":"run","command":null,"cwd":null,"env":null,"path":null,
+         "content_base64":null,"recursive":null,"session_id":null,"rows":null,"cols":null,
+         "input_base64":null,"timeout_ms":null,"output_encoding":null,"mode":null,
+         "auth_token":null}""");
+    assertEquals("n", r.id());
+    assertEquals(RequestType.RUN, r.type());
+    assertNull(r.command());
+    assertNull(r.cwd());
+    assertNull(r.env());
+    assertNull(r.path());
+    assertNull(r.contentBase64());
+    assertNull(r.recursive());
+    assertNull(r.sessionId());
+    assertNull(r.rows());
+    assertNull(r.cols());
+    assertNull(r.inputBase64());
+    assertNull(r.timeoutMs());
+    assertNull(r.outputEncoding());
+    assertNull(r.mode());
+    assertNull(r.authToken());
+  }
+
+  @Test
+  void nullIdOrTypeIsRefused() {
+    assertEquals("", refused("{\"id\":null,\"type\":\"ping\"}").id());
+    InvalidRequestException e = refused("{\"id\":\"x\",\"type\":null}");
+    assertEquals("x", e.id());
+  }
+
+  @Test
+  void unknownFieldsAreIgnoredWhateverTheirShape() throws Exception {
+    Request r = parse("""
+        {"extra":1,"id":"u","nested":{"id":"not-me","type":"run","a":[1,{"b":[]}]},
+         "type":"ping","list":[{"id":"nor-me"},[["x"]],null,true,1.5],"z":null,"s":"t"}""");
+    assertEquals("u", r.id());
+    assertEquals(RequestType.PING, r.type());
+  }
+
+  @Test
+  void emptyStringsAndEmptyCollectionsArePresent() throws Exception {
+    Request r = parse("{\"id\":\"\",\"type\":\"run\",\"command\":[],\"env\":{},\"path\":\"\"}");
+    assertEquals("", r.id());
+    assertEquals(List.of(), r.command());
+    assertEquals(Map.of(), r.env());
+    assertEquals("", r.path());
+  }
+
+  @Test
+  void unicodeAndEscapesAreDecoded() throws Exception {
+    Request r = parse("{\"id\":\"\\u00e9\\n\\\"\",\"type\":\"run\",\"command\":[\"échø\",\"😀\"]}");
+    assertEquals("é\n\"", r.id());
+    assertEquals(List.of("échø", "😀"), r.command());
+  }
+
+  @Test
+  void whitespaceAroundTheObjectIsFine() throws Exception {
+    assertEquals("w", parse(" \n\t{ \"id\" : \"w\" , \"type\" : \"ping\" } \r\n ").id());
+  }
+
+  @Test
+  void rowsAndColsSpanU16() throws Exception {
+    Request r = parse("{\"id\":\"r\",\"type\":\"shell\",\"rows\":0,\"cols\":65535}");
+    assertEquals(0, r.rows());
+    assertEquals(65535, r.cols());
+  }
+
+  static Stream<Arguments> wrongTypes() {
+    return Stream.of(
+        Arguments.of("command", "\"ls -l\""),
+        Arguments.of("command", "[\"ls\",1]"),
+        Arguments.of("command", "[\"ls\",null]"),
+        Arguments.of("command", "[[\"ls\"]]"),
+        Arguments.of("command", "{\"0\":\"ls\"}"),
+        Arguments.of("cwd", "7"),
+        Arguments.of("cwd", "[\"/tmp\"]"),
+        Arguments.of("env", "[\"A=1\"]"),
+        Arguments.of("env", "{\"A\":1}"),
+        Arguments.of("env", "{\"A\":{\"B\":\"c\"}}"),
+        Arguments.of("env", "{\"A\":null}"),
+        Arguments.of("env", "\"A=1\""),
+        Arguments.of("path", "true"),
+        Arguments.of("path", "{}"),
+        Arguments.of("content_base64", "[]"),
+        Arguments.of("recursive", "\"true\""),
+        Arguments.of("recursive", "1"),
+        Arguments.of("session_id", "12"),
+        Arguments.of("rows", "-1"),
+        Arguments.of("rows", "65536"),
+        Arguments.of("rows", "24.0"),
+        Arguments.of("rows", "\"24\""),
+        Arguments.of("rows", "99999999999999999999999"),
+        Arguments.of("cols", "1e2"),
+        Arguments.of("cols", "[80]"),
+        Arguments.of("input_base64", "{\"a\":\"b\"}"),
+        Arguments.of("timeout_ms", "0"),
+        Arguments.of("max_output_bytes", "-5"),
+        Arguments.of("output_encoding", "\"hex\""),
+        Arguments.of("stream", "\"yes\""),
+        Arguments.of("offset", "-1"),
+        Arguments.of("mode", "4096"),
+        Arguments.of("auth_token", "123"));
+  }
+
+  @ParameterizedTest(name = "{0}: {1}")
+  @MethodSource("wrongTypes")
+  void wrongTypeIsRefusedWithTheIdAndTheFieldName(String field, String value) {
+    InvalidRequestException before = refused(
+        "{\"id\":\"w1\",\"type\":\"run\",\"" + field + "\":" + value + "}");
+    assertEquals("w1", before.id());
+    assertTrue(before.getMessage().contains(field), before.getMessage());
+    // The id is still reported when it comes after the bad field, and a later field does not
+    // confuse the parser.
+    InvalidRequestException after = refused(
+        "{\"type\":\"run\",\"" + field + "\":" + value + ",\"id\":\"w2\",\"cwd\":\"/\"}");
+    assertEquals("w2", after.id());
+    assertTrue(after.getMessage().contains(field), after.getMessage());
+  }
+
+  @Test
+  void firstBadFieldDecidesTheReason() {
+    InvalidRequestException e = refused(
+        "{\"rows\":-1,\"type\":\"nope\",\"cols\":\"x\",\"id\":\"f\"}");
+    assertEquals("f", e.id());
+    assertTrue(e.getMessage().contains("rows"), e.getMessage());
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"7", "true", "[\"id\"]", "{\"a\":\"b\"}"})
+  void unreadableIdIsReportedEmpty(String id) {
+    InvalidRequestException e = refused("{\"id\":" + id + ",\"type\":\"ping\"}");
+    assertEquals("", e.id());
+    assertTrue(e.getMessage().contains("id"), e.getMessage());
+  }
+
+  @Test
+  void missingIdOrType() {
+    InvalidRequestException noId = refused("{\"type\":\"ping\"}");
+    assertEquals("", noId.id());
+    assertEquals("Invalid request: missing field 'id'", noId.getMessage());
+    InvalidRequestException noType = refused("{\"id\":\"m\"}");
+    assertEquals("m", noType.id());
+    assertEquals("Invalid request: missing field 'type'", noType.getMessage());
+    InvalidRequestException typeNotString = refused("{\"id\":\"m2\",\"type\":3}");
+    assertEquals("m2", typeNotString.id());
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"", " ", "null", "42", "\"ping\"", "[]",
+      "[{\"id\":\"a\",\"type\":\"ping\"}]", "not json", "{", "{\"id\":\"a\",\"type\":\"ping\"",
+      "{\"id\":\"a\",\"type\":}", "{id:\"a\",type:\"ping\"}", "{'id':'a','type':'ping'}",
+      "{\"id\":\"a\",,\"type\":\"ping\"}"})
+  void notAnObjectOrNotJsonHasNoId(String body) {
+    assertEquals("", refused(body).id());
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"{\"id\":\"a\",\"type\":\"ping\"} x", "{\"id\":\"a\",\"type\":\"ping\"}}",
+      "{\"id\":\"a\",\"type\":\"ping\"}{\"id\":\"b\",\"type\":\"ping\"}",
+      "{\"id\":\"a\",\"type\":\"ping\"}[]", "{\"id\":\"a\",\"type\":\"ping\"} 1"})
+  void trailingGarbageIsRefused(String body) {
+    // Not one JSON value: refused as a whole, like any body that is not JSON.
+    assertEquals("", refused(body).id());
+  }
+
+  @Test
+  void invalidUtf8IsRefused() {
+    byte[] body = "{\"id\":\"a\",\"type\":\"ping\",\"x\":\"\u0000\"}"
+        .getBytes(StandardCharsets.UTF_8);
+    body[body.length - 3] = (byte) 0xC3;
+    // 0xC3 followed by '"' is not UTF-8.
+    refused(body);
+    refused(new byte[] {(byte) 0xFF, (byte) 0xFE, '{', '}'});
+  }
+
+  @Test
+  void longUnknownTypeIsClippedInTheReason() {
+    String name = "x".repeat(5000);
+    InvalidRequestException e = refused("{\"id\":\"c\",\"type\":\"" + name + "\"}");
+    assertTrue(e.getMessage().length() < 200, e.getMessage());
+  }
+}

@@ -1,0 +1,123 @@
+package verticles;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static verticles.ProtocolSupport.answerTo;
+import static verticles.ProtocolSupport.b64;
+import static verticles.ProtocolSupport.eventually;
+import static verticles.ProtocolSupport.ok;
+import static verticles.ProtocolSupport.req;
+import static verticles.ProtocolSupport.run;
+import static verticles.ProtocolSupport.until;
+
+import client.AgentConnection;
+import io.vertx.core.json.JsonObject;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import support.AgentProcess;
+
+/** {@code shutdown} ends the agent and everything it started. */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class ShutdownTest {
+
+  /** A process as /proc shows it: its start time tells it apart from a later one with its pid. */
+  private record Proc(long pid, long ppid, char state, String startTime, String cmdline) {}
+
+  private static Proc read(long pid) {
+    try {
+      String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+      String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+      String cmd = new String(Files.readAllBytes(Path.of("/proc", Long.toString(pid), "cmdline")),
+          StandardCharsets.UTF_8).replace('\0', ' ').trim();
+      // After the command: f[0] state, f[1] ppid, ..., f[19] start time.
+      return new Proc(pid, Long.parseLong(f[1]), f[0].charAt(0), f[19], cmd);
+    } catch (IOException | RuntimeException e) {
+      return null;
+    }
+  }
+
+  /** Every descendant of {@code root}, by pid, from /proc. */
+  private static Map<Long, Proc> descendants(long root) throws IOException {
+    Map<Long, Proc> all = new TreeMap<>();
+    try (var dir = Files.newDirectoryStream(Path.of("/proc"), "[0-9]*")) {
+      for (Path p : dir) {
+        Proc proc = read(Long.parseLong(p.getFileName().toString()));
+        if (proc != null) {
+          all.put(proc.pid(), proc);
+        }
+      }
+    }
+    Map<Long, Proc> out = new TreeMap<>();
+    boolean grew = true;
+    while (grew) {
+      grew = false;
+      for (Proc p : all.values()) {
+        if ((p.ppid() == root || out.containsKey(p.ppid())) && !out.containsKey(p.pid())) {
+          out.put(p.pid(), p);
+          grew = true;
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Still running: the same process (same start time) and not a zombie. */
+  private static boolean survives(Proc before) {
+    Proc now = read(before.pid());
+    return now != null && now.startTime().equals(before.startTime()) && now.state() != 'Z'
+        && now.state() != 'X';
+  }
+
+  @Test
+  void shutdownLeavesNoChildBehind() throws Exception {
+    try (AgentProcess agent = AgentProcess.start().awaitReady();
+        AgentConnection runConn = AgentConnection.open(agent.tcp());
+        AgentConnection shellConn = AgentConnection.open(agent.unix());
+        AgentConnection control = AgentConnection.open(agent.tcp())) {
+      runConn.send(run("long", "sleep", "300"));
+      shellConn.send(req("sh", "shell"));
+      JsonObject started = shellConn.receive();
+      assertEquals("started", started.getString("shell_event"), started::encode);
+      String sid = started.getString("session_id");
+      // A background job in the shell's session, a grandchild of the agent.
+      shellConn.send(req("bg", "shell_input").put("session_id", sid)
+          .put("input_base64", b64("sleep 301 &\n")));
+      assertEquals(ok("bg"), until(shellConn, answerTo("bg"), null));
+
+      long pid = agent.pid();
+      Map<Long, Proc>[] snapshot = new Map[1];
+      eventually(10_000, "sleep 300 and sleep 301 running under the agent", () -> {
+        try {
+          snapshot[0] = descendants(pid);
+        } catch (IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+        List<String> cmds = snapshot[0].values().stream().map(Proc::cmdline).toList();
+        return cmds.contains("sleep 300") && cmds.contains("sleep 301");
+      });
+      Map<Long, Proc> before = snapshot[0];
+      assertTrue(before.values().stream().anyMatch(p -> p.ppid() == pid
+          && p.cmdline().equals("sleep 300")), () -> "run is a child of the agent: " + before);
+
+      assertEquals(ok("bye"), control.call(req("bye", "shutdown")));
+      assertEquals(0, agent.awaitExit(10), "exit code after shutdown");
+
+      // The agent is gone; every process it had started must be gone too (not even left to
+      // init). Killed processes may take a moment to be reaped, hence the bounded poll.
+      eventually(5_000, "no descendant of the agent survives", () -> before.values().stream()
+          .noneMatch(ShutdownTest::survives));
+      String left = before.values().stream().filter(ShutdownTest::survives)
+          .map(Proc::toString).collect(Collectors.joining(", "));
+      assertEquals("", left);
+    }
+  }
+}
