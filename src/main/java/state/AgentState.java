@@ -14,6 +14,7 @@ public final class AgentState {
   public final AtomicInteger connections = new AtomicInteger();
   public final AtomicInteger runs = new AtomicInteger();
   public final AtomicInteger sessions = new AtomicInteger();
+  private volatile Metrics metrics = Metrics.NONE;
 
   public AgentState(AgentConfig config) {
     this.config = config;
@@ -21,6 +22,14 @@ public final class AgentState {
 
   public AgentConfig config() {
     return config;
+  }
+
+  public Metrics metrics() {
+    return metrics;
+  }
+
+  public void metrics(Metrics m) {
+    this.metrics = m;
   }
 
   public long uptimeMs() {

@@ -72,12 +72,14 @@ final class Connection {
 
   void start() {
     outbound = bus.localConsumer(Addresses.conn(id), this::onOutbound);
+    state.metrics().connections(link.transport(), 1);
     link.start(this::onData, v -> onClosed());
     Log.info("connection_opened", "connection", id, "transport", link.transport(), "peer",
         link.peer());
   }
 
   private void onData(byte[] chunk) {
+    state.metrics().bytesIn(chunk.length);
     if (!closing) {
       decoder.feed(chunk);
     }
@@ -93,37 +95,39 @@ final class Connection {
     if (closing) {
       return;
     }
+    long t0 = System.nanoTime();
     Request r;
     try {
       r = RequestParser.parse(body);
     } catch (InvalidRequestException e) {
       Log.warn("invalid_request", "connection", id, "id", e.id(), "error", e.getMessage());
-      send(Response.error(e.id(), e.getMessage()));
+      answer("invalid", t0, Response.error(e.id(), e.getMessage()));
       return;
     }
+    String type = r.type().wire();
     if (token != null && !tokenMatches(r.authToken())) {
       Log.warn("unauthorized", "connection", id, "id", r.id());
-      send(Response.error(r.id(), Errors.UNAUTHORIZED));
+      answer(type, t0, Response.error(r.id(), Errors.UNAUTHORIZED));
       closeAfterWrites();
       return;
     }
     if (inFlight >= state.config().maxRequestsPerConnection()) {
-      send(Response.error(r.id(), "Busy: requests in flight on this connection (max "
+      answer(type, t0, Response.error(r.id(), "Busy: requests in flight on this connection (max "
           + state.config().maxRequestsPerConnection() + ")"));
       return;
     }
     Log.debug("request", "connection", id, "id", r.id(), "type", r.type().wire());
     switch (r.type()) {
-      case PING -> send(Response.ok(r.id()));
-      case INFO -> send(info(r.id()));
-      case SHUTDOWN -> send(Response.ok(r.id()))
+      case PING -> answer(type, t0, Response.ok(r.id()));
+      case INFO -> answer(type, t0, info(r.id()));
+      case SHUTDOWN -> answer(type, t0, Response.ok(r.id()))
           .onComplete(ar -> bus.send(Addresses.CONTROL, "shutdown"));
-      case RUN -> forward(Addresses.RUN, r);
+      case RUN -> forward(Addresses.RUN, r, t0);
       case WRITE_FILE, READ_FILE, REMOVE_FILE, MKDIR, STAT, LIST_DIR, RENAME ->
-          forward(Addresses.FILE, r);
+          forward(Addresses.FILE, r, t0);
       case SHELL, SHELL_INPUT, SHELL_RESIZE, SHELL_CLOSE, SHELL_ATTACH, LIST_SESSIONS ->
-          forward(Addresses.SHELL, r);
-      default -> send(Response.error(r.id(), "Invalid request: unsupported type"));
+          forward(Addresses.SHELL, r, t0);
+      default -> answer(type, t0, Response.error(r.id(), "Invalid request: unsupported type"));
     }
   }
 
@@ -132,12 +136,12 @@ final class Connection {
     return MessageDigest.isEqual(token, g);
   }
 
-  private void forward(String address, Request r) {
+  private void forward(String address, Request r, long t0) {
     inFlight++;
     bus.<Response>request(address, new Messages.Envelope(id, r), REQUEST).onComplete(ar -> {
       inFlight--;
       Response resp = ar.succeeded() ? ar.result().body() : Errors.toResponse(r.id(), ar.cause());
-      Future<Void> written = send(resp);
+      Future<Void> written = answer(r.type().wire(), t0, resp);
       if (!resp.isError()) {
         switch (r.type()) {
           // The session may send output only once its answer is on the wire.
@@ -157,6 +161,14 @@ final class Connection {
     }
   }
 
+  /** Writes the answer to a request of wire type {@code type} and counts it. */
+  private Future<Void> answer(String type, long t0, Response r) {
+    String outcome = !r.isError() ? "ok"
+        : ((String) r.get("error")).startsWith("Busy:") ? "busy" : "error";
+    state.metrics().request(type, outcome, System.nanoTime() - t0);
+    return send(r);
+  }
+
   /** Writes one frame. A response that cannot fit a frame becomes an error instead. */
   Future<Void> send(Response r) {
     byte[] frame = ResponseWriter.frame(r);
@@ -171,6 +183,7 @@ final class Connection {
       closing = true;
       return Future.failedFuture("write queue full");
     }
+    state.metrics().bytesOut(frame.length);
     Future<Void> f = link.write(frame);
     if (!paused && link.queuedBytes() > PAUSE_AT) {
       paused = true;
@@ -193,6 +206,7 @@ final class Connection {
     closing = true;
     outbound.unregister();
     state.connections.decrementAndGet();
+    state.metrics().connections(link.transport(), -1);
     if (decoder.isMidFrame()) {
       Log.info("connection_dropped_mid_frame", "connection", id);
     }

@@ -74,7 +74,8 @@ public final class Main {
         .setInternalBlockingPoolSize(2)
         .setFileSystemOptions(new FileSystemOptions().setFileCachingEnabled(false)
             .setClassPathResolvingEnabled(false)));
-    Main main = new Main(vertx, new AgentState(config));
+    AgentState state = new AgentState(config);
+    Main main = new Main(vertx, state);
     main.start(addresses).onComplete(ar -> {
       if (ar.failed()) {
         Log.error("start_failed", "error", ar.cause().getMessage());
@@ -92,18 +93,29 @@ public final class Main {
 
   private Future<Void> start(List<ListenAddress> addresses) {
     Messages.registerCodecs(vertx.eventBus());
+    Future<?> metrics = state.config().metrics() == null ? Future.succeededFuture()
+        : startMetrics();
     vertx.eventBus().localConsumer(Addresses.CONTROL, m -> {
       if ("shutdown".equals(m.body())) {
         shutdown("request");
       }
     });
-    return deploy(new RunVerticle(state))
+    return metrics.compose(v -> deploy(new RunVerticle(state)))
         .compose(v -> deploy(new FileVerticle()))
         .compose(v -> deploy(new ShellVerticle(state)))
         .compose(v -> vertx.deployVerticle(new ListenerVerticle(state, addresses),
             new DeploymentOptions()))
         .onSuccess(id -> listener = id)
         .mapEmpty();
+  }
+
+  /** Kept apart so that the metrics classes are loaded only when metrics are on. */
+  private Future<?> startMetrics() {
+    metrics.PrometheusMetrics m = new metrics.PrometheusMetrics(state);
+    state.metrics(m);
+    return m.serve(vertx, state.config().metrics())
+        .onSuccess(s -> Log.info("metrics", "address", state.config().metrics(), "path",
+            "/metrics"));
   }
 
   private Future<Void> deploy(io.vertx.core.Deployable verticle) {

@@ -1,0 +1,117 @@
+package metrics;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.FileDescriptorMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.core.instrument.binder.system.UptimeMetrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServer;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import state.AgentState;
+import state.Metrics;
+
+/**
+ * Metrics in the Prometheus text format, served at {@code GET /metrics} on the configured address.
+ * Only constructed when metrics are enabled.
+ */
+public final class PrometheusMetrics implements Metrics {
+  private final PrometheusMeterRegistry registry =
+      new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+  private final Map<String, Counter> requests = new ConcurrentHashMap<>();
+  private final Map<String, Timer> durations = new ConcurrentHashMap<>();
+  private final Map<String, AtomicInteger> connections = new ConcurrentHashMap<>();
+  private final Counter bytesIn;
+  private final Counter bytesOut;
+
+  public PrometheusMetrics(AgentState state) {
+    bytesIn = Counter.builder("agent.received").baseUnit("bytes")
+        .description("Bytes received from hosts").register(registry);
+    bytesOut = Counter.builder("agent.sent").baseUnit("bytes")
+        .description("Bytes sent to hosts").register(registry);
+    Gauge.builder("agent.shell.sessions.active", state.sessions, AtomicInteger::get)
+        .description("Shell sessions, running or exited but not yet closed").register(registry);
+    Gauge.builder("agent.runs.active", state.runs, AtomicInteger::get)
+        .description("Run processes in flight").register(registry);
+    for (String t : new String[] {"tcp", "unix", "vsock"}) {
+      connectionGauge(t);
+    }
+    new JvmMemoryMetrics().bindTo(registry);
+    new JvmThreadMetrics().bindTo(registry);
+    new JvmGcMetrics().bindTo(registry);
+    new ClassLoaderMetrics().bindTo(registry);
+    new ProcessorMetrics().bindTo(registry);
+    new UptimeMetrics().bindTo(registry);
+    new FileDescriptorMetrics().bindTo(registry);
+  }
+
+  private AtomicInteger connectionGauge(String transport) {
+    return connections.computeIfAbsent(transport, t -> {
+      AtomicInteger n = new AtomicInteger();
+      Gauge.builder("agent.connections.active", n, AtomicInteger::get).tag("transport", t)
+          .description("Open host connections").register(registry);
+      return n;
+    });
+  }
+
+  @Override
+  public void request(String type, String outcome, long nanos) {
+    requests.computeIfAbsent(type + '\0' + outcome, k -> Counter.builder("agent.requests")
+        .tag("type", type).tag("outcome", outcome).description("Requests answered")
+        .register(registry)).increment();
+    durations.computeIfAbsent(type, k -> Timer.builder("agent.request.duration").tag("type", type)
+        .publishPercentileHistogram().minimumExpectedValue(Duration.ofMillis(1))
+        .maximumExpectedValue(Duration.ofMinutes(10)).description("Time to answer a request")
+        .register(registry)).record(Duration.ofNanos(nanos));
+  }
+
+  @Override
+  public void connections(String transport, int delta) {
+    connectionGauge(transport).addAndGet(delta);
+  }
+
+  @Override
+  public void bytesIn(long n) {
+    bytesIn.increment(n);
+  }
+
+  @Override
+  public void bytesOut(long n) {
+    bytesOut.increment(n);
+  }
+
+  /** Serves the registry at {@code GET /metrics} on {@code host:port}. */
+  public Future<HttpServer> serve(Vertx vertx, String hostPort) {
+    int colon = hostPort.lastIndexOf(':');
+    if (colon <= 0) {
+      return Future.failedFuture("metrics address must be HOST:PORT, not '" + hostPort + "'");
+    }
+    String host = hostPort.substring(0, colon);
+    int port;
+    try {
+      port = Integer.parseInt(hostPort.substring(colon + 1));
+    } catch (NumberFormatException e) {
+      return Future.failedFuture("bad metrics port in '" + hostPort + "'");
+    }
+    return vertx.createHttpServer().requestHandler(req -> {
+      if (req.path().equals("/metrics")) {
+        req.response().putHeader("content-type", "text/plain; version=0.0.4; charset=utf-8")
+            .end(registry.scrape());
+      } else {
+        req.response().setStatusCode(404).end("not found: try /metrics\n");
+      }
+    }).listen(port, host).recover(e -> Future.failedFuture("cannot serve metrics on "
+        + hostPort + ": " + e.getMessage()));
+  }
+}
