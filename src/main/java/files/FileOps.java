@@ -25,14 +25,18 @@ import protocol.Errors;
 import protocol.Frames;
 import protocol.Request;
 import protocol.Response;
+import protocol.ResponseWriter;
 
 /**
  * The file operations, blocking. Each checks its path with {@link PathPolicy}, works on the path
  * that the policy resolved, and fails with the contract's error text.
  */
 public final class FileOps {
+  /** Room kept in a response frame for everything but the id and the content or entries. */
+  private static final int FRAME_OVERHEAD = 1024;
+
   /** The most raw bytes whose base64 form, with the rest of a response, fits one frame. */
-  public static final int MAX_CHUNK = (Frames.MAX_FRAME - 1024) / 4 * 3;
+  public static final int MAX_CHUNK = (Frames.MAX_FRAME - FRAME_OVERHEAD) / 4 * 3;
 
   private FileOps() {}
 
@@ -95,8 +99,21 @@ public final class FileOps {
         setMode(tmp, keep);
       }
       Files.move(tmp, path, StandardCopyOption.ATOMIC_MOVE);
+      syncDirectory(path.getParent());
     } finally {
       Files.deleteIfExists(tmp);
+    }
+  }
+
+  /** Makes a rename in {@code dir} durable. Best effort: not every file system allows it. */
+  private static void syncDirectory(Path dir) {
+    if (dir == null) {
+      return;
+    }
+    try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
+      ch.force(true);
+    } catch (IOException e) {
+      // The file itself is synced and renamed; only the rename's durability is left to the OS.
     }
   }
 
@@ -113,21 +130,24 @@ public final class FileOps {
 
   public static Response read(Request r) {
     Path path = resolve(r.path(), PathPolicy.Mode.FOLLOW, Errors.READ_FAILED);
+    // A long id takes room from the content.
+    long max = Math.max(0, Math.min(MAX_CHUNK,
+        (Frames.MAX_FRAME - FRAME_OVERHEAD - ResponseWriter.escapedLength(r.id())) / 4 * 3));
     try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
+      if (Files.isDirectory(path)) {
+        throw new IOException("Is a directory: " + path);
+      }
       long size = ch.size();
       boolean chunked = r.offset() != null || r.length() != null;
       if (!chunked) {
-        if (Files.isDirectory(path)) {
-          throw new IOException("Is a directory: " + path);
-        }
-        if (size > MAX_CHUNK) {
+        if (size > max) {
           throw new AgentException("File too large: " + size
               + " bytes (read it in chunks with offset/length)");
         }
         return Response.ok(r.id()).with("content_base64", readAt(ch, 0, (int) size));
       }
       long offset = r.offset() == null ? 0 : r.offset();
-      long want = r.length() == null ? MAX_CHUNK : Math.min(r.length(), MAX_CHUNK);
+      long want = r.length() == null ? max : Math.min(r.length(), max);
       long n = Math.max(0, Math.min(want, size - offset));
       byte[] data = readAt(ch, offset, (int) n);
       return Response.ok(r.id()).with("content_base64", data).with("size", size)
@@ -152,6 +172,9 @@ public final class FileOps {
 
   public static Response remove(Request r) {
     Path path = resolve(r.path(), PathPolicy.Mode.NOFOLLOW, Errors.REMOVE_FAILED);
+    if (r.isRecursive()) {
+      refuseIfContainsBlocked(path);
+    }
     try {
       if (Files.isDirectory(path, LinkOption.NOFOLLOW_LINKS)) {
         if (!r.isRecursive()) {
@@ -227,7 +250,13 @@ public final class FileOps {
     } catch (IOException e) {
       throw Errors.failed(Errors.LIST_FAILED, e);
     }
-    return Response.ok(r.id()).with("entries", entries);
+    Response out = Response.ok(r.id()).with("entries", entries);
+    long bytes = ResponseWriter.json(out).length;
+    if (bytes > Frames.MAX_FRAME) {
+      throw Errors.failed(Errors.LIST_FAILED, "Too many entries for one response: "
+          + entries.size() + " (" + bytes + " bytes, max " + Frames.MAX_FRAME + ")");
+    }
+    return out;
   }
 
   private static Map<String, Object> describe(Path p, String name) throws IOException {
@@ -256,12 +285,38 @@ public final class FileOps {
       throw Errors.plain(Errors.NO_NEW_PATH);
     }
     Path to = check(r.newPath(), PathPolicy.Mode.NOFOLLOW, Errors.RENAME_FAILED);
+    // Moving a directory moves everything in it; replacing one (an empty one) would too.
+    refuseIfContainsBlocked(from);
+    refuseIfContainsBlocked(to);
     try {
       Files.move(from, to, StandardCopyOption.ATOMIC_MOVE);
     } catch (IOException e) {
       throw Errors.failed(Errors.RENAME_FAILED, e);
     }
     return Response.ok(r.id());
+  }
+
+  /**
+   * Refuses an operation on a whole tree (recursive remove, rename) whose root holds a blocked
+   * path, such as {@code /etc} (which holds {@code /etc/passwd}) or {@code /}. The path itself was
+   * already checked; this looks at what lies beneath it, by the blocked paths as written and as
+   * they really are.
+   */
+  private static void refuseIfContainsBlocked(Path root) {
+    for (String prefix : PathPolicy.BLOCKED) {
+      Path blocked = Path.of(prefix);
+      boolean inside = blocked.startsWith(root);
+      if (!inside) {
+        try {
+          inside = blocked.toRealPath().startsWith(root);
+        } catch (IOException | SecurityException e) {
+          // Missing or unreadable: its lexical form was checked above.
+        }
+      }
+      if (inside) {
+        throw new AgentException("Cannot access system path: " + prefix);
+      }
+    }
   }
 
   private static Path resolve(String path, PathPolicy.Mode mode, String failPrefix) {

@@ -8,6 +8,8 @@ public final class Posix {
   public static final int SIGHUP = 1;
   public static final int SIGKILL = 9;
   public static final int SIGTERM = 15;
+  /** SIGSTOP as numbered on x86-64 and AArch64 Linux. */
+  public static final int SIGSTOP = 19;
 
   private Posix() {}
 

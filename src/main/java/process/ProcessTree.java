@@ -4,9 +4,15 @@ import java.io.IOException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 
@@ -16,6 +22,9 @@ import java.util.Set;
  * one whose parent already exited.
  */
 public final class ProcessTree {
+  /** Bound on the searches for new members while freezing a tree (each adds a generation). */
+  private static final int MAX_FREEZE_ROUNDS = 64;
+
   private ProcessTree() {}
 
   /** The root (if alive), its descendants and the members of the session it leads. */
@@ -31,10 +40,79 @@ public final class ProcessTree {
     return new ArrayList<>(out);
   }
 
-  /** Kills the whole tree at once with SIGKILL. */
+  /**
+   * Kills the whole tree with SIGKILL. Every member is first stopped with SIGSTOP, and the tree is
+   * searched again until no new member appears: a stopped process can neither fork nor exit, so a
+   * process that forks in a loop cannot leave a child behind, and no child is orphaned (and so
+   * lost from the tree) while the search goes on.
+   */
   public static void kill(ProcessHandle root) {
-    for (ProcessHandle p : members(root)) {
+    Map<Long, ProcessHandle> seen = new LinkedHashMap<>();
+    members(root).forEach(p -> seen.put(p.pid(), p));
+    seen.keySet().forEach(pid -> Posix.kill(pid, Posix.SIGSTOP));
+    for (int round = 0; round < MAX_FREEZE_ROUNDS; round++) {
+      Map<Long, List<Long>> children = new HashMap<>();
+      List<Long> session = new ArrayList<>();
+      readTable(children, root.pid(), session);
+      // Everything below a member, and every process of the session the root leads.
+      Deque<Long> todo = new ArrayDeque<>(seen.keySet());
+      todo.addAll(session);
+      Set<Long> visited = new HashSet<>();
+      boolean fresh = false;
+      while (!todo.isEmpty()) {
+        long pid = todo.pop();
+        if (!visited.add(pid)) {
+          continue;
+        }
+        if (!seen.containsKey(pid)) {
+          Optional<ProcessHandle> h = ProcessHandle.of(pid);
+          if (h.isPresent()) {
+            seen.put(pid, h.get());
+            Posix.kill(pid, Posix.SIGSTOP);
+            fresh = true;
+          }
+        }
+        todo.addAll(children.getOrDefault(pid, List.of()));
+      }
+      if (!fresh) {
+        break;
+      }
+    }
+    for (ProcessHandle p : seen.values()) {
       p.destroyForcibly();
+    }
+  }
+
+  /**
+   * One pass over /proc: each process's children by parent pid, and the members of session
+   * {@code sid}. Leaves both empty where /proc is absent.
+   */
+  private static void readTable(Map<Long, List<Long>> children, long sid, List<Long> session) {
+    try (DirectoryStream<Path> dir = Files.newDirectoryStream(Path.of("/proc"), "[0-9]*")) {
+      for (Path p : dir) {
+        long[] f = parentAndSession(p.resolve("stat"));
+        if (f == null) {
+          continue;
+        }
+        long pid = Long.parseLong(p.getFileName().toString());
+        children.computeIfAbsent(f[0], k -> new ArrayList<>()).add(pid);
+        if (f[1] == sid) {
+          session.add(pid);
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      // No /proc: the members found through ProcessHandle must do.
+    }
+  }
+
+  /** The parent pid and session id in a /proc/PID/stat line, or null. */
+  private static long[] parentAndSession(Path stat) {
+    try {
+      String s = Files.readString(stat);
+      String[] f = s.substring(s.lastIndexOf(')') + 2).split(" ");
+      return new long[] {Long.parseLong(f[1]), Long.parseLong(f[3])};
+    } catch (IOException | RuntimeException e) {
+      return null;
     }
   }
 

@@ -17,7 +17,10 @@ import java.util.concurrent.TimeUnit;
  * process has exited and its output was read.
  */
 public final class RunProcess {
-  /** Once the process has exited, how long its pipes may stay open (held by a background child). */
+  /**
+   * Once the process has exited, how long a pipe may stay silent (held open by a background child)
+   * before it is given up. Time spent waiting for the sink (a slow host) does not count.
+   */
   private static final long PIPE_GRACE_MS = 200;
 
   private static final ExecutorService IO = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 30,
@@ -28,12 +31,57 @@ public final class RunProcess {
       });
 
   private final Process process;
-  private final CompletableFuture<Void> stdoutDone = new CompletableFuture<>();
-  private final CompletableFuture<Void> stderrDone = new CompletableFuture<>();
+  private final Pipe stdout;
+  private final Pipe stderr;
   private final CompletableFuture<Integer> done = new CompletableFuture<>();
+  private volatile long exitedAt;
 
-  private RunProcess(Process process) {
+  /** One output stream and the state of its reader. */
+  private static final class Pipe {
+    final OutputSink sink;
+    final CompletableFuture<Void> eof = new CompletableFuture<>();
+    /** Guarded by {@code this}: the reader is handing bytes to the sink. */
+    boolean writing;
+    volatile long lastActive = System.nanoTime();
+
+    Pipe(OutputSink sink) {
+      this.sink = sink;
+    }
+
+    /** Ends the stream once: the sink hears of it exactly one time. */
+    synchronized void end() {
+      if (!eof.isDone()) {
+        sink.finish();
+        eof.complete(null);
+      }
+    }
+
+    /** Ends the stream if its reader has been waiting on the pipe since {@code since}. */
+    synchronized void giveUpIfSilent(long since, long graceNanos) {
+      if (!writing && System.nanoTime() - Math.max(since, lastActive) >= graceNanos) {
+        end();
+      }
+    }
+
+    /** Whether the bytes just read go to the sink; if so, the caller must call {@link #wrote}. */
+    synchronized boolean beginWrite() {
+      if (eof.isDone()) {
+        return false;
+      }
+      writing = true;
+      return true;
+    }
+
+    synchronized void wrote() {
+      writing = false;
+      lastActive = System.nanoTime();
+    }
+  }
+
+  private RunProcess(Process process, OutputSink stdout, OutputSink stderr) {
     this.process = process;
+    this.stdout = new Pipe(stdout);
+    this.stderr = new Pipe(stderr);
   }
 
   /** Starts the command. Blocking (a fork and exec); call it off any event loop. */
@@ -49,9 +97,9 @@ public final class RunProcess {
     if (stdin == null) {
       pb.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
     }
-    RunProcess rp = new RunProcess(pb.start());
-    rp.pipe(rp.process.getInputStream(), stdout, rp.stdoutDone);
-    rp.pipe(rp.process.getErrorStream(), stderr, rp.stderrDone);
+    RunProcess rp = new RunProcess(pb.start(), stdout, stderr);
+    rp.read(rp.process.getInputStream(), rp.stdout);
+    rp.read(rp.process.getErrorStream(), rp.stderr);
     if (stdin != null) {
       IO.execute(() -> rp.feed(stdin));
     }
@@ -67,30 +115,56 @@ public final class RunProcess {
     }
   }
 
-  private void pipe(InputStream in, OutputSink sink, CompletableFuture<Void> eof) {
+  private void read(InputStream in, Pipe pipe) {
     IO.execute(() -> {
       byte[] buf = new byte[64 * 1024];
       boolean keep = true;
       try (in) {
         int n;
         while ((n = in.read(buf)) >= 0) {
-          if (keep) {
-            keep = sink.write(buf, 0, n);
+          pipe.lastActive = System.nanoTime();
+          // Once the stream is over for the sink (it refused more, or the pipe was given up), what
+          // is left is read and dropped, so that a child holding the pipe never blocks on it.
+          if (keep && pipe.beginWrite()) {
+            try {
+              keep = pipe.sink.write(buf, 0, n);
+            } finally {
+              pipe.wrote();
+            }
           }
         }
       } catch (IOException | InterruptedException e) {
         // The pipe was closed under us: the stream is over.
       } finally {
-        sink.finish();
-        eof.complete(null);
+        pipe.end();
       }
     });
   }
 
   private void exited() {
-    CompletableFuture.allOf(stdoutDone, stderrDone)
-        .completeOnTimeout(null, PIPE_GRACE_MS, TimeUnit.MILLISECONDS)
-        .thenRun(() -> done.complete(process.exitValue()));
+    exitedAt = System.nanoTime();
+    CompletableFuture.allOf(stdout.eof, stderr.eof).thenRun(this::complete);
+    watch();
+  }
+
+  /** After the exit: gives up pipes that stay silent for the grace, until both streams ended. */
+  private void watch() {
+    if (done.isDone()) {
+      return;
+    }
+    long grace = TimeUnit.MILLISECONDS.toNanos(PIPE_GRACE_MS);
+    stdout.giveUpIfSilent(exitedAt, grace);
+    stderr.giveUpIfSilent(exitedAt, grace);
+    if (stdout.eof.isDone() && stderr.eof.isDone()) {
+      complete();
+      return;
+    }
+    CompletableFuture.delayedExecutor(PIPE_GRACE_MS / 4, TimeUnit.MILLISECONDS)
+        .execute(this::watch);
+  }
+
+  private void complete() {
+    done.complete(process.exitValue());
   }
 
   public ProcessHandle handle() {
@@ -102,7 +176,12 @@ public final class RunProcess {
     return done;
   }
 
-  /** Kills the process and every descendant with SIGKILL. */
+  /** True until the started process itself has exited (its descendants may live on). */
+  public boolean isAlive() {
+    return process.isAlive();
+  }
+
+  /** Kills the process and every descendant with SIGKILL. Blocking (reads /proc). */
   public void killTree() {
     ProcessTree.kill(process.toHandle());
   }

@@ -43,6 +43,28 @@ final class OutputFit {
     return i == s.length() ? s : s.substring(0, i);
   }
 
+  /**
+   * The length of {@code b} without a multi-byte UTF-8 character cut short at its end (as output
+   * cut at a cap may end); invalid bytes before that are left for the decoder to replace.
+   */
+  static int utf8Whole(byte[] b) {
+    int n = b.length;
+    // Walk back over at most three continuation bytes to the lead byte of the last character.
+    int i = n - 1;
+    while (i >= 0 && n - i <= 3 && (b[i] & 0xC0) == 0x80) {
+      i--;
+    }
+    if (i < 0) {
+      return n;
+    }
+    int lead = b[i] & 0xFF;
+    int need = lead >= 0xF0 && lead <= 0xF4 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC2 ? 2 : 1;
+    if (lead < 0xC2 || lead > 0xF4) {
+      return n;
+    }
+    return n - i < need ? i : n;
+  }
+
   /** The longest prefix of {@code b} whose base64 form takes at most {@code budget} bytes. */
   static byte[] bytesFor(byte[] b, long budget) {
     long n = Math.min(b.length, budget / 4 * 3);

@@ -112,8 +112,10 @@ public final class RunVerticle extends VerticleBase {
       out = run.outSink = streamSink(run, "stdout", cap);
       err = run.errSink = streamSink(run, "stderr", cap);
     } else {
-      out = run.outCapture = new Capture(cap);
-      err = run.errCapture = new Capture(cap);
+      // No more than a frame's worth can ever be sent, whatever the cap: keep no more than that.
+      long kept = Math.min(cap, Frames.MAX_FRAME);
+      out = run.outCapture = new Capture(kept);
+      err = run.errCapture = new Capture(kept);
     }
     byConnection.computeIfAbsent(run.connId, k -> new HashSet<>()).add(run);
     vertx.executeBlocking(() -> RunProcess.start(r.command(), r.cwd(), r.env(), stdin, out, err),
@@ -127,17 +129,29 @@ public final class RunVerticle extends VerticleBase {
           run.process = ar.result();
           if (run.answered) {
             // The connection closed while the process was starting.
-            run.process.killTree();
+            killTree(run);
             return;
           }
           if (r.timeoutMs() != null) {
             run.timer = vertx.setTimer(r.timeoutMs(), t -> {
-              run.timedOut = true;
-              run.process.killTree();
+              run.timer = -1;
+              if (run.exitCode == null && run.process.isAlive()) {
+                run.timedOut = true;
+                killTree(run);
+              }
             });
           }
           run.process.done().whenComplete((code, e) -> context.runOnContext(v -> exited(run, code)));
         });
+  }
+
+  /** Kills the run's process tree on a worker thread: finding the tree reads /proc. */
+  private void killTree(Run run) {
+    RunProcess p = run.process;
+    vertx.executeBlocking(() -> {
+      p.killTree();
+      return null;
+    }, false);
   }
 
   private static byte[] decodeStdin(String b64) {
@@ -213,7 +227,7 @@ public final class RunVerticle extends VerticleBase {
   /** The whole-output response, cut further if needed so that the frame stays under the limit. */
   private Response response(Run run) {
     String id = run.request.id();
-    long budget = Frames.MAX_FRAME - FRAME_OVERHEAD - ResponseWriter.escapedLength(id);
+    long budget = Math.max(0, Frames.MAX_FRAME - FRAME_OVERHEAD - ResponseWriter.escapedLength(id));
     byte[] out = run.outCapture.bytes();
     byte[] err = run.errCapture.bytes();
     boolean outTrunc = run.outCapture.truncated();
@@ -227,8 +241,11 @@ public final class RunVerticle extends VerticleBase {
       r.with("stdout_base64", o).with("stderr_base64", e);
       flags(r, run, outTrunc || o.length < out.length, errTrunc || e.length < err.length);
     } else {
-      String o = new String(out, StandardCharsets.UTF_8);
-      String e = new String(err, StandardCharsets.UTF_8);
+      // A cut at the cap may split a character: its first bytes are dropped, not shown as U+FFFD.
+      String o = new String(out, 0, outTrunc ? OutputFit.utf8Whole(out) : out.length,
+          StandardCharsets.UTF_8);
+      String e = new String(err, 0, errTrunc ? OutputFit.utf8Whole(err) : err.length,
+          StandardCharsets.UTF_8);
       long[] fit = OutputFit.split(ResponseWriter.escapedLength(o),
           ResponseWriter.escapedLength(e), budget);
       String o2 = OutputFit.prefixFor(o, fit[0]);
@@ -268,7 +285,7 @@ public final class RunVerticle extends VerticleBase {
         b.close();
       }
       if (run.process != null) {
-        run.process.killTree();
+        killTree(run);
       }
       finish(run, Response.error(run.request.id(), "Connection closed"));
     }
