@@ -25,7 +25,92 @@ public final class ProcessTree {
   /** Bound on the searches for new members while freezing a tree (each adds a generation). */
   private static final int MAX_FREEZE_ROUNDS = 64;
 
+  /**
+   * Every process the agent starts carries this variable with a value of its own, and so do its
+   * descendants unless they clear their environment. A process that left the tree (a double fork
+   * or setsid, then its parent exited) is found by it: with the agent as child subreaper it is
+   * still the agent's descendant.
+   */
+  public static final String TAG_VARIABLE = "AGENT_RUN_ID";
+
   private ProcessTree() {}
+
+  /** A fresh tag value. */
+  public static String newTag() {
+    return Long.toHexString(java.util.concurrent.ThreadLocalRandom.current().nextLong())
+        + Long.toHexString(System.nanoTime());
+  }
+
+  /** The agent's descendants whose environment carries {@code tag}. Reads /proc. */
+  static List<ProcessHandle> tagged(String tag) {
+    byte[] needle = (TAG_VARIABLE + "=" + tag).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    List<ProcessHandle> out = new ArrayList<>();
+    ProcessHandle.current().descendants().forEach(p -> {
+      try {
+        byte[] env = Files.readAllBytes(Path.of("/proc", Long.toString(p.pid()), "environ"));
+        if (containsEntry(env, needle)) {
+          out.add(p);
+        }
+      } catch (IOException | RuntimeException e) {
+        // Gone already.
+      }
+    });
+    return out;
+  }
+
+  /** Whether the NUL-separated {@code env} holds exactly the entry {@code needle}. */
+  static boolean containsEntry(byte[] env, byte[] needle) {
+    int start = 0;
+    for (int i = 0; i <= env.length; i++) {
+      if (i == env.length || env[i] == 0) {
+        if (i - start == needle.length
+            && java.util.Arrays.equals(env, start, i, needle, 0, needle.length)) {
+          return true;
+        }
+        start = i + 1;
+      }
+    }
+    return false;
+  }
+
+  /** Stops, then kills, every tagged descendant; repeats while new ones appear (forkers). */
+  public static void killTagged(String tag) {
+    Set<Long> seen = new HashSet<>();
+    for (int round = 0; round < MAX_FREEZE_ROUNDS; round++) {
+      List<ProcessHandle> found = tagged(tag);
+      boolean fresh = false;
+      for (ProcessHandle p : found) {
+        if (seen.add(p.pid())) {
+          Posix.kill(p.pid(), Posix.SIGSTOP);
+          fresh = true;
+        }
+      }
+      if (!fresh) {
+        break;
+      }
+    }
+    for (long pid : seen) {
+      Posix.kill(pid, Posix.SIGKILL);
+    }
+  }
+
+  /** Sends {@code signal} to every tagged descendant. */
+  public static void signalTagged(String tag, int signal) {
+    for (ProcessHandle p : tagged(tag)) {
+      Posix.kill(p.pid(), signal);
+    }
+  }
+
+  /** SIGKILL to every descendant of the agent: the last step of a shutdown. */
+  public static void killAllDescendants() {
+    List<ProcessHandle> all = ProcessHandle.current().descendants().toList();
+    for (ProcessHandle p : all) {
+      Posix.kill(p.pid(), Posix.SIGSTOP);
+    }
+    for (ProcessHandle p : all) {
+      p.destroyForcibly();
+    }
+  }
 
   /** The root (if alive), its descendants and the members of the session it leads. */
   public static List<ProcessHandle> members(ProcessHandle root) {

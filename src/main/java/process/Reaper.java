@@ -29,6 +29,7 @@ public final class Reaper {
   private static final ReentrantReadWriteLock LOCK = new ReentrantReadWriteLock();
   private static final Set<Long> OWNED = ConcurrentHashMap.newKeySet();
   private static volatile boolean subreaper;
+  private static boolean tried;
 
   private Reaper() {}
 
@@ -42,9 +43,19 @@ public final class Reaper {
     static final C C = Native.load("c", C.class);
   }
 
-  /** Becomes a child subreaper. Returns false where the kernel refuses. */
-  public static boolean becomeSubreaper() {
-    subreaper = Holder.C.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0;
+  /**
+   * Becomes a child subreaper, once; called before the first process is started, so that start-up
+   * does not pay for loading the native library. Returns false where the kernel refuses.
+   */
+  public static synchronized boolean becomeSubreaper() {
+    if (!subreaper && !tried) {
+      tried = true;
+      try {
+        subreaper = Holder.C.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0;
+      } catch (LinkageError e) {
+        log.Log.warn("subreaper_unavailable", "error", e.getMessage());
+      }
+    }
     return subreaper;
   }
 

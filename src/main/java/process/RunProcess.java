@@ -31,6 +31,7 @@ public final class RunProcess {
       });
 
   private final Process process;
+  private final String tag;
   private final Pipe stdout;
   private final Pipe stderr;
   private final CompletableFuture<Integer> done = new CompletableFuture<>();
@@ -78,8 +79,9 @@ public final class RunProcess {
     }
   }
 
-  private RunProcess(Process process, OutputSink stdout, OutputSink stderr) {
+  private RunProcess(Process process, String tag, OutputSink stdout, OutputSink stderr) {
     this.process = process;
+    this.tag = tag;
     this.stdout = new Pipe(stdout);
     this.stderr = new Pipe(stderr);
   }
@@ -97,7 +99,18 @@ public final class RunProcess {
     if (stdin == null) {
       pb.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
     }
-    RunProcess rp = new RunProcess(pb.start(), stdout, stderr);
+    String tag = ProcessTree.newTag();
+    pb.environment().put(ProcessTree.TAG_VARIABLE, tag);
+    Reaper.becomeSubreaper();
+    Process process;
+    Reaper.spawning().lock();
+    try {
+      process = pb.start();
+      Reaper.own(process.pid());
+    } finally {
+      Reaper.spawning().unlock();
+    }
+    RunProcess rp = new RunProcess(process, tag, stdout, stderr);
     rp.read(rp.process.getInputStream(), rp.stdout);
     rp.read(rp.process.getErrorStream(), rp.stderr);
     if (stdin != null) {
@@ -142,6 +155,7 @@ public final class RunProcess {
   }
 
   private void exited() {
+    Reaper.disown(process.pid());
     exitedAt = System.nanoTime();
     CompletableFuture.allOf(stdout.eof, stderr.eof).thenRun(this::complete);
     watch();
@@ -181,13 +195,18 @@ public final class RunProcess {
     return process.isAlive();
   }
 
-  /** Kills the process and every descendant with SIGKILL. Blocking (reads /proc). */
+  /**
+   * Kills the process, every descendant, and every process that escaped the tree (by double-fork
+   * or setsid) but still carries this run's tag, with SIGKILL. Blocking (reads /proc).
+   */
   public void killTree() {
     ProcessTree.kill(process.toHandle());
+    ProcessTree.killTagged(tag);
   }
 
-  /** SIGTERM to the whole tree. */
+  /** SIGTERM to the whole tree, escaped members included. */
   public void terminateTree() {
     ProcessTree.terminate(process.toHandle());
+    ProcessTree.signalTagged(tag, Posix.SIGTERM);
   }
 }

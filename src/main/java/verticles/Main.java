@@ -17,6 +17,8 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import log.Log;
+import process.ProcessTree;
+import process.Reaper;
 import state.AgentState;
 import transport.ListenAddress;
 
@@ -29,6 +31,8 @@ import transport.ListenAddress;
 public final class Main {
   /** The whole shutdown, from the request to the exit, stays under this. */
   static final long SHUTDOWN_BUDGET_MS = 1800;
+  /** How often orphans adopted as a subreaper are reaped. */
+  private static final long REAP_EVERY_MS = 1000;
   /** Time left for the last answers to be written before the process exits. */
   private static final long FLUSH_MS = 100;
 
@@ -75,6 +79,13 @@ public final class Main {
         .setFileSystemOptions(new FileSystemOptions().setFileCachingEnabled(false)
             .setClassPathResolvingEnabled(false)));
     AgentState state = new AgentState(config);
+    // The agent becomes a child subreaper when it starts its first process (see Reaper); from
+    // then on the orphans it adopts are reaped here.
+    vertx.setPeriodic(REAP_EVERY_MS, t -> {
+      if (Reaper.isSubreaper()) {
+        vertx.executeBlocking(Reaper::reapOrphans, false);
+      }
+    });
     Main main = new Main(vertx, state);
     main.start(addresses).onComplete(ar -> {
       if (ar.failed()) {
@@ -140,6 +151,11 @@ public final class Main {
           }
           return Future.join(all);
         })
+        // Whatever is left (an escaped process the agent adopted) goes too.
+        .eventually(() -> vertx.executeBlocking(() -> {
+          ProcessTree.killAllDescendants();
+          return null;
+        }, false))
         .onComplete(ar -> {
           // Answers to requests that were cut short (killed runs, closed sessions) are written
           // by now or within a few event-loop turns; give them a moment, then exit. The event

@@ -1,0 +1,185 @@
+package verticles;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import client.AgentConnection;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.Test;
+import support.AgentProcess;
+
+/**
+ * Processes never escape the agent: a grandchild that calls setsid after its parent exits (a
+ * double fork) is killed on timeout and on disconnect, orphans are reaped so no zombie stays, and
+ * shutdown under load ends everything within 2 seconds.
+ */
+class ProcessTreeTest {
+  /** A double fork: the subshell starts a new session and exits, the sleep is orphaned. */
+  private static JsonObject escapee(String id, String marker) {
+    return new JsonObject().put("id", id).put("type", "run").put("command", new JsonArray()
+        .add("sh").add("-c").add("(setsid sleep " + marker + " &); echo started; sleep 300"));
+  }
+
+  @Test
+  void aSetsidGrandchildIsKilledOnTimeout() throws Exception {
+    String marker = "301.1" + ProcessHandle.current().pid();
+    try (AgentProcess agent = AgentProcess.start().awaitReady();
+        AgentConnection c = AgentConnection.open(agent.unix())) {
+      JsonObject r = c.call(escapee("t", marker).put("timeout_ms", 1500));
+      assertEquals(124, r.getInteger("exit_code"), r::encode);
+      await(() -> withArg(marker).isEmpty(), "the escaped sleep outlived the timeout");
+    }
+  }
+
+  @Test
+  void aSetsidGrandchildIsKilledOnDisconnect() throws Exception {
+    String marker = "301.2" + ProcessHandle.current().pid();
+    try (AgentProcess agent = AgentProcess.start().awaitReady()) {
+      try (AgentConnection c = AgentConnection.open(agent.tcp())) {
+        c.send(escapee("d", marker).put("stream", true));
+        // The first output proves the escapee was started.
+        JsonObject first = c.receive();
+        assertEquals("stdout", first.getString("stream"), first::encode);
+        await(() -> !withArg(marker).isEmpty(), "the escapee never started");
+        // It has left the run's tree and become the agent's own child.
+        long escaped = withArg(marker).get(0);
+        await(() -> parentOf(escaped) == agent.pid(), "the escapee was not adopted by the agent");
+      }
+      await(() -> withArg(marker).isEmpty(), "the escaped sleep outlived its connection");
+    }
+  }
+
+  @Test
+  void orphansAreReapedSoNoZombieStays() throws Exception {
+    try (AgentProcess agent = AgentProcess.start().awaitReady();
+        AgentConnection c = AgentConnection.open(agent.unix())) {
+      for (int i = 0; i < 100; i++) {
+        JsonObject r = c.call(new JsonObject().put("id", "z" + i).put("type", "run")
+            .put("command", new JsonArray().add("sh").add("-c").add("sleep 0.01 &")));
+        assertEquals(0, r.getInteger("exit_code"), r::encode);
+      }
+      await(() -> zombieChildren(agent.pid()).isEmpty(),
+          "zombies left: " + zombieChildren(agent.pid()));
+      assertEquals(0, ProcessHandle.of(agent.pid()).orElseThrow().descendants().count());
+    }
+  }
+
+  @Test
+  void shutdownUnderLoadEndsWithin2SecondsLeavingNothing() throws Exception {
+    String marker = "301.3" + ProcessHandle.current().pid();
+    AgentProcess agent = AgentProcess.start().awaitReady();
+    ExecutorService pool = Executors.newFixedThreadPool(8);
+    try {
+      List<AgentConnection> open = new ArrayList<>();
+      for (int k = 0; k < 8; k++) {
+        AgentConnection c = AgentConnection.open(k % 2 == 0 ? agent.tcp() : agent.unix());
+        open.add(c);
+        // Each connection: a long run with an escapee, a shell, and a stream of pings.
+        c.send(escapee("e" + k, marker));
+        c.call(new JsonObject().put("id", "s" + k).put("type", "shell")
+            .put("command", new JsonArray().add("sh").add("-c").add("sleep " + marker)));
+        pool.submit(() -> {
+          for (int i = 0; i < 100_000; i++) {
+            c.call(new JsonObject().put("id", "p" + i).put("type", "ping"));
+          }
+          return null;
+        });
+      }
+      await(() -> withArg(marker).size() >= 16, "not everything started");
+      List<ProcessHandle> before = ProcessHandle.of(agent.pid()).orElseThrow().descendants()
+          .toList();
+      assertTrue(before.size() >= 16, "descendants: " + before.size());
+      long t0 = System.nanoTime();
+      try (AgentConnection c = AgentConnection.open(agent.unix())) {
+        JsonObject r = c.call(new JsonObject().put("id", "bye").put("type", "shutdown"));
+        assertEquals(0, r.getInteger("exit_code"));
+      }
+      assertEquals(0, agent.awaitExit(10));
+      double secs = (System.nanoTime() - t0) / 1e9;
+      // A loose bound that catches a hang: the agent promises 2 s.
+      assertTrue(secs < 4, "shutdown took " + secs + " s");
+      await(() -> before.stream().noneMatch(ProcessHandle::isAlive),
+          "processes outlived the agent");
+      assertTrue(withArg(marker).isEmpty());
+      for (AgentConnection c : open) {
+        c.close();
+      }
+    } finally {
+      pool.shutdownNow();
+      agent.close();
+    }
+  }
+
+  private static void await(BooleanSupplier cond, String what) throws InterruptedException {
+    long deadline = System.nanoTime() + 15_000_000_000L;
+    while (!cond.getAsBoolean()) {
+      assertTrue(System.nanoTime() < deadline, what);
+      Thread.sleep(20);
+    }
+  }
+
+  /** Pids of live processes whose command line has {@code arg} as an argument. */
+  static List<Long> withArg(String arg) {
+    List<Long> out = new ArrayList<>();
+    try (DirectoryStream<Path> dir = Files.newDirectoryStream(Path.of("/proc"), "[0-9]*")) {
+      for (Path p : dir) {
+        try {
+          String stat = Files.readString(p.resolve("stat"));
+          if (stat.substring(stat.lastIndexOf(')') + 2).startsWith("Z")) {
+            continue;
+          }
+          String cmd = new String(Files.readAllBytes(p.resolve("cmdline")),
+              StandardCharsets.UTF_8);
+          if (List.of(cmd.split("\0")).contains(arg)) {
+            out.add(Long.parseLong(p.getFileName().toString()));
+          }
+        } catch (IOException e) {
+          // Gone.
+        }
+      }
+    } catch (IOException e) {
+      throw new AssertionError(e);
+    }
+    return out;
+  }
+
+  private static long parentOf(long pid) {
+    try {
+      String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+      return Long.parseLong(stat.substring(stat.lastIndexOf(')') + 2).split(" ")[1]);
+    } catch (IOException e) {
+      return -1;
+    }
+  }
+
+  private static List<Long> zombieChildren(long parent) {
+    List<Long> out = new ArrayList<>();
+    try (DirectoryStream<Path> dir = Files.newDirectoryStream(Path.of("/proc"), "[0-9]*")) {
+      for (Path p : dir) {
+        try {
+          String stat = Files.readString(p.resolve("stat"));
+          String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+          if (f[0].equals("Z") && Long.parseLong(f[1]) == parent) {
+            out.add(Long.parseLong(p.getFileName().toString()));
+          }
+        } catch (IOException e) {
+          // Gone.
+        }
+      }
+    } catch (IOException e) {
+      throw new AssertionError(e);
+    }
+    return out;
+  }
+}
