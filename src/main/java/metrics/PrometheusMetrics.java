@@ -16,6 +16,7 @@ import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -27,6 +28,16 @@ import state.Metrics;
  * Only constructed when metrics are enabled.
  */
 public final class PrometheusMetrics implements Metrics {
+  /**
+   * Upper bounds of the request-duration histogram buckets (plus {@code +Inf}). A fixed, short
+   * list: from a ping (well under a millisecond) to a long run (minutes), with a handful of
+   * buckets per type, so that the number of series stays small on a small VM.
+   */
+  public static final List<Duration> DURATION_BUCKETS = List.of(Duration.ofMillis(1),
+      Duration.ofMillis(5), Duration.ofMillis(25), Duration.ofMillis(100), Duration.ofMillis(250),
+      Duration.ofSeconds(1), Duration.ofSeconds(5), Duration.ofSeconds(30), Duration.ofMinutes(2),
+      Duration.ofMinutes(10));
+
   private final PrometheusMeterRegistry registry =
       new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
   private final Map<String, Counter> requests = new ConcurrentHashMap<>();
@@ -71,9 +82,9 @@ public final class PrometheusMetrics implements Metrics {
         .tag("type", type).tag("outcome", outcome).description("Requests answered")
         .register(registry)).increment();
     durations.computeIfAbsent(type, k -> Timer.builder("agent.request.duration").tag("type", type)
-        .publishPercentileHistogram().minimumExpectedValue(Duration.ofMillis(1))
-        .maximumExpectedValue(Duration.ofMinutes(10)).description("Time to answer a request")
-        .register(registry)).record(Duration.ofNanos(nanos));
+        .serviceLevelObjectives(DURATION_BUCKETS.toArray(Duration[]::new))
+        .description("Time to answer a request").register(registry))
+        .record(Duration.ofNanos(nanos));
   }
 
   @Override
@@ -91,18 +102,29 @@ public final class PrometheusMetrics implements Metrics {
     bytesOut.increment(n);
   }
 
-  /** Serves the registry at {@code GET /metrics} on {@code host:port}. */
+  /**
+   * Serves the registry at {@code GET /metrics} on {@code host:port} (an IPv6 host in brackets).
+   * A malformed address or a port outside 1..65535 fails with a message that names the key.
+   */
   public Future<HttpServer> serve(Vertx vertx, String hostPort) {
     int colon = hostPort.lastIndexOf(':');
     if (colon <= 0) {
-      return Future.failedFuture("metrics address must be HOST:PORT, not '" + hostPort + "'");
+      return Future.failedFuture("key 'metrics' must be HOST:PORT, not '" + hostPort + "'");
     }
     String host = hostPort.substring(0, colon);
+    if (host.startsWith("[") && host.endsWith("]")) {
+      host = host.substring(1, host.length() - 1);
+    }
     int port;
     try {
       port = Integer.parseInt(hostPort.substring(colon + 1));
     } catch (NumberFormatException e) {
-      return Future.failedFuture("bad metrics port in '" + hostPort + "'");
+      port = -1;
+    }
+    // Vert.x would take 0 and negative ports as "pick one", and throw on a port past 65535.
+    if (port < 1 || port > 65535) {
+      return Future.failedFuture("key 'metrics' needs a port between 1 and 65535, not '"
+          + hostPort + "'");
     }
     return vertx.createHttpServer().requestHandler(req -> {
       if (req.path().equals("/metrics")) {
@@ -111,7 +133,7 @@ public final class PrometheusMetrics implements Metrics {
       } else {
         req.response().setStatusCode(404).end("not found: try /metrics\n");
       }
-    }).listen(port, host).recover(e -> Future.failedFuture("cannot serve metrics on "
+    }).listen(port, host).recover(e -> Future.failedFuture("key 'metrics': cannot serve on "
         + hostPort + ": " + e.getMessage()));
   }
 }

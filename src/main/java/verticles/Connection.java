@@ -100,7 +100,8 @@ final class Connection {
     try {
       r = RequestParser.parse(body);
     } catch (InvalidRequestException e) {
-      Log.warn("invalid_request", "connection", id, "id", e.id(), "error", e.getMessage());
+      // The parser's message may quote the body, and bodies are never logged.
+      Log.warn("invalid_request", "connection", id, "id", e.id(), "bytes", body.length);
       answer("invalid", t0, Response.error(e.id(), e.getMessage()));
       return;
     }
