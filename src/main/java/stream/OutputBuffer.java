@@ -10,9 +10,14 @@ package stream;
  *
  * <p>While a receiver is attached (or expected), a full buffer blocks the producer: the process
  * then blocks on its pipe or terminal instead of the agent buffering without limit. While detached,
- * a full buffer drops its oldest bytes and counts them.
+ * a full buffer drops its oldest bytes and counts them. Dropping is paced: after each
+ * {@link #DROP_BURST} bytes dropped the producer waits {@link #DROP_PAUSE_MS}, so that an endless
+ * writer nobody watches costs little CPU and garbage, yet the backlog still holds its newest output.
  */
 public final class OutputBuffer {
+  static final long DROP_BURST = 64 * 1024;
+  static final long DROP_PAUSE_MS = 10;
+
   private final int capacity;
   private byte[] ring;
   /** Absolute offsets: acked <= sent <= end, and end - acked <= capacity. */
@@ -20,6 +25,7 @@ public final class OutputBuffer {
   private long sent;
   private long end;
   private long dropped;
+  private long droppedSincePause;
   private boolean blocking = true;
   private boolean finished;
   private boolean closed;
@@ -44,10 +50,17 @@ public final class OutputBuffer {
           wait();
           continue;
         }
+        if (droppedSincePause >= DROP_BURST) {
+          droppedSincePause = 0;
+          // attach() and close() cut this pause short; the loop then looks again.
+          wait(DROP_PAUSE_MS);
+          continue;
+        }
         // Detached: drop the oldest bytes to make room.
         long drop = Math.min(len, end - acked);
         acked += drop;
         dropped += drop;
+        droppedSincePause += drop;
         sent = Math.max(sent, acked);
         room = drop;
       }
@@ -135,6 +148,7 @@ public final class OutputBuffer {
   public synchronized void attach() {
     sent = acked;
     blocking = true;
+    notifyAll();
   }
 
   /** Bytes dropped since the last call, which resets the count. */

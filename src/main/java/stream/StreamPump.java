@@ -34,7 +34,8 @@ public final class StreamPump {
   private final Sender sender;
   private final Runnable onDrained;
   private final AtomicBoolean scheduled = new AtomicBoolean();
-  private String receiver;
+  /** Read by {@link #wake()} on other threads, so that a detached pump is not woken in vain. */
+  private volatile String receiver;
   private long epoch;
   private boolean drainedSignalled;
 
@@ -81,7 +82,8 @@ public final class StreamPump {
 
   /** New bytes or the end of the stream; callable from any thread. */
   public void wake() {
-    if (scheduled.compareAndSet(false, true)) {
+    // Without a receiver there is nothing to do; attach() pumps what accumulated meanwhile.
+    if (receiver != null && scheduled.compareAndSet(false, true)) {
       context.runOnContext(v -> {
         scheduled.set(false);
         pump();

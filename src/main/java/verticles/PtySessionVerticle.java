@@ -21,6 +21,7 @@ import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import process.Posix;
 import process.ProcessTree;
+import process.Reaper;
 import protocol.Errors;
 import protocol.Request;
 import protocol.Response;
@@ -37,13 +38,20 @@ import transport.Threads;
 public final class PtySessionVerticle extends VerticleBase {
   static final Map<String, String> DEFAULT_ENV = Map.of("TERM", "xterm-256color", "HOME", "/root",
       "PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
-  /** After the process exits, how long the terminal may still deliver output. */
-  private static final long DRAIN_GRACE_MS = 250;
+  /**
+   * After the process exits, the terminal still holds what it wrote last; the reader takes that,
+   * but no more than this, so that a background job that keeps writing cannot hold back the
+   * {@code exited} event for ever.
+   */
+  private static final long MAX_TAIL_AFTER_EXIT = 1024 * 1024;
   /** Input waiting to reach the terminal beyond this answers Busy. */
   private static final long MAX_PENDING_INPUT = 1024 * 1024;
 
   private final SessionInfo info;
+  private final String tag = ProcessTree.newTag();
   private final Request request;
+  /** The connection that is to receive output next: the starter, then the last to attach. */
+  private String expected;
   private final int backlogBytes;
   private final long killGraceMs;
   private UnixPtyProcess process;
@@ -53,10 +61,12 @@ public final class PtySessionVerticle extends VerticleBase {
   private final CompletableFuture<Integer> exit = new CompletableFuture<>();
   private ExecutorService input;
   private long pendingInput;
+  private volatile boolean processExited;
 
   PtySessionVerticle(SessionInfo info, Request request, int backlogBytes, long killGraceMs) {
     this.info = info;
     this.request = request;
+    this.expected = info.starter();
     this.backlogBytes = backlogBytes;
     this.killGraceMs = killGraceMs;
   }
@@ -69,19 +79,12 @@ public final class PtySessionVerticle extends VerticleBase {
     if (request.env() != null) {
       env.putAll(request.env());
     }
+    // Lets a shutdown or close find the session's processes that left it (see ProcessTree).
+    env.put(ProcessTree.TAG_VARIABLE, tag);
     String cwd = request.cwd() != null ? request.cwd() : System.getProperty("user.dir");
     if (!java.nio.file.Files.isDirectory(java.nio.file.Path.of(cwd))) {
       throw new IOException("No such directory: " + cwd);
     }
-    // The window size is set on the terminal before the process starts, so that the very first
-    // thing it asks (stty size, a full-screen program) sees the right size, never 0 x 0.
-    Pty pty = new Pty(false);
-    pty.setWindowSize(new WinSize(request.colsOrDefault(), request.rowsOrDefault()), null);
-    String[] envArray = env.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue())
-        .toArray(String[]::new);
-    process = new UnixPtyProcess(info.command().toArray(new String[0]), envArray, cwd, pty, null,
-        false);
-    info.pid = process.pid();
     buffer = new OutputBuffer(backlogBytes);
     String id = request.id();
     String sid = info.sessionId();
@@ -92,14 +95,48 @@ public final class PtySessionVerticle extends VerticleBase {
         (conn, frame, epoch, offset) -> vertx.eventBus().send(Addresses.conn(conn),
             new Messages.Outbound(frame, ackAddress, epoch, offset)),
         this::sendExited);
+    // Registered before the process starts: a connection that closes while the session starts is
+    // told here (messages wait until start() returns, as this context runs one task at a time).
     consumer = vertx.eventBus().localConsumer(ackAddress, this::onMessage);
+    try {
+      // The window size is set on the terminal before the process starts, so that the very first
+      // thing it asks (stty size, a full-screen program) sees the right size, never 0 x 0.
+      Pty pty = new Pty(false);
+      pty.setWindowSize(new WinSize(request.colsOrDefault(), request.rowsOrDefault()), null);
+      String[] envArray = env.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue())
+          .toArray(String[]::new);
+      Reaper.becomeSubreaper();
+      Reaper.spawning().lock();
+      try {
+        process = new UnixPtyProcess(info.command().toArray(new String[0]), envArray, cwd, pty,
+            null, false);
+        // pty4j waits for this child itself: the reaper must leave its exit status alone.
+        Reaper.own(process.pid());
+      } finally {
+        Reaper.spawning().unlock();
+      }
+    } catch (IOException | RuntimeException e) {
+      consumer.unregister();
+      throw e;
+    }
+    info.pid = process.pid();
+    if (info.starterGone) {
+      // The starter closed before it could be attached: keep the output as backlog.
+      starterClosed(info.starter());
+    }
     Thread reader = Threads.start("pty-read-" + sid, this::readLoop);
     Threads.start("pty-wait-" + sid, () -> waitLoop(context, reader));
     return consumer.completion();
   }
 
+  /**
+   * Reads the terminal until it reports its end. pty4j reports the end once the process has
+   * exited and the terminal holds nothing more, so this also ends when a background job still
+   * has the terminal open.
+   */
   private void readLoop() {
-    byte[] buf = new byte[64 * 1024];
+    byte[] buf = new byte[StreamPump.CHUNK];
+    long afterExit = 0;
     try (InputStream in = process.getInputStream()) {
       int n;
       while ((n = in.read(buf)) >= 0) {
@@ -107,28 +144,46 @@ public final class PtySessionVerticle extends VerticleBase {
           break;
         }
         pump.wake();
+        if (processExited && (afterExit += n) > MAX_TAIL_AFTER_EXIT) {
+          break;
+        }
       }
     } catch (IOException | InterruptedException e) {
       // The terminal is gone: its output has ended.
     }
   }
 
+  /**
+   * Waits for the process. Its exit status is known at once (list_sessions, shell_close); the
+   * output ends, and so the {@code exited} event may go, only once the reader has taken the last
+   * byte, however long a slow host takes to make room for it.
+   */
   private void waitLoop(Context context, Thread reader) {
     int code;
     try {
       code = process.waitFor();
-      reader.join(DRAIN_GRACE_MS);
     } catch (InterruptedException e) {
       code = -1;
     }
+    Reaper.disown(process.pid());
     int exitCode = code;
-    buffer.finish();
-    pump.wake();
+    processExited = true;
     context.runOnContext(v -> {
       info.exitCode = exitCode;
       info.running = false;
       exit.complete(exitCode);
       vertx.eventBus().send(Addresses.SHELL, new Messages.SessionExited(info.sessionId()));
+    });
+    try {
+      reader.join();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    // Queued after the task above on the same context, so the exit code is known when the pump
+    // finds the output drained.
+    context.runOnContext(v -> {
+      buffer.finish();
+      pump.wake();
     });
   }
 
@@ -136,12 +191,12 @@ public final class PtySessionVerticle extends VerticleBase {
     String conn = pump.receiver();
     if (conn != null && info.exitCode != null) {
       vertx.eventBus().send(Addresses.conn(conn), new Messages.Outbound(
-          exited(request.id()), null, 0, 0));
+          exited(request.id(), info.exitCode), null, 0, 0));
     }
   }
 
-  private Response exited(String id) {
-    return Response.of(id).with("exit_code", info.exitCode).with("session_id", info.sessionId())
+  private Response exited(String id, int exitCode) {
+    return Response.of(id).with("exit_code", exitCode).with("session_id", info.sessionId())
         .with("shell_event", "exited");
   }
 
@@ -151,13 +206,11 @@ public final class PtySessionVerticle extends VerticleBase {
     if (body instanceof Messages.Ack a) {
       pump.ack(a.epoch(), a.offset());
     } else if (body instanceof Messages.Attach a) {
+      expected = a.connId();
       pump.attach(a.connId());
       info.receiver = a.connId();
     } else if (body instanceof Messages.ConnClosed c) {
-      if (c.connId().equals(pump.receiver())) {
-        pump.detach();
-        info.receiver = null;
-      }
+      starterClosed(c.connId());
     } else if (body instanceof Messages.Envelope e) {
       Message<Messages.Envelope> em = (Message<Messages.Envelope>) (Message<?>) m;
       Request r = e.request();
@@ -167,6 +220,15 @@ public final class PtySessionVerticle extends VerticleBase {
         case SHELL_CLOSE -> close(em, r);
         default -> m.reply(Response.error(r.id(), "Invalid request: not a session request"));
       }
+    }
+  }
+
+  /** Connection {@code connId} closed; if it was to receive the output, the output waits. */
+  private void starterClosed(String connId) {
+    if (connId != null && connId.equals(expected)) {
+      expected = null;
+      pump.detach();
+      info.receiver = null;
     }
   }
 
@@ -214,28 +276,35 @@ public final class PtySessionVerticle extends VerticleBase {
   }
 
   private void close(Message<Messages.Envelope> m, Request r) {
-    killAll().onComplete(ar -> m.reply(exited(r.id())));
+    killAll().onComplete(ar -> m.reply(ar.succeeded() ? exited(r.id(), ar.result())
+        : Errors.toResponse(r.id(), Errors.failed(Errors.CLOSE_FAILED, ar.cause()))));
   }
 
   /**
    * Ends every process of the session: SIGHUP, as when a terminal goes away, then SIGKILL after
-   * the grace. Completes once the session's process has exited.
+   * the grace. Completes with the exit code once the session's process has exited. Nothing here
+   * waits on a thread, so that many sessions can end at once within the shutdown budget.
    */
+  /** SIGKILL to every process of the session, and to those that left it but carry its tag. */
+  private void sweep() {
+    ProcessTree.killSession(info.pid);
+    ProcessTree.killTagged(tag);
+  }
+
   private Future<Integer> killAll() {
+    Future<Integer> exited = Future.fromCompletionStage(exit, vertx.getOrCreateContext());
     if (exit.isDone()) {
-      // The process is gone; anything it left in its session still goes.
-      ProcessTree.killSession(info.pid);
-      return Future.fromCompletionStage(exit);
+      // The process is gone; anything it left in its session, or that escaped it, still goes.
+      sweep();
+      return exited;
     }
     ProcessTree.signalSession(info.pid, Posix.SIGHUP);
-    return vertx.<Integer>executeBlocking(() -> {
-      try {
-        return exit.get(killGraceMs, TimeUnit.MILLISECONDS);
-      } catch (java.util.concurrent.TimeoutException e) {
-        ProcessTree.killSession(info.pid);
-        return exit.get(5, TimeUnit.SECONDS);
-      }
-    }).andThen(ar -> ProcessTree.killSession(info.pid));
+    ProcessTree.signalTagged(tag, Posix.SIGHUP);
+    long timer = vertx.setTimer(Math.max(1, killGraceMs), t -> sweep());
+    return exited.andThen(ar -> {
+      vertx.cancelTimer(timer);
+      sweep();
+    });
   }
 
   @Override

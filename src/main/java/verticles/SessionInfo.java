@@ -6,6 +6,10 @@ import java.util.List;
 final class SessionInfo {
   private final String sessionId;
   private final List<String> command;
+  /** The connection that sent {@code shell}: it receives the output unless it closes first. */
+  private final String starter;
+  /** Set by the registry when the starter closed before the session was attached to it. */
+  volatile boolean starterGone;
   volatile long pid;
   volatile boolean running = true;
   volatile Integer exitCode;
@@ -13,9 +17,10 @@ final class SessionInfo {
   String deploymentId;
   long idleTimer = -1;
 
-  SessionInfo(String sessionId, List<String> command) {
+  SessionInfo(String sessionId, List<String> command, String starter) {
     this.sessionId = sessionId;
     this.command = command;
+    this.starter = starter;
   }
 
   String sessionId() {
@@ -24,5 +29,9 @@ final class SessionInfo {
 
   List<String> command() {
     return command;
+  }
+
+  String starter() {
+    return starter;
   }
 }

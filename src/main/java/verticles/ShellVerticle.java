@@ -41,7 +41,12 @@ public final class ShellVerticle extends VerticleBase {
     return vertx.eventBus().localConsumer(Addresses.SHELL, this::onMessage).completion()
         .compose(v -> vertx.eventBus().<Messages.ConnClosed>localConsumer(Addresses.CONN_CLOSED,
             m -> {
+              String conn = m.body().connId();
               for (SessionInfo s : sessions.values()) {
+                if (s.deploymentId == null && conn.equals(s.starter())) {
+                  // Still starting: the session reads this flag once it listens.
+                  s.starterGone = true;
+                }
                 vertx.eventBus().send(Addresses.session(s.sessionId()), m.body());
               }
             }).completion());
@@ -106,7 +111,8 @@ public final class ShellVerticle extends VerticleBase {
     if (!AgentState.tryAcquire(state.sessions, state.config().maxSessions())) {
       throw Errors.busy("shell sessions (max " + state.config().maxSessions() + ")");
     }
-    SessionInfo info = new SessionInfo(UUID.randomUUID().toString(), command);
+    SessionInfo info = new SessionInfo(UUID.randomUUID().toString(), command,
+        m.body().connId());
     sessions.put(info.sessionId(), info);
     vertx.deployVerticle(new PtySessionVerticle(info, r, state.config().shellBacklogBytes(),
             state.config().killGraceMs()),
