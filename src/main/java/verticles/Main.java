@@ -96,10 +96,10 @@ public final class Main {
       Log.info("ready", "pid", ProcessHandle.current().pid(), "uptime_ms",
           main.state.uptimeMs());
     });
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      main.shutdown("signal");
-      main.awaitStopped();
-    }, "shutdown"));
+    // SIGTERM (and Ctrl-C) run the same orderly shutdown as the request, and exit 0.
+    for (String name : new String[] {"TERM", "INT"}) {
+      sun.misc.Signal.handle(new sun.misc.Signal(name), sig -> main.shutdown("signal"));
+    }
   }
 
   private Future<Void> start(List<ListenAddress> addresses) {
@@ -162,9 +162,7 @@ public final class Main {
           // loops are not closed first: a closed loop cannot deliver those last answers.
           vertx.setTimer(FLUSH_MS, t -> {
             stopped.countDown();
-            if (!"signal".equals(why)) {
-              System.exit(0);
-            }
+            System.exit(0);
           });
         });
     Thread guard = new Thread(() -> {
@@ -179,14 +177,6 @@ public final class Main {
     }, "shutdown-guard");
     guard.setDaemon(true);
     guard.start();
-  }
-
-  void awaitStopped() {
-    try {
-      stopped.await(SHUTDOWN_BUDGET_MS + 100, TimeUnit.MILLISECONDS);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
   }
 
   static final String USAGE = """
