@@ -1,0 +1,147 @@
+package cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.pty4j.PtyProcess;
+import com.pty4j.PtyProcessBuilder;
+import com.pty4j.WinSize;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import support.AgentProcess;
+
+/**
+ * {@code agentctl shell} on a real terminal (a pty4j pseudo-terminal): it starts the remote
+ * terminal at the local size, follows a resize, and leaves the local terminal as it found it.
+ */
+class InteractiveShellTest {
+  static AgentProcess agent;
+
+  @BeforeAll
+  static void start() throws Exception {
+    agent = AgentProcess.start().awaitReady();
+  }
+
+  @AfterAll
+  static void stop() throws Exception {
+    agent.close();
+  }
+
+  /** Everything the terminal showed, decoded one byte per char. */
+  static final class Screen {
+    private final StringBuilder text = new StringBuilder();
+    private boolean ended;
+
+    Screen(InputStream in) {
+      Thread t = new Thread(() -> {
+        byte[] buf = new byte[8192];
+        try {
+          int n;
+          while ((n = in.read(buf)) > 0) {
+            append(new String(buf, 0, n, StandardCharsets.ISO_8859_1));
+          }
+        } catch (IOException e) {
+          // The terminal closed.
+        }
+        end();
+      }, "pty-screen");
+      t.setDaemon(true);
+      t.start();
+    }
+
+    private synchronized void append(String s) {
+      text.append(s);
+      notifyAll();
+    }
+
+    private synchronized void end() {
+      ended = true;
+      notifyAll();
+    }
+
+    synchronized int length() {
+      return text.length();
+    }
+
+    synchronized String since(int from) {
+      return text.substring(from);
+    }
+
+    /** Waits until the text after {@code from} matches; returns the end of the match, or -1. */
+    synchronized int await(Pattern p, int from, long millis) throws InterruptedException {
+      long deadline = System.currentTimeMillis() + millis;
+      while (true) {
+        Matcher m = p.matcher(text);
+        if (m.find(from)) {
+          return m.end();
+        }
+        long left = deadline - System.currentTimeMillis();
+        if (left <= 0 || ended) {
+          return -1;
+        }
+        wait(left);
+      }
+    }
+  }
+
+  @Test
+  void followsTheLocalWindowAndRestoresTheTerminal() throws Exception {
+    String script = "\"$0\" shell --env 'PS1=ctl-ready$ ' -- /bin/sh; code=$?;"
+        + " echo; echo local-settings:; stty -a; echo \"agentctl-exit=$code\"";
+    PtyProcess pty = new PtyProcessBuilder(new String[] {"/bin/sh", "-c", script,
+        Ctl.LAUNCHER.toString()})
+        .setEnvironment(withTerm(Ctl.env(agent.tcp())))
+        .setInitialRows(30).setInitialColumns(100)
+        .start();
+    try {
+      Screen screen = new Screen(pty.getInputStream());
+      int at = screen.await(Pattern.compile("ctl-ready\\$ "), 0, 60_000);
+      assertTrue(at > 0, () -> "no prompt: " + screen.since(0));
+
+      type(pty, "stty size\r");
+      at = screen.await(Pattern.compile("(?m)^30 100\\r?$"), at, 20_000);
+      assertTrue(at > 0, () -> "the remote terminal did not start at 30x100: " + screen.since(0));
+
+      pty.setWinSize(new WinSize(120, 40));
+      // The resize travels by SIGWINCH and a request; ask until the remote side reports it.
+      Pattern resized = Pattern.compile("(?m)^40 120\\r?$");
+      int found = -1;
+      for (int attempt = 0; attempt < 20 && found < 0; attempt++) {
+        type(pty, "stty size\r");
+        found = screen.await(resized, at, 1_000);
+      }
+      assertTrue(found > 0, () -> "the resize did not reach the remote: " + screen.since(0));
+
+      type(pty, "exit 0\r");
+      assertTrue(pty.waitFor(60, TimeUnit.SECONDS), "agentctl did not end");
+      assertTrue(screen.await(Pattern.compile("agentctl-exit=\\d+"), found, 10_000) > 0);
+      String after = screen.since(screen.since(0).lastIndexOf("local-settings:"));
+      assertTrue(after.contains("agentctl-exit=0"), after);
+      String settings = after.substring(0, after.indexOf("agentctl-exit="));
+      assertTrue(Pattern.compile("(^|\\s)icanon(\\s|$)").matcher(settings).find(), settings);
+      assertTrue(Pattern.compile("(^|\\s)echo(\\s|$)").matcher(settings).find(), settings);
+      assertFalse(settings.contains("-icanon"), settings);
+      assertEquals(0, pty.exitValue());
+    } finally {
+      pty.destroyForcibly();
+    }
+  }
+
+  private static java.util.Map<String, String> withTerm(java.util.Map<String, String> env) {
+    env.put("TERM", "xterm");
+    return env;
+  }
+
+  private static void type(PtyProcess pty, String keys) throws IOException {
+    pty.getOutputStream().write(keys.getBytes(StandardCharsets.US_ASCII));
+    pty.getOutputStream().flush();
+  }
+}
