@@ -20,8 +20,15 @@ public final class Train {
   public static void main(String[] args) throws Exception {
     Path dir = Files.createTempDirectory("agent-train");
     Path sock = dir.resolve("agent.sock");
+    int port;
+    try (java.net.ServerSocket probe = new java.net.ServerSocket(0, 1,
+        java.net.InetAddress.getLoopbackAddress())) {
+      port = probe.getLocalPort();
+    }
+    String tcp = "tcp://127.0.0.1:" + port;
+    // Both transports and the usual log level, so that their classes are in the archive too.
     Thread agent = new Thread(() -> verticles.Main.main(new String[] {"--listen", "unix:" + sock,
-        "--log-level", "error"}), "train-agent");
+        "--listen", tcp}), "train-agent");
     agent.setDaemon(true);
     agent.start();
     long deadline = System.nanoTime() + 60_000_000_000L;
@@ -37,6 +44,9 @@ public final class Train {
       }
     }
     exercise(c, dir);
+    try (AgentConnection t = AgentConnection.open(tcp)) {
+      exercise(t, dir);
+    }
     c.send(req("bye", "shutdown"));
     c.receive();
     agent.join(10_000);

@@ -49,6 +49,16 @@ public final class Main {
   }
 
   public static void main(String[] args) {
+    // Netty's allocator otherwise sets up Java Flight Recorder events on the first buffer, which
+    // costs the first request about 100 ms; nobody records them here.
+    if (System.getProperty("io.netty.jfr.enabled") == null) {
+      System.setProperty("io.netty.jfr.enabled", "false");
+    }
+    // The agent resolves no names but the listen hosts; the JDK's resolver does that without the
+    // start-up cost of Netty's asynchronous DNS client.
+    if (System.getProperty("vertx.disableDnsResolver") == null) {
+      System.setProperty("vertx.disableDnsResolver", "true");
+    }
     AgentConfig config;
     try {
       config = parse(args);
