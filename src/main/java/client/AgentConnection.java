@@ -87,7 +87,12 @@ public final class AgentConnection implements AutoCloseable {
       }
       int cid = cid(rest.substring(0, colon), address);
       int port = port(rest.substring(colon + 1), address);
-      Socket s = VsockClient.connect(cid, port, address);
+      Socket s;
+      try {
+        s = transport.sock.ServerSockets.connectVsock(cid, port);
+      } catch (IOException e) {
+        throw failure(address, e);
+      }
       return new AgentConnection(s, s.getInputStream(), s.getOutputStream());
     }
     if (address.startsWith("fc:")) {

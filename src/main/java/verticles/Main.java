@@ -54,6 +54,12 @@ public final class Main {
     if (System.getProperty("io.netty.jfr.enabled") == null) {
       System.setProperty("io.netty.jfr.enabled", "false");
     }
+    // Before JDK 23, vfork spares every run the extra exec of the JDK's spawn helper; later JDKs
+    // deprecate it, and their default is the right choice there.
+    if (Runtime.version().feature() < 23
+        && System.getProperty("jdk.lang.Process.launchMechanism") == null) {
+      System.setProperty("jdk.lang.Process.launchMechanism", "VFORK");
+    }
     // The agent resolves no names but the listen hosts; the JDK's resolver does that without the
     // start-up cost of Netty's asynchronous DNS client.
     if (System.getProperty("vertx.disableDnsResolver") == null) {

@@ -243,6 +243,8 @@ class K8sManifestTest {
     List<String> run = new ArrayList<>();
     run.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     run.addAll(cmd.subList(1, cmd.indexOf("-jar")));
+    // Started from classes rather than the jar, so what the jar's manifest grants is given here.
+    run.addAll(support.AgentProcess.nativeAccess());
     String cp = System.getProperty("surefire.test.class.path");
     run.addAll(List.of("-cp", cp != null && !cp.isBlank() ? cp
         : System.getProperty("java.class.path"), "verticles.Main"));

@@ -47,6 +47,7 @@ public final class AgentProcess implements AutoCloseable {
     List<String> cmd = new ArrayList<>();
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     cmd.add("-Xss512k");
+    cmd.addAll(nativeAccess());
     cmd.add("-cp");
     cmd.add(classPath());
     cmd.add("verticles.Main");
@@ -56,6 +57,15 @@ public final class AgentProcess implements AutoCloseable {
     AgentProcess a = new AgentProcess(pb.start(), dir);
     a.readLog();
     return a;
+  }
+
+  /**
+   * What the jar's manifest grants when started with -jar: JDK 22 and later warn on stderr when
+   * junixsocket or JNA load native code without it (and the log must stay clean).
+   */
+  public static List<String> nativeAccess() {
+    return Runtime.version().feature() >= 22 ? List.of("--enable-native-access=ALL-UNNAMED")
+        : List.of();
   }
 
   static String classPath() {

@@ -110,6 +110,25 @@ public final class ServerSockets {
   }
 
   /**
+   * Connects to {@code port} on context id {@code cid} over AF_VSOCK, as a host does; the result is
+   * a plain blocking socket. The agent itself only listens; its client library uses this.
+   */
+  public static java.net.Socket connectVsock(int cid, int port) throws IOException {
+    if (!vsockSupported()) {
+      throw new java.net.SocketException("AF_VSOCK is not available on this machine (no kernel"
+          + " support, or junixsocket's native library did not load)");
+    }
+    VsockSocket s = VsockSocket.create();
+    try {
+      s.connect(AFVSOCKSocketAddress.ofPortAndCID(port, cid));
+      return s;
+    } catch (IOException | RuntimeException e) {
+      s.close();
+      throw e;
+    }
+  }
+
+  /**
    * Whether AF_VSOCK sockets can be used here: the junixsocket native library is loaded and it
    * reports that the kernel supports the vsock address family.
    */

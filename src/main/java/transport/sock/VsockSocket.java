@@ -9,8 +9,9 @@ import org.newsclub.net.unix.AFSocketFactory;
 import org.newsclub.net.unix.AFVSOCKSocketAddress;
 
 /**
- * One AF_VSOCK stream connection. Instances are made by {@link VsockServerSocket#accept()}; to the
- * rest of the agent they are plain {@link java.net.Socket}s with blocking streams.
+ * One AF_VSOCK stream connection, accepted by {@link VsockServerSocket#accept()} or opened by
+ * {@link ServerSockets#connectVsock}; to everyone else a plain {@link java.net.Socket} with
+ * blocking streams.
  */
 final class VsockSocket extends AFSocket<AFVSOCKSocketAddress> {
 
@@ -19,7 +20,7 @@ final class VsockSocket extends AFSocket<AFVSOCKSocketAddress> {
     super(new VsockSocketImpl(fd), factory);
   }
 
-  /** A fresh, unconnected socket, ready to be filled in by an accept call. */
+  /** A fresh, unconnected socket, for an accept call or a connect. */
   static VsockSocket create() throws SocketException {
     return (VsockSocket) AFSocket.newInstance(VsockSocket::new, null);
   }
