@@ -96,6 +96,8 @@ public final class Bench {
     }
     try {
       double[] ping = pings(address, n(5000), "agent ping");
+      double[] hop = busRoundTrips(address, n(5000));
+      double[] json = jsonCosts(n(200_000));
       double[] run = runs(address, n(500));
       double[] through = throughput(address, 16, n(100));
       double[] files = files(address, n(20));
@@ -104,6 +106,12 @@ public final class Bench {
       row("ping p50", us(ping[0]), "C server " + us(cPing[0]), ratio(ping[0], cPing[0]),
           "at most 1.5x");
       row("ping p99", us(ping[1]), "C server " + us(cPing[1]), ratio(ping[1], cPing[1]), "");
+      row("list_sessions p50 (ping + an event-bus round trip)", us(hop[0]), "ping " + us(ping[0]),
+          ratio(hop[0], ping[0]), "");
+      row("parse a run request (in process)", String.format(Locale.ROOT, "%.2f µs", json[0] / 1e3),
+          "", "", "");
+      row("serialise a run response (in process)",
+          String.format(Locale.ROOT, "%.2f µs", json[1] / 1e3), "", "", "");
       double runFloor = spawn[0] + cPing[0];
       row("run /bin/true p50", us(run[0]), "posix_spawn + C ping " + us(runFloor),
           ratio(run[0], runFloor), "at most 1.3x");
@@ -179,6 +187,51 @@ public final class Bench {
       }
       return percentiles(t);
     }
+  }
+
+  /** Requests that cross the event bus to a verticle and back, and nothing else. */
+  private double[] busRoundTrips(String address, int n) throws Exception {
+    try (AgentConnection c = AgentConnection.open(address)) {
+      JsonObject list = new JsonObject().put("id", "l").put("type", "list_sessions");
+      long[] t = new long[n];
+      for (int i = -n / 5; i < n; i++) {
+        long t0 = System.nanoTime();
+        c.call(list);
+        if (i >= 0) {
+          t[i] = System.nanoTime() - t0;
+        }
+      }
+      progress("event-bus round trips done");
+      return percentiles(t);
+    }
+  }
+
+  /** Mean nanoseconds to parse a typical run request and to serialise a typical answer. */
+  private double[] jsonCosts(int n) throws Exception {
+    byte[] body = new JsonObject().put("id", "req-123").put("type", "run")
+        .put("command", new JsonArray().add("/bin/sh").add("-c").add("echo hello"))
+        .put("cwd", "/work").put("env", new JsonObject().put("A", "1")).put("timeout_ms", 5000)
+        .encode().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    protocol.Response answer = protocol.Response.ok("req-123").with("stdout", "hello\n")
+        .with("stderr", "");
+    long sink = 0;
+    for (int i = 0; i < n / 4; i++) {
+      sink += protocol.RequestParser.parse(body).id().length();
+      sink += protocol.ResponseWriter.frame(answer).length;
+    }
+    long t0 = System.nanoTime();
+    for (int i = 0; i < n; i++) {
+      sink += protocol.RequestParser.parse(body).id().length();
+    }
+    long t1 = System.nanoTime();
+    for (int i = 0; i < n; i++) {
+      sink += protocol.ResponseWriter.frame(answer).length;
+    }
+    long t2 = System.nanoTime();
+    if (sink == 42) {
+      System.err.println();
+    }
+    return new double[] {(t1 - t0) / (double) n, (t2 - t1) / (double) n};
   }
 
   private double[] runs(String address, int n) throws Exception {
