@@ -44,7 +44,13 @@ public final class AgentProcess implements AutoCloseable {
   /** Starts the agent with exactly these arguments and environment additions. */
   public static AgentProcess launch(Path dir, List<String> args, java.util.Map<String, String> env)
       throws IOException {
-    List<String> cmd = new ArrayList<>();
+    return launchWrapped(dir, List.of(), args, env);
+  }
+
+  /** Starts the agent under a wrapper command (such as unshare), with these arguments. */
+  public static AgentProcess launchWrapped(Path dir, List<String> wrapper, List<String> args,
+      java.util.Map<String, String> env) throws IOException {
+    List<String> cmd = new ArrayList<>(wrapper);
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     cmd.add("-Xss512k");
     cmd.addAll(nativeAccess());
