@@ -94,6 +94,41 @@ class LimitsTest {
     }
   }
 
+  @Test
+  void aHostThatStopsReadingHasItsConnectionClosed() throws Exception {
+    try (AgentProcess agent = agentWith(Map.of("AGENT_WRITE_QUEUE_MAX_BYTES", "1048576"))) {
+      Path file = agent.dir().resolve("half-a-mebibyte");
+      Files.write(file, new byte[512 * 1024]);
+      try (AgentConnection c = AgentConnection.open(agent.tcp())) {
+        // Ask for 40 answers of about 700 KB each and read none of them: once more than the
+        // limit waits beyond what the sockets hold, the agent gives up on this host.
+        for (int i = 0; i < 40; i++) {
+          c.send(new JsonObject().put("id", "r" + i).put("type", "read_file")
+              .put("path", file.toString()));
+        }
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        while (agent.log().stream().noneMatch(l -> l.contains("host_not_reading"))) {
+          assertTrue(System.nanoTime() < deadline, "the agent never gave up on the host");
+          Thread.sleep(20);
+        }
+        int frames = 0;
+        try {
+          while (true) {
+            c.receive();
+            frames++;
+          }
+        } catch (java.io.IOException e) {
+          // The end of the stream: the agent closed the connection.
+        }
+        assertTrue(frames < 40, "all " + frames + " answers were kept for a host that never read");
+      }
+      // Other hosts are not disturbed.
+      try (AgentConnection other = AgentConnection.open(agent.unix())) {
+        assertEquals(0, other.call(ping("after")).getInteger("exit_code"));
+      }
+    }
+  }
+
   private static JsonObject ping(String id) {
     return new JsonObject().put("id", id).put("type", "ping");
   }
