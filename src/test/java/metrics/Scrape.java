@@ -39,17 +39,21 @@ record Scrape(String text, List<Sample> samples) {
 
   /** Scrapes until {@code done} holds (a bound of 10 s that only catches hangs). */
   static Scrape await(int port, Predicate<Scrape> done) throws Exception {
-    long deadline = System.nanoTime() + 10_000_000_000L;
-    while (true) {
-      Scrape s = fetch(port);
-      if (done.test(s)) {
-        return s;
-      }
-      if (System.nanoTime() > deadline) {
-        throw new AssertionError("the metrics never reached the expected state:\n" + s.text());
-      }
-      Thread.sleep(10); // the poll interval: nothing announces a change of the metrics
+    Scrape[] last = new Scrape[1];
+    try {
+      support.Poll.until("the metrics reach the expected state", 10_000, () -> {
+        try {
+          last[0] = fetch(port);
+        } catch (IOException | InterruptedException e) {
+          throw new AssertionError(e);
+        }
+        return done.test(last[0]);
+      });
+    } catch (AssertionError e) {
+      throw new AssertionError(e.getMessage() + "; last scrape:\n"
+          + (last[0] == null ? "none" : last[0].text()), e);
     }
+    return last[0];
   }
 
   static Scrape parse(String text) {

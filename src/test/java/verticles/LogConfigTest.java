@@ -199,10 +199,7 @@ class LogConfigTest {
   /** Waits until a stderr line matches (a bound that only catches hangs). */
   private static void awaitLine(AgentProcess agent, Predicate<String> match)
       throws InterruptedException {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-    while (agent.log().stream().noneMatch(match)) {
-      assertTrue(System.nanoTime() < deadline, "no such line in " + agent.log());
-      Thread.sleep(10); // the poll interval: the log collector announces no new line
-    }
+    support.Poll.until("a matching line in the log", 30_000,
+        () -> agent.log().stream().anyMatch(match));
   }
 }

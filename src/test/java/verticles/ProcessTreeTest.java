@@ -122,11 +122,7 @@ class ProcessTreeTest {
   }
 
   private static void await(BooleanSupplier cond, String what) throws InterruptedException {
-    long deadline = System.nanoTime() + 15_000_000_000L;
-    while (!cond.getAsBoolean()) {
-      assertTrue(System.nanoTime() < deadline, what);
-      Thread.sleep(20);
-    }
+    support.Poll.until(what, 15_000, cond);
   }
 
   /** Pids of live processes whose command line has {@code arg} as an argument. */

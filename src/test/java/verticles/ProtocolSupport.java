@@ -90,12 +90,6 @@ final class ProtocolSupport {
   /** Polls until {@code condition} holds; the bound only catches hangs. */
   static void eventually(long boundMs, String what, BooleanSupplier condition)
       throws InterruptedException {
-    long deadline = System.nanoTime() + boundMs * 1_000_000;
-    while (!condition.getAsBoolean()) {
-      if (System.nanoTime() > deadline) {
-        fail("not within " + boundMs + " ms: " + what);
-      }
-      Thread.sleep(20);
-    }
+    support.Poll.until(what, boundMs, condition);
   }
 }

@@ -506,13 +506,7 @@ class RunAdditionsTest {
    */
   static void awaitTrue(BooleanSupplier condition, long boundMs, String what)
       throws InterruptedException {
-    long deadline = System.nanoTime() + boundMs * 1_000_000;
-    while (!condition.getAsBoolean()) {
-      if (System.nanoTime() > deadline) {
-        fail("not within " + boundMs + " ms: " + what);
-      }
-      Thread.sleep(20);
-    }
+    support.Poll.until(what, boundMs, condition);
   }
 
   /** One frame as received, with its exact body length. */
