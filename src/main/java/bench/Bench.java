@@ -119,6 +119,9 @@ public final class Bench {
       row("runs/s over 16 connections", String.format(Locale.ROOT, "%.0f", through[0]),
           "one core spawning " + String.format(Locale.ROOT, "%.0f", spawn[2]),
           ratio(through[0], spawn[2]), "at least 1.2x");
+      row("CPU busy meanwhile (all cores, client included)",
+          String.format(Locale.ROOT, "%.0f %% of %d cores", through[1] * 100,
+              Runtime.getRuntime().availableProcessors()), "", "", "");
       row("write 8 MiB p50", ms(files[0]), "", "", "");
       row("read 8 MiB p50", ms(files[1]), "", "", "");
       row("shell echo round trip p50", us(shell[0]), "", "", "");
@@ -256,8 +259,23 @@ public final class Bench {
     }
   }
 
-  /** Runs per second with {@code conns} connections each running {@code each} in a row. */
+  /** Busy and total jiffies of all CPUs, from /proc/stat. */
+  private static long[] cpuTimes() throws IOException {
+    String[] f = Files.readAllLines(Path.of("/proc/stat")).get(0).trim().split("\\s+");
+    long total = 0;
+    for (int i = 1; i < f.length; i++) {
+      total += Long.parseLong(f[i]);
+    }
+    long idle = Long.parseLong(f[4]) + Long.parseLong(f[5]);
+    return new long[] {total - idle, total};
+  }
+
+  /**
+   * Runs per second with {@code conns} connections each running {@code each} in a row, and how
+   * busy the machine's cores were meanwhile (1.0 = every core all the time).
+   */
   private double[] throughput(String address, int conns, int each) throws Exception {
+    long[] cpu0 = cpuTimes();
     ExecutorService pool = Executors.newFixedThreadPool(conns);
     List<Future<?>> done = new ArrayList<>();
     long t0 = System.nanoTime();
@@ -277,9 +295,11 @@ public final class Bench {
       f.get();
     }
     double secs = (System.nanoTime() - t0) / 1e9;
+    long[] cpu1 = cpuTimes();
     pool.shutdown();
     progress("runs over " + conns + " connections done");
-    return new double[] {conns * each / secs};
+    return new double[] {conns * each / secs,
+        (double) (cpu1[0] - cpu0[0]) / Math.max(1, cpu1[1] - cpu0[1])};
   }
 
   /** p50 of writing and of reading 8 MiB (in 4 MiB chunks, as frames allow), in nanoseconds. */

@@ -113,8 +113,9 @@ final class Connection {
       return;
     }
     if (inFlight >= state.config().maxRequestsPerConnection()) {
-      answer(type, t0, Response.error(r.id(), "Busy: requests in flight on this connection (max "
-          + state.config().maxRequestsPerConnection() + ")"));
+      answer(type, t0, Errors.toResponse(r.id(), Errors.busy(
+          "requests in flight on this connection (max "
+          + state.config().maxRequestsPerConnection() + ")")));
       return;
     }
     Log.debug("request", "connection", id, "id", r.id(), "type", r.type().wire());

@@ -5,7 +5,7 @@ import io.vertx.core.VerticleBase;
 import java.util.ArrayList;
 import java.util.List;
 import log.Log;
-import protocol.Response;
+import protocol.Errors;
 import protocol.ResponseWriter;
 import state.AgentState;
 import transport.Acceptor;
@@ -56,8 +56,8 @@ public final class ListenerVerticle extends VerticleBase {
     if (!AgentState.tryAcquire(state.connections, state.config().maxConnections())) {
       Log.warn("connection_refused", "transport", link.transport(), "reason", "busy");
       link.start(b -> { }, v -> { });
-      link.write(ResponseWriter.frame(Response.error("", "Busy: connections (max "
-          + state.config().maxConnections() + ")")));
+      link.write(ResponseWriter.frame(Errors.toResponse("", Errors.busy("connections (max "
+          + state.config().maxConnections() + ")"))));
       link.close();
       return;
     }
