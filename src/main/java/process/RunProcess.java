@@ -12,7 +12,8 @@ import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 
 /**
- * One started command: no shell, its own stdin, stdout and stderr pipes, each stream read by its
+ * One started command: no shell, in a session and process group of its own (where the C library
+ * allows; see {@link NativeSpawn}), its own stdin, stdout and stderr pipes, each stream read by its
  * own thread into an {@link OutputSink}. {@link #done()} completes with the exit code once the
  * process has exited and its output was read.
  */
@@ -89,23 +90,19 @@ public final class RunProcess {
   /** Starts the command. Blocking (a fork and exec); call it off any event loop. */
   public static RunProcess start(List<String> command, String cwd, Map<String, String> env,
       byte[] stdin, OutputSink stdout, OutputSink stderr) throws IOException {
-    ProcessBuilder pb = new ProcessBuilder(command);
-    if (cwd != null) {
-      pb.directory(new java.io.File(cwd));
-    }
+    Map<String, String> environment = new java.util.HashMap<>(System.getenv());
     if (env != null) {
-      pb.environment().putAll(env);
-    }
-    if (stdin == null) {
-      pb.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+      environment.putAll(env);
     }
     String tag = ProcessTree.newTag();
-    pb.environment().put(ProcessTree.TAG_VARIABLE, tag);
+    environment.put(ProcessTree.TAG_VARIABLE, tag);
     Reaper.becomeSubreaper();
     Process process;
     Reaper.spawning().lock();
     try {
-      process = pb.start();
+      process = NativeSpawn.available()
+          ? NativeSpawn.start(command, cwd, environment, stdin == null)
+          : jdkStart(command, cwd, environment, stdin == null);
       Reaper.own(process.pid());
     } finally {
       Reaper.spawning().unlock();
@@ -118,6 +115,21 @@ public final class RunProcess {
     }
     rp.process.onExit().thenRun(rp::exited);
     return rp;
+  }
+
+  /** The fallback where native spawning is not available: no session of its own. */
+  private static Process jdkStart(List<String> command, String cwd, Map<String, String> env,
+      boolean stdinFromNull) throws IOException {
+    ProcessBuilder pb = new ProcessBuilder(command);
+    if (cwd != null) {
+      pb.directory(new java.io.File(cwd));
+    }
+    pb.environment().clear();
+    pb.environment().putAll(env);
+    if (stdinFromNull) {
+      pb.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+    }
+    return pb.start();
   }
 
   private void feed(byte[] stdin) {
