@@ -61,6 +61,24 @@ class ProcessTreeTest {
   }
 
   @Test
+  void everyRunLeadsItsOwnSessionAndProcessGroupWithOnlyItsStandardStreams() throws Exception {
+    try (AgentProcess agent = AgentProcess.start().awaitReady();
+        AgentConnection c = AgentConnection.open(agent.unix())) {
+      JsonObject r = c.call(new JsonObject().put("id", "s").put("type", "run").put("command",
+          new JsonArray().add("sh").add("-c").add("cat /proc/$$/stat; ls /proc/$$/fd")));
+      assertEquals(0, r.getInteger("exit_code"), r::encode);
+      String[] lines = r.getString("stdout").split("\n");
+      String stat = lines[0];
+      long pid = Long.parseLong(stat.substring(0, stat.indexOf(' ')));
+      String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+      assertEquals(pid, Long.parseLong(f[2]), "process group: " + stat);
+      assertEquals(pid, Long.parseLong(f[3]), "session: " + stat);
+      assertEquals(List.of("0", "1", "2"), List.of(lines).subList(1, lines.length),
+          "descriptors the run inherited");
+    }
+  }
+
+  @Test
   void orphansAreReapedSoNoZombieStays() throws Exception {
     try (AgentProcess agent = AgentProcess.start().awaitReady();
         AgentConnection c = AgentConnection.open(agent.unix())) {
