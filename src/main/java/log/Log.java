@@ -24,6 +24,40 @@ public final class Log {
   public static void configure(String format, String level) {
     json = "json".equals(format);
     threshold = Level.valueOf(level.toUpperCase(java.util.Locale.ROOT));
+    captureJavaLogging();
+  }
+
+  /**
+   * Libraries that log through java.util.logging (Vert.x does) go through this log too, so that
+   * every line on stderr has the same format, as {@code library} events.
+   */
+  private static void captureJavaLogging() {
+    java.util.logging.LogManager.getLogManager().reset();
+    java.util.logging.Logger root = java.util.logging.Logger.getLogger("");
+    // Their warnings and errors only: their debug output is about their own insides.
+    root.setLevel(java.util.logging.Level.WARNING);
+    root.addHandler(new java.util.logging.Handler() {
+      @Override
+      public void publish(java.util.logging.LogRecord r) {
+        int v = r.getLevel().intValue();
+        Level level = v >= java.util.logging.Level.SEVERE.intValue() ? Level.ERROR
+            : v >= java.util.logging.Level.WARNING.intValue() ? Level.WARN
+            : v >= java.util.logging.Level.INFO.intValue() ? Level.INFO : Level.DEBUG;
+        String message = r.getMessage();
+        if (r.getParameters() != null && message != null) {
+          message = java.text.MessageFormat.format(message, r.getParameters());
+        }
+        Throwable t = r.getThrown();
+        log(level, "library", "logger", r.getLoggerName(), "message",
+            t == null ? message : message + ": " + t);
+      }
+
+      @Override
+      public void flush() {}
+
+      @Override
+      public void close() {}
+    });
   }
 
   public static boolean enabled(Level level) {

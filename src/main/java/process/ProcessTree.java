@@ -235,11 +235,6 @@ public final class ProcessTree {
     }
   }
 
-  /** True while any process of the tree is alive. */
-  public static boolean anyAlive(ProcessHandle root) {
-    return members(root).stream().anyMatch(ProcessHandle::isAlive);
-  }
-
   /** Pids whose session id is {@code sid}, read from /proc. Empty where /proc is absent. */
   static List<Long> sessionMembers(long sid) {
     List<Long> out = new ArrayList<>();

@@ -15,6 +15,7 @@ public final class AgentState {
   public final AtomicInteger runs = new AtomicInteger();
   public final AtomicInteger sessions = new AtomicInteger();
   private volatile Metrics metrics = Metrics.NONE;
+  private volatile boolean stopping;
 
   public AgentState(AgentConfig config) {
     this.config = config;
@@ -22,6 +23,15 @@ public final class AgentState {
 
   public AgentConfig config() {
     return config;
+  }
+
+  /** The agent is shutting down: its verticles are going away. */
+  public boolean stopping() {
+    return stopping;
+  }
+
+  public void stopping(boolean s) {
+    this.stopping = s;
   }
 
   public Metrics metrics() {

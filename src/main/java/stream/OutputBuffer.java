@@ -170,11 +170,6 @@ public final class OutputBuffer {
     return sent - acked;
   }
 
-  /** The producer is done and every byte was sent (not necessarily acknowledged). */
-  public synchronized boolean drained() {
-    return finished && sent == end;
-  }
-
   /** The producer is done and every byte was acknowledged. */
   public synchronized boolean acknowledged() {
     return finished && acked == end;

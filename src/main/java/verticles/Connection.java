@@ -212,7 +212,10 @@ final class Connection {
     if (decoder.isMidFrame()) {
       Log.info("connection_dropped_mid_frame", "connection", id);
     }
-    bus.publish(Addresses.CONN_CLOSED, new Messages.ConnClosed(id));
+    if (!state.stopping()) {
+      // (During shutdown the Run and Shell verticles end everything themselves.)
+      bus.publish(Addresses.CONN_CLOSED, new Messages.ConnClosed(id));
+    }
     Log.info("connection_closed", "connection", id);
   }
 

@@ -46,12 +46,6 @@ public final class ListenerVerticle extends VerticleBase {
         : l.toString();
   }
 
-  /** The TCP ports actually bound, in the order of the addresses (-1 for other transports). */
-  public List<Integer> boundPorts() {
-    return acceptors.stream().map(a -> a.address().scheme().equals("tcp") ? a.boundPort() : -1)
-        .toList();
-  }
-
   private void accept(Link link) {
     if (!AgentState.tryAcquire(state.connections, state.config().maxConnections())) {
       Log.warn("connection_refused", "transport", link.transport(), "reason", "busy");

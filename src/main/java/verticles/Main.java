@@ -158,6 +158,7 @@ public final class Main {
       return;
     }
     Log.info("shutdown", "reason", why);
+    state.stopping(true);
     Future<?> noListener = listener == null ? Future.succeededFuture() : vertx.undeploy(listener);
     noListener.recover(e -> Future.succeededFuture())
         .compose(v -> {
