@@ -89,7 +89,7 @@ public final class AgentConnection implements AutoCloseable {
       int port = port(rest.substring(colon + 1), address);
       Socket s;
       try {
-        s = transport.sock.ServerSockets.connectVsock(cid, port);
+        s = transport.sock.Sockets.connectVsock(cid, port);
       } catch (IOException e) {
         throw failure(address, e);
       }

@@ -10,7 +10,7 @@ import java.io.IOException;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
-import transport.sock.ServerSockets;
+import transport.sock.Sockets;
 
 /**
  * Accepts connections on one address and hands each to the caller as a {@link Link}, on the
@@ -91,8 +91,8 @@ public abstract class Acceptor {
       return vertx.executeBlocking(() -> {
         try {
           socket = address.scheme().equals("unix")
-              ? ServerSockets.bindUnix(address.path(), 128)
-              : ServerSockets.bindVsock(address.cid(), address.port(), 128);
+              ? Sockets.bindUnix(address.path(), 128)
+              : Sockets.bindVsock(address.cid(), address.port(), 128);
           socket.setSoTimeout(ACCEPT_POLL_MS);
         } catch (IOException | RuntimeException e) {
           throw new IOException("cannot listen on " + address + ": " + e.getMessage(), e);

@@ -14,7 +14,7 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import support.AgentProcess;
-import transport.sock.ServerSockets;
+import transport.sock.Sockets;
 
 /**
  * The agent binds AF_VSOCK (this machine has /dev/vsock; nobody can connect to it from here, but
@@ -28,7 +28,7 @@ class VsockTest {
     IOException last = null;
     for (int i = 0; i < 20; i++) {
       int port = ThreadLocalRandom.current().nextInt(20_000, 60_000);
-      try (ServerSocket s = ServerSockets.bindVsock(ServerSockets.VSOCK_CID_ANY, port, 1)) {
+      try (ServerSocket s = Sockets.bindVsock(Sockets.VSOCK_CID_ANY, port, 1)) {
         return port;
       } catch (IOException e) {
         last = e;

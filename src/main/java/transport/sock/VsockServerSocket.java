@@ -12,7 +12,7 @@ import org.newsclub.net.unix.AFVSOCKSocketAddress;
 /**
  * A blocking AF_VSOCK listening socket. Binding, listening, accept timeouts and closing are
  * inherited from junixsocket; this class only supplies the vsock-specific pieces it asks for.
- * Use {@link ServerSockets#bindVsock(int, int, int)} rather than creating one directly.
+ * Use {@link Sockets#bindVsock(int, int, int)} rather than creating one directly.
  */
 final class VsockServerSocket extends AFServerSocket<AFVSOCKSocketAddress> {
 

@@ -10,7 +10,7 @@ import org.newsclub.net.unix.AFVSOCKSocketAddress;
 
 /**
  * One AF_VSOCK stream connection, accepted by {@link VsockServerSocket#accept()} or opened by
- * {@link ServerSockets#connectVsock}; to everyone else a plain {@link java.net.Socket} with
+ * {@link Sockets#connectVsock}; to everyone else a plain {@link java.net.Socket} with
  * blocking streams.
  */
 final class VsockSocket extends AFSocket<AFVSOCKSocketAddress> {

@@ -22,8 +22,9 @@ import org.newsclub.net.unix.AFUNIXSocketAddress;
 import org.newsclub.net.unix.AFVSOCKSocketAddress;
 
 /**
- * Blocking listening sockets for the agent's two local transports: AF_UNIX (a socket file) and
- * AF_VSOCK (the host/guest channel of a microVM).
+ * Blocking sockets for the agent's two local transports: AF_UNIX (a socket file) and AF_VSOCK
+ * (the host/guest channel of a microVM). The agent listens; its client library also connects
+ * over vsock through here.
  *
  * <p>Both kinds are ordinary {@link ServerSocket}s: {@code accept()} returns a plain
  * {@link java.net.Socket} with blocking streams, and {@link ServerSocket#setSoTimeout(int)} makes
@@ -34,7 +35,7 @@ import org.newsclub.net.unix.AFVSOCKSocketAddress;
  * <p>If binding fails, the half-made socket is closed before the exception is thrown, so no file
  * descriptor is left behind.
  */
-public final class ServerSockets {
+public final class Sockets {
 
   /** Means "any local context id" when given as the cid of {@link #bindVsock}. */
   public static final int VSOCK_CID_ANY = AFVSOCKSocketAddress.VMADDR_CID_ANY;
@@ -43,7 +44,7 @@ public final class ServerSockets {
   private static final int S_IFMT = 0170000;
   private static final int S_IFSOCK = 0140000;
 
-  private ServerSockets() {}
+  private Sockets() {}
 
   /**
    * Binds and listens on a unix domain socket file.

@@ -33,7 +33,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.newsclub.net.unix.AFVSOCKSocketAddress;
 
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
-class ServerSocketsTest {
+class SocketsTest {
 
   private static final int ACCEPT_TIMEOUT_MS = 200;
 
@@ -44,7 +44,7 @@ class ServerSocketsTest {
   @Test
   void unixRoundTripWithRealClient() throws Exception {
     Path path = tmp.resolve("agent.sock");
-    try (ServerSocket server = ServerSockets.bindUnix(path, 8)) {
+    try (ServerSocket server = Sockets.bindUnix(path, 8)) {
       assertTrue(server.isBound());
       assertTrue(Files.exists(path), "socket file should exist after bind");
       server.setSoTimeout(5_000);
@@ -72,7 +72,7 @@ class ServerSocketsTest {
 
   @Test
   void unixAcceptTimesOut() throws Exception {
-    try (ServerSocket server = ServerSockets.bindUnix(tmp.resolve("timeout.sock"), 8)) {
+    try (ServerSocket server = Sockets.bindUnix(tmp.resolve("timeout.sock"), 8)) {
       assertAcceptTimesOut(server);
       // The server is still usable after a timeout.
       assertAcceptTimesOut(server);
@@ -82,8 +82,8 @@ class ServerSocketsTest {
   @Test
   void unixSecondBindOnLivePathFails() throws Exception {
     Path path = tmp.resolve("live.sock");
-    try (ServerSocket first = ServerSockets.bindUnix(path, 8)) {
-      IOException e = assertThrows(IOException.class, () -> ServerSockets.bindUnix(path, 8));
+    try (ServerSocket first = Sockets.bindUnix(path, 8)) {
+      IOException e = assertThrows(IOException.class, () -> Sockets.bindUnix(path, 8));
       assertTrue(e.getMessage().contains(path.toString()), e.getMessage());
 
       // The first server is untouched: it still owns the path and accepts connections.
@@ -110,7 +110,7 @@ class ServerSocketsTest {
     }
     assertTrue(Files.exists(path));
 
-    try (ServerSocket server = ServerSockets.bindUnix(path, 8)) {
+    try (ServerSocket server = Sockets.bindUnix(path, 8)) {
       server.setSoTimeout(5_000);
       try (SocketChannel client = SocketChannel.open(UnixDomainSocketAddress.of(path));
           Socket accepted = server.accept()) {
@@ -125,7 +125,7 @@ class ServerSocketsTest {
     Path path = tmp.resolve("not-a-socket");
     Files.writeString(path, "keep me");
 
-    assertThrows(IOException.class, () -> ServerSockets.bindUnix(path, 8));
+    assertThrows(IOException.class, () -> Sockets.bindUnix(path, 8));
     assertEquals("keep me", Files.readString(path));
   }
 
@@ -133,7 +133,7 @@ class ServerSocketsTest {
 
   @Test
   void vsockIsSupportedHere() {
-    assertTrue(ServerSockets.vsockSupported(), "this machine has /dev/vsock; support expected");
+    assertTrue(Sockets.vsockSupported(), "this machine has /dev/vsock; support expected");
   }
 
   @Test
@@ -154,7 +154,7 @@ class ServerSocketsTest {
         IOException e =
             assertThrows(
                 IOException.class,
-                () -> ServerSockets.bindVsock(ServerSockets.VSOCK_CID_ANY, port, 8));
+                () -> Sockets.bindVsock(Sockets.VSOCK_CID_ANY, port, 8));
         assertInstanceOf(BindException.class, e);
         assertTrue(e.getMessage().contains("port " + port), e.getMessage());
         assertTrue(e.getMessage().contains("Address already in use"), e.getMessage());
@@ -172,7 +172,7 @@ class ServerSocketsTest {
     assertTrue(server.isClosed());
 
     // Once closed, the port is free again (also via the raw -1 / 0xFFFFFFFF cid value).
-    try (ServerSocket again = ServerSockets.bindVsock(0xFFFFFFFF, port, 8)) {
+    try (ServerSocket again = Sockets.bindVsock(0xFFFFFFFF, port, 8)) {
       assertEquals(port, vsockPortOf(again));
       assertAcceptTimesOut(again);
     }
@@ -186,7 +186,7 @@ class ServerSocketsTest {
     for (int attempt = 0; attempt < 50; attempt++) {
       int port = ThreadLocalRandom.current().nextInt(20_000, 60_000);
       try {
-        return ServerSockets.bindVsock(ServerSockets.VSOCK_CID_ANY, port, 8);
+        return Sockets.bindVsock(Sockets.VSOCK_CID_ANY, port, 8);
       } catch (BindException e) {
         last = e;
       }
