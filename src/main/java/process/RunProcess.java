@@ -90,7 +90,7 @@ public final class RunProcess {
   /** Starts the command. Blocking (a fork and exec); call it off any event loop. */
   public static RunProcess start(List<String> command, String cwd, Map<String, String> env,
       byte[] stdin, OutputSink stdout, OutputSink stderr) throws IOException {
-    Map<String, String> environment = new java.util.HashMap<>(System.getenv());
+    Map<String, String> environment = ChildEnvironment.base();
     if (env != null) {
       environment.putAll(env);
     }

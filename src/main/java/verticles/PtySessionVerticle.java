@@ -12,13 +12,13 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.util.Base64;
-import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import process.ChildEnvironment;
 import process.Posix;
 import process.ProcessTree;
 import process.Reaper;
@@ -74,7 +74,7 @@ public final class PtySessionVerticle extends VerticleBase {
   @Override
   public Future<?> start() throws Exception {
     Context context = vertx.getOrCreateContext();
-    Map<String, String> env = new HashMap<>(System.getenv());
+    Map<String, String> env = ChildEnvironment.base();
     env.putAll(DEFAULT_ENV);
     if (request.env() != null) {
       env.putAll(request.env());

@@ -79,6 +79,29 @@ class ProcessTreeTest {
   }
 
   @Test
+  void commandsDoNotInheritTheAgentsToken() throws Exception {
+    java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("secret");
+    try (AgentProcess agent = AgentProcess.launch(dir, List.of("--listen",
+            "unix:" + dir.resolve("agent.sock")), java.util.Map.of("AGENT_AUTH_TOKEN", "s3cret"))
+        .awaitReady();
+        AgentConnection c = AgentConnection.open(agent.unix())) {
+      String probe = "echo ${AGENT_AUTH_TOKEN:-none}";
+      JsonObject run = c.call(new JsonObject().put("id", "r").put("type", "run")
+          .put("command", new JsonArray().add("sh").add("-c").add(probe)));
+      assertEquals("none\n", run.getString("stdout"), run::encode);
+      JsonObject shell = c.call(new JsonObject().put("id", "s").put("type", "shell")
+          .put("command", new JsonArray().add("sh").add("-c").add(probe)));
+      StringBuilder out = new StringBuilder();
+      JsonObject f;
+      while (!"exited".equals((f = c.receive()).getString("shell_event"))) {
+        out.append(new String(java.util.Base64.getDecoder().decode(
+            f.getString("output_base64", "")), java.nio.charset.StandardCharsets.UTF_8));
+      }
+      assertEquals("none\r\n", out.toString(), shell::encode);
+    }
+  }
+
+  @Test
   void orphansAreReapedSoNoZombieStays() throws Exception {
     try (AgentProcess agent = AgentProcess.start().awaitReady();
         AgentConnection c = AgentConnection.open(agent.unix())) {
