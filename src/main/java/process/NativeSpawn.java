@@ -116,9 +116,18 @@ final class NativeSpawn {
     if (cwd != null && !java.nio.file.Files.isDirectory(java.nio.file.Path.of(cwd))) {
       throw new IOException("No such directory: " + cwd);
     }
-    int[] in = stdinFromNull ? null : pipe(c);
-    int[] out = pipe(c);
-    int[] err = pipe(c);
+    int[] in = null;
+    int[] out = null;
+    int[] err;
+    try {
+      in = stdinFromNull ? null : pipe(c);
+      out = pipe(c);
+      err = pipe(c);
+    } catch (IOException e) {
+      // Out of descriptors: give back the pipes made so far.
+      closeAll(c, in, out);
+      throw e;
+    }
     Memory fa = new Memory(STRUCT_BYTES);
     Memory attr = new Memory(STRUCT_BYTES);
     Memory set = new Memory(STRUCT_BYTES);
