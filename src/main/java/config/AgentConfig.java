@@ -15,6 +15,7 @@ public record AgentConfig(
     int maxSessions,
     int shellBacklogBytes,
     long runMaxOutputBytes,
+    long runOutputBudgetBytes,
     long sessionIdleTimeoutMs,
     long killGraceMs,
     long writeQueueMaxBytes,
@@ -26,6 +27,6 @@ public record AgentConfig(
 
   public static AgentConfig defaults() {
     return new AgentConfig(List.of(DEFAULT_LISTEN), null, 1024, 64, 256, 64, 1024 * 1024,
-        4L * 1024 * 1024, 600_000, 500, 64L * 1024 * 1024, null, "text", "info");
+        4L * 1024 * 1024, 64L * 1024 * 1024, 600_000, 500, 64L * 1024 * 1024, null, "text", "info");
   }
 }

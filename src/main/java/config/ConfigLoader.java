@@ -22,7 +22,8 @@ public final class ConfigLoader {
   /** Every key, in the order the README's table lists them. */
   public static final List<String> KEYS = List.of("listen", "auth_token", "auth_token_file",
       "max_connections", "max_requests_per_connection", "max_runs", "max_sessions",
-      "shell_backlog_bytes", "run_max_output_bytes", "session_idle_timeout_ms", "kill_grace_ms",
+      "shell_backlog_bytes", "run_max_output_bytes", "run_output_budget_bytes",
+      "session_idle_timeout_ms", "kill_grace_ms",
       "write_queue_max_bytes", "metrics", "log_format", "log_level");
 
   private ConfigLoader() {}
@@ -141,6 +142,7 @@ public final class ConfigLoader {
         (int) num(v, "max_sessions", d.maxSessions(), 1, 100_000),
         (int) num(v, "shell_backlog_bytes", d.shellBacklogBytes(), 4096, 1L << 30),
         num(v, "run_max_output_bytes", d.runMaxOutputBytes(), 0, 1L << 40),
+        num(v, "run_output_budget_bytes", d.runOutputBudgetBytes(), 1L << 20, 1L << 40),
         num(v, "session_idle_timeout_ms", d.sessionIdleTimeoutMs(), 1, Long.MAX_VALUE / 2),
         num(v, "kill_grace_ms", d.killGraceMs(), 0, 60_000),
         num(v, "write_queue_max_bytes", d.writeQueueMaxBytes(), 1L << 20, 1L << 40),

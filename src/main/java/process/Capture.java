@@ -2,23 +2,33 @@ package process;
 
 import java.io.ByteArrayOutputStream;
 
-/** Keeps the first {@code cap} bytes of a stream; the rest is read and dropped. */
+/**
+ * Keeps the first {@code cap} bytes of a stream, as far as the shared {@link OutputBudget} allows;
+ * the rest is read and dropped. {@link #release()} gives the memory back once the answer is built.
+ */
 public final class Capture implements OutputSink {
   private final long cap;
-  private final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+  private final OutputBudget budget;
+  private ByteArrayOutputStream bytes = new ByteArrayOutputStream();
   private boolean truncated;
+  private boolean released;
 
-  public Capture(long cap) {
+  public Capture(long cap, OutputBudget budget) {
     this.cap = cap;
+    this.budget = budget;
   }
 
   @Override
   public synchronized boolean write(byte[] b, int off, int len) {
-    long room = cap - bytes.size();
-    if (len > room) {
+    if (released) {
+      // The answer is gone; a background child may still write: drain it.
+      return true;
+    }
+    long room = Math.max(0, cap - bytes.size());
+    int n = (int) budget.take(Math.min(room, len));
+    if (n < len) {
       truncated = true;
     }
-    int n = (int) Math.max(0, Math.min(room, len));
     bytes.write(b, off, n);
     return true;
   }
@@ -32,5 +42,14 @@ public final class Capture implements OutputSink {
 
   public synchronized boolean truncated() {
     return truncated;
+  }
+
+  /** Gives the held bytes back to the budget; later output is dropped. Idempotent. */
+  public synchronized void release() {
+    if (!released) {
+      released = true;
+      budget.give(bytes.size());
+      bytes = new ByteArrayOutputStream(0);
+    }
   }
 }

@@ -229,6 +229,7 @@ final class Connection {
     limits.put("max_sessions", c.maxSessions());
     limits.put("shell_backlog_bytes", c.shellBacklogBytes());
     limits.put("run_max_output_bytes", c.runMaxOutputBytes());
+    limits.put("run_output_budget_bytes", c.runOutputBudgetBytes());
     limits.put("session_idle_timeout_ms", c.sessionIdleTimeoutMs());
     Map<String, Object> info = new LinkedHashMap<>();
     info.put("version", AgentState.VERSION);

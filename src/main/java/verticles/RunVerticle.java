@@ -17,6 +17,7 @@ import java.util.Map;
 import java.util.Set;
 import log.Log;
 import process.Capture;
+import process.OutputBudget;
 import process.OutputSink;
 import process.RunProcess;
 import protocol.Errors;
@@ -39,12 +40,15 @@ public final class RunVerticle extends VerticleBase {
   private static final long STREAM_BUFFER = 256 * 1024;
 
   private final AgentState state;
+  /** Shared by every run this verticle serves. */
+  private final OutputBudget budget;
   private final Map<String, Set<Run>> byConnection = new HashMap<>();
   private long nextStream;
   private Context context;
 
   public RunVerticle(AgentState state) {
     this.state = state;
+    this.budget = new OutputBudget(state.config().runOutputBudgetBytes());
   }
 
   /** One command in flight. */
@@ -114,8 +118,8 @@ public final class RunVerticle extends VerticleBase {
     } else {
       // No more than a frame's worth can ever be sent, whatever the cap: keep no more than that.
       long kept = Math.min(cap, Frames.MAX_FRAME);
-      out = run.outCapture = new Capture(kept);
-      err = run.errCapture = new Capture(kept);
+      out = run.outCapture = new Capture(kept, budget);
+      err = run.errCapture = new Capture(kept, budget);
     }
     byConnection.computeIfAbsent(run.connId, k -> new HashSet<>()).add(run);
     vertx.executeBlocking(() -> RunProcess.start(r.command(), r.cwd(), r.env(), stdin, out, err),
@@ -262,6 +266,10 @@ public final class RunVerticle extends VerticleBase {
     }
     run.answered = true;
     state.runs.decrementAndGet();
+    if (run.outCapture != null) {
+      run.outCapture.release();
+      run.errCapture.release();
+    }
     run.acks.forEach(MessageConsumer::unregister);
     Set<Run> set = byConnection.get(run.connId);
     if (set != null) {
