@@ -298,6 +298,8 @@ public final class PtySessionVerticle extends VerticleBase {
       sweep();
       return exited;
     }
+    // The process itself first: just started, it may not lead its session yet.
+    Posix.kill(info.pid, Posix.SIGHUP);
     ProcessTree.signalSession(info.pid, Posix.SIGHUP);
     ProcessTree.signalTagged(tag, Posix.SIGHUP);
     long timer = vertx.setTimer(Math.max(1, killGraceMs), t -> sweep());
