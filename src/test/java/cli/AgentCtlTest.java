@@ -19,28 +19,19 @@ import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 import support.AgentProcess;
+import support.SharedAgent;
 
 /** agentctl as a user runs it: bin/agentctl as a process, against an agent process. */
 class AgentCtlTest {
-  static AgentProcess agent;
+  @RegisterExtension
+  static final SharedAgent agent = new SharedAgent();
 
   @TempDir
   Path tmp;
-
-  @BeforeAll
-  static void start() throws Exception {
-    agent = AgentProcess.start().awaitReady();
-  }
-
-  @AfterAll
-  static void stop() throws Exception {
-    agent.close();
-  }
 
   static Ctl.Result ctl(String... args) throws Exception {
     return Ctl.run(agent.tcp(), null, args);

@@ -17,8 +17,9 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
-import support.AgentProcess;
+import support.SharedAgent;
 
 /**
  * The {@code fc:} transport against a stand-in for Firecracker's vsock socket: a Unix socket that
@@ -27,7 +28,8 @@ import support.AgentProcess;
  * other port it closes the connection, as Firecracker does when nothing listens there.
  */
 class FirecrackerHybridVsockTest {
-  static AgentProcess agent;
+  @RegisterExtension
+  static final SharedAgent agent = new SharedAgent();
   static ServerSocketChannel server;
   static Path socket;
   static final List<String> handshakes = new CopyOnWriteArrayList<>();
@@ -37,7 +39,6 @@ class FirecrackerHybridVsockTest {
 
   @BeforeAll
   static void start() throws Exception {
-    agent = AgentProcess.start().awaitReady();
     socket = dir.resolve("firecracker.vsock");
     server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
     server.bind(UnixDomainSocketAddress.of(socket));
@@ -57,7 +58,6 @@ class FirecrackerHybridVsockTest {
   @AfterAll
   static void stop() throws Exception {
     server.close();
-    agent.close();
   }
 
   private static void serve(SocketChannel host) {

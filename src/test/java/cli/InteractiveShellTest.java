@@ -13,27 +13,17 @@ import java.nio.charset.StandardCharsets;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import support.AgentProcess;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import support.SharedAgent;
 
 /**
  * {@code agentctl shell} on a real terminal (a pty4j pseudo-terminal): it starts the remote
  * terminal at the local size, follows a resize, and leaves the local terminal as it found it.
  */
 class InteractiveShellTest {
-  static AgentProcess agent;
-
-  @BeforeAll
-  static void start() throws Exception {
-    agent = AgentProcess.start().awaitReady();
-  }
-
-  @AfterAll
-  static void stop() throws Exception {
-    agent.close();
-  }
+  @RegisterExtension
+  static final SharedAgent agent = new SharedAgent();
 
   /** Everything the terminal showed, decoded one byte per char. */
   static final class Screen {

@@ -27,11 +27,10 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
-import support.AgentProcess;
+import support.SharedAgent;
 
 /**
  * The file additions of protocol.md 2.4 against a real agent process: chunked reads, append and
@@ -41,20 +40,11 @@ import support.AgentProcess;
 class FileAdditionsTest {
   private static final int MAX_FRAME = 10 * 1024 * 1024;
 
-  static AgentProcess agent;
+  @RegisterExtension
+  static final SharedAgent agent = new SharedAgent();
 
   @TempDir
   Path tmp;
-
-  @BeforeAll
-  static void start() throws Exception {
-    agent = AgentProcess.start().awaitReady();
-  }
-
-  @AfterAll
-  static void stop() throws Exception {
-    agent.close();
-  }
 
   // ---------------------------------------------------------------- read_file chunks
 

@@ -13,10 +13,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Random;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import support.AgentProcess;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import support.SharedAgent;
 
 /**
  * Seeded fuzzing of the wire: thousands of generated frames (random bytes, cut JSON, wrong types
@@ -37,18 +37,13 @@ class FuzzTest {
       "shell_resize", "shell_close", "ping", "write_file", "read_file", "remove_file", "mkdir",
       "stat", "list_dir", "rename", "shell_attach", "list_sessions", "info");
 
-  static AgentProcess agent;
+  @RegisterExtension
+  static final SharedAgent agent = new SharedAgent();
   static Path sandbox;
 
   @BeforeAll
   static void start() throws Exception {
-    agent = AgentProcess.start().awaitReady();
     sandbox = Files.createTempDirectory("fuzz");
-  }
-
-  @AfterAll
-  static void stop() throws Exception {
-    agent.close();
   }
 
   @Test

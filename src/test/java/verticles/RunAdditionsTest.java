@@ -31,9 +31,10 @@ import java.util.Map;
 import java.util.Set;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import support.AgentProcess;
+import support.SharedAgent;
 
 /**
  * The {@code run} additions of protocol.md 2.4, against a real agent process over real sockets:
@@ -45,12 +46,8 @@ class RunAdditionsTest {
   /** Every marker argument of this class starts so; leftovers are killed after the tests. */
   private static final String MARKER = "300.1299";
 
-  static AgentProcess agent;
-
-  @BeforeAll
-  static void start() throws Exception {
-    agent = AgentProcess.start().awaitReady();
-  }
+  @RegisterExtension
+  static final SharedAgent agent = new SharedAgent();
 
   @AfterAll
   static void stop() throws Exception {
@@ -58,7 +55,6 @@ class RunAdditionsTest {
     for (ProcessHandle p : withArgStartingWith(MARKER)) {
       p.destroyForcibly();
     }
-    agent.close();
   }
 
   // ---------------------------------------------------------------- timeout

@@ -35,10 +35,9 @@ import java.util.function.BooleanSupplier;
 import java.util.function.Predicate;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import support.AgentProcess;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import support.SharedAgent;
 
 /**
  * Shell sessions as a host sees them, against one agent process with the default configuration:
@@ -49,17 +48,8 @@ class ShellEventsTest {
   /** Bounds that only catch hangs. */
   static final Duration HANG = Duration.ofSeconds(30);
 
-  static AgentProcess agent;
-
-  @BeforeAll
-  static void start() throws Exception {
-    agent = AgentProcess.start().awaitReady();
-  }
-
-  @AfterAll
-  static void stop() throws Exception {
-    agent.close();
-  }
+  @RegisterExtension
+  static final SharedAgent agent = new SharedAgent();
 
   @Test
   void startedComesFirstEvenWhenTheCommandPrintsAtOnce() throws Exception {

@@ -4,23 +4,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import client.AgentConnection;
 import io.vertx.core.json.JsonObject;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import support.AgentProcess;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import support.SharedAgent;
 
 class SmokeTest {
-  static AgentProcess agent;
-
-  @BeforeAll
-  static void start() throws Exception {
-    agent = AgentProcess.start().awaitReady();
-  }
-
-  @AfterAll
-  static void stop() throws Exception {
-    agent.close();
-  }
+  @RegisterExtension
+  static final SharedAgent agent = new SharedAgent();
 
   @Test
   void pingOverBothTransports() throws Exception {
