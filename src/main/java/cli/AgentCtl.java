@@ -88,6 +88,18 @@ public final class AgentCtl implements Runnable {
     AgentClient open() throws IOException {
       return root.open();
     }
+
+    /** Applies one request to each path in turn, on one connection; stops at the first error. */
+    int eachPath(List<String> paths,
+        java.util.function.BiFunction<AgentClient, String, java.util.concurrent.CompletableFuture<?>>
+            request) throws IOException {
+      try (AgentClient c = open()) {
+        for (String p : paths) {
+          AgentClient.await(request.apply(c, p));
+        }
+        return 0;
+      }
+    }
   }
 
   @Command(name = "ping", description = "Checks that the agent answers.")

@@ -236,12 +236,7 @@ final class FileCommands {
 
     @Override
     public Integer call() throws IOException {
-      try (AgentClient c = open()) {
-        for (String p : paths) {
-          AgentClient.await(c.remove(p, recursive));
-        }
-        return 0;
-      }
+      return eachPath(paths, (c, p) -> c.remove(p, recursive));
     }
   }
 
@@ -255,12 +250,7 @@ final class FileCommands {
 
     @Override
     public Integer call() throws IOException {
-      try (AgentClient c = open()) {
-        for (String p : paths) {
-          AgentClient.await(c.mkdir(p, parents));
-        }
-        return 0;
-      }
+      return eachPath(paths, (c, p) -> c.mkdir(p, parents));
     }
   }
 
