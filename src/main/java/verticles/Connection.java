@@ -118,7 +118,9 @@ final class Connection {
           + state.config().maxRequestsPerConnection() + ")")));
       return;
     }
-    Log.debug("request", "connection", id, "id", r.id(), "type", r.type().wire());
+    if (Log.enabled(Log.Level.DEBUG)) {
+      Log.debug("request", "connection", id, "id", r.id(), "type", type);
+    }
     switch (r.type()) {
       case PING -> answer(type, t0, Response.ok(r.id()));
       case INFO -> answer(type, t0, info(r.id()));
