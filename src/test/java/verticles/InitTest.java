@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import support.AgentProcess;
 
@@ -20,12 +21,14 @@ import support.AgentProcess;
  * delivers to an init that handles it) must still end it cleanly with status 0.
  */
 class InitTest {
+  private AgentProcess agent;
+
   @Test
   void asPid1TheAgentReapsEveryOrphanAndStopsOnSigterm() throws Exception {
     Path dir = Files.createTempDirectory("init");
     List<String> args = new ArrayList<>(List.of("--listen", "unix:" + dir.resolve("agent.sock")));
-    AgentProcess agent = AgentProcess.launchWrapped(dir,
-        List.of("unshare", "--pid", "--fork", "--mount-proc"), args, Map.of()).awaitReady();
+    agent = AgentProcess.launchWrapped(dir,
+        List.of("unshare", "--pid", "--kill-child", "--mount-proc"), args, Map.of()).awaitReady();
     try (AgentConnection c = AgentConnection.open(agent.unix())) {
       // The agent sees itself as PID 1.
       JsonObject ps = c.call(new JsonObject().put("id", "ps").put("type", "run")
@@ -47,10 +50,18 @@ class InitTest {
                     + "Z*) echo \"$l\";; esac; done 2>/dev/null")));
       } while (!zombies.getString("stdout").isEmpty());
     }
-    // SIGTERM to the namespace's init (unshare's child: the agent itself). unshare --fork waits
-    // for it and exits with its status.
+    // SIGTERM to the namespace's init (unshare's child: the agent itself). unshare waits for it
+    // and exits with its status.
     ProcessHandle init = agent.process().toHandle().children().findFirst().orElseThrow();
     init.destroy();
     assertEquals(0, agent.awaitExit(10));
+  }
+
+  @AfterEach
+  void noAgentLeft() throws Exception {
+    // After a failed assertion: ending unshare (--kill-child) ends the agent and its namespace.
+    if (agent != null) {
+      agent.close();
+    }
   }
 }
