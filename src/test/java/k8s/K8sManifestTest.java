@@ -223,7 +223,15 @@ class K8sManifestTest {
     String jar = cmd.get(cmd.indexOf("-jar") + 1);
     assertTrue(containerfile().matches("(?s).*\\nCOPY\\s+target/agent\\.jar\\s+"
         + Pattern.quote(jar) + "\\s.*"), "the Containerfile copies the jar to " + jar);
-    assertTrue(containerfile().matches("(?s).*\\nFROM\\s+(\\S+/)?eclipse-temurin:17-jre\\b.*"));
+    // The base is an argument: a registry's JRE image by default, the Debian base that
+    // k8s-dev/verify makes here otherwise. The image is built from it, and from nothing else.
+    assertTrue(containerfile().matches(
+        "(?s).*\\nARG\\s+BASE=(\\S+/)?eclipse-temurin:17-jre\\b.*"),
+        "the Containerfile's default base is eclipse-temurin:17-jre");
+    Matcher from = Pattern.compile("(?m)^FROM\\s+(\\S+)").matcher(containerfile());
+    assertTrue(from.find(), "the Containerfile has a FROM");
+    assertEquals("${BASE}", from.group(1));
+    assertFalse(from.find(), "one stage only");
     String conf = cmd.get(cmd.indexOf("--conf") + 1);
     String mountPath = null;
     for (Object o : list(container, "volumeMounts")) {
@@ -234,6 +242,18 @@ class K8sManifestTest {
     }
     assertEquals(mountPath + "/" + configFileItem().get("path"), conf);
     assertEquals(name(configMap), map(configVolume(), "configMap").get("name"));
+  }
+
+  /** The image is also built and run here: CI runs k8s-dev/verify after the tests. */
+  @Test
+  void ciBuildsAndRunsTheImage() throws Exception {
+    Path verify = ROOT.resolve("k8s-dev/verify");
+    assertTrue(Files.isExecutable(verify), verify + " must be executable");
+    List<String> ci = Files.readAllLines(ROOT.resolve(".ci/run")).stream()
+        .map(String::strip).filter(l -> !l.isEmpty() && !l.startsWith("#")).toList();
+    int tests = ci.indexOf("mvn -B verify");
+    assertTrue(tests >= 0, "CI runs the README's test command: " + ci);
+    assertTrue(ci.indexOf("k8s-dev/verify") > tests, "CI runs k8s-dev/verify after it: " + ci);
   }
 
   /** The agent, started as the Deployment starts it, answers with the Secret's token. */
