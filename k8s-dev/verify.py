@@ -262,7 +262,7 @@ def probe(container_pid):
     deadline = time.monotonic() + 120
     while True:
         if not os.path.exists("/proc/%s" % container_pid):
-            fail("the container exited before it was ready (see its log above)")
+            fail("the container exited before it was ready; its log follows")
         try:
             socket.create_connection(("127.0.0.1", agent_port), timeout=2).close()
             break
