@@ -298,6 +298,24 @@ def probe(container_pid):
         fail("run id: expected uid=%d, got %s" % (uid, answer))
     ok("run id: %s" % answer["stdout"].strip())
 
+    # What the kernel says of a command the agent runs: no capabilities, no way to gain any, a
+    # seccomp filter (RuntimeDefault), and a root mounted read-only.
+    answer = expect(a.call(authed({"type": "run", "command": [
+        "sh", "-c", "cat /proc/self/status; echo; cat /proc/self/mounts"]})),
+        "run cat /proc/self/status", exit_code=0)
+    status = dict(re.findall(r"^(\w+):\s*(\S+)", answer.get("stdout", ""), re.M))
+    expected = {"CapInh": "0000000000000000", "CapPrm": "0000000000000000",
+                "CapEff": "0000000000000000", "CapBnd": "0000000000000000",
+                "CapAmb": "0000000000000000", "NoNewPrivs": "1", "Seccomp": "2"}
+    for key, value in expected.items():
+        if status.get(key) != value:
+            fail("a command's %s is %s, expected %s" % (key, status.get(key), value))
+    root_mounts = [line.split()[3].split(",") for line in answer["stdout"].splitlines()
+                   if len(line.split()) > 3 and line.split()[1] == "/"]
+    if not root_mounts or "ro" not in root_mounts[-1]:
+        fail("the root is not mounted read-only: %s" % root_mounts)
+    ok("a command has no capabilities, no_new_privs, a seccomp filter and a read-only root")
+
     content = os.urandom(3000) + "é\n".encode()
     encoded = base64.b64encode(content).decode()
     path = "/work/verify/probe.bin"
