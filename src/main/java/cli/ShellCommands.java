@@ -146,6 +146,7 @@ final class ShellCommands {
     ExecutorService resizer = null;
     ShellSession s = null;
     CompletableFuture<Void> detached = new CompletableFuture<>();
+    String leftRunning = null;
     try (AgentClient c = cmd.open()) {
       int[] size = null;
       if (interactive) {
@@ -182,6 +183,7 @@ final class ShellCommands {
       feeder.start();
       CompletableFuture.anyOf(s.exited(), detached).join();
       if (detached.isDone() && !s.exited().isDone()) {
+        leftRunning = s.id();
         return 0;
       }
       int code = AgentClient.await(s.exited());
@@ -203,10 +205,10 @@ final class ShellCommands {
       if (term != null) {
         term.close();
       }
-      if (s != null && detached.isDone() && !s.exited().isDone()) {
-        System.err.println("agentctl: detached from session " + s.id()
+      if (leftRunning != null) {
+        System.err.println("agentctl: detached from session " + leftRunning
             + "; it keeps running. Return with: agentctl" + cmd.root.connectFlag()
-            + " attach " + s.id());
+            + " attach " + leftRunning);
       }
     }
   }
