@@ -234,6 +234,7 @@ public final class AgentCtl implements Runnable {
       // A usage error: one line that names the option, then that subcommand's usage.
       CommandLine line = e.getCommandLine();
       line.getErr().println("agentctl" + subcommandName(line) + ": " + e.getMessage());
+      CommandLine.UnmatchedArgumentException.printSuggestions(e, line.getErr());
       line.usage(line.getErr());
       return 2;
     });

@@ -19,21 +19,25 @@ final class Failures {
     if (e instanceof AgentError) {
       return inOurWords(e.getMessage());
     }
-    if (e instanceof NoSuchFileException f) {
-      return f.getFile() + ": no such file or directory";
-    }
-    if (e instanceof AccessDeniedException f) {
-      return f.getFile() + ": permission denied";
-    }
     if (e instanceof FileSystemException f) {
-      String reason = f.getReason() == null ? f.getClass().getSimpleName()
-          : f.getReason().toLowerCase(Locale.ROOT);
-      return f.getFile() + ": " + reason;
+      return f.getFile() + ": " + reason(f);
     }
     if (e instanceof IOException) {
       return e.getMessage() == null ? e.toString() : e.getMessage();
     }
     return e.toString();
+  }
+
+  /** The system's reason for a local failure, without the file's name. */
+  static String reason(FileSystemException f) {
+    if (f instanceof NoSuchFileException) {
+      return "no such file or directory";
+    }
+    if (f instanceof AccessDeniedException) {
+      return "permission denied";
+    }
+    return f.getReason() == null ? f.getClass().getSimpleName()
+        : f.getReason().toLowerCase(Locale.ROOT);
   }
 
   /** The agent's text with its request fields named as agentctl's flags. */

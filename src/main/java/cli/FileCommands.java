@@ -140,7 +140,13 @@ final class FileCommands {
           dest = dest.resolve(baseName(remote));
         }
         Path dir = dest.toAbsolutePath().getParent();
-        Path part = Files.createTempFile(dir, "." + dest.getFileName() + ".", ".part");
+        Path part;
+        try {
+          part = Files.createTempFile(dir, "." + dest.getFileName() + ".", ".part");
+        } catch (java.nio.file.FileSystemException e) {
+          // Named after what the user asked for, not the temporary file beside it.
+          throw new IOException("cannot write " + dest + ": " + Failures.reason(e));
+        }
         boolean done = false;
         try {
           try (OutputStream out = Files.newOutputStream(part)) {

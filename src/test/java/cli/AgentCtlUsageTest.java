@@ -210,6 +210,11 @@ class AgentCtlUsageTest {
     assertEquals(1, put.exit(), put::toString);
     assertEquals("agentctl: " + missing + ": no such file or directory\n", put.err());
 
+    Path into = tmp.resolve("no-dir/copy.xml");
+    Ctl.Result get = ctl("get", Path.of("pom.xml").toAbsolutePath().toString(), into.toString());
+    assertEquals(1, get.exit(), get::toString);
+    assertEquals("agentctl: cannot write " + into + ": no such file or directory\n", get.err());
+
     Ctl.Result stat = ctl("stat", missing.toString());
     assertEquals(1, stat.exit(), stat::toString);
     assertEquals("agentctl: Failed to stat file: No such file or directory: " + missing + "\n",
