@@ -26,6 +26,8 @@ import org.jline.terminal.spi.TerminalProvider;
 final class Terminal implements AutoCloseable {
   /** JLine's native provider first; its process-based one only where native code cannot load. */
   private static final String[] PROVIDERS = {"jni", "ffm", "exec"};
+  /** Held, so that the level set on it is not lost with a collected logger. */
+  private static final Logger JLINE_LOG = Logger.getLogger("org.jline");
   private static TerminalProvider provider;
   private static boolean searched;
 
@@ -43,7 +45,7 @@ final class Terminal implements AutoCloseable {
     if (!searched) {
       searched = true;
       // JLine reports a provider it cannot load through java.util.logging; we try the next one.
-      Logger.getLogger("org.jline").setLevel(Level.OFF);
+      JLINE_LOG.setLevel(Level.OFF);
       for (String name : PROVIDERS) {
         try {
           provider = TerminalProvider.load(name);
