@@ -102,6 +102,7 @@ public final class Bench {
       double[] through = throughput(address, 16, n(100));
       double[] files = files(address, n(20));
       double[] shell = shellEcho(address, n(500));
+      double ctlPing = median(agentctlRuns(address, n(20)));
 
       row("ping p50", us(ping[0]), "C server " + us(cPing[0]), ratio(ping[0], cPing[0]),
           "at most 1.5x");
@@ -126,6 +127,8 @@ public final class Bench {
       row("read 8 MiB p50", ms(files[1]), "", "", "");
       row("shell echo round trip p50", us(shell[0]), "", "", "");
       row("shell echo round trip p99", us(shell[1]), "", "", "");
+      row("agentctl ping, exec to exit", ms(ctlPing), "bare JVM " + ms(bareJvm),
+          ratio(ctlPing, bareJvm), "");
       if (!Double.isNaN(startup)) {
         row("exec to first answered ping", ms(startup), "bare JVM " + ms(bareJvm),
             ratio(startup, bareJvm), "at most 3x");
@@ -382,6 +385,24 @@ public final class Bench {
     String[] f = line.split(" ");
     return new double[] {Double.parseDouble(f[0]) * 1e3, Double.parseDouble(f[1]) * 1e3,
         Double.parseDouble(f[2])};
+  }
+
+  /** Times of {@code bin/agentctl ping} from exec to exit, in nanoseconds. */
+  private double[] agentctlRuns(String address, int n) throws Exception {
+    double[] t = new double[n];
+    for (int i = 0; i < n; i++) {
+      long t0 = System.nanoTime();
+      Process p = new ProcessBuilder(root.resolve("bin/agentctl").toString(), "-c", address,
+          "ping").redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD)
+          .start();
+      if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
+        p.destroyForcibly();
+        throw new IllegalStateException("agentctl ping failed against " + address);
+      }
+      t[i] = System.nanoTime() - t0;
+      progress("agentctl ping " + (i + 1) + "/" + n);
+    }
+    return t;
   }
 
   /** Times from exec to the first answered ping, in nanoseconds. */

@@ -1,9 +1,10 @@
 package cli;
 
 import client.AgentClient;
-import client.AgentError;
 import client.AgentInfo;
 import client.SessionSummary;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.List;
@@ -29,7 +30,7 @@ import picocli.CommandLine.ScopeType;
         FileCommands.Put.class, FileCommands.Get.class, FileCommands.Stat.class,
         FileCommands.Ls.class, FileCommands.Rm.class, FileCommands.Mkdir.class,
         ShellCommands.Shell.class, AgentCtl.Sessions.class, ShellCommands.Attach.class,
-        CommandLine.HelpCommand.class},
+        AgentCtl.Completion.class, CommandLine.HelpCommand.class},
     footer = {"", "The address is tcp://HOST:PORT, unix:PATH, vsock://CID:PORT or fc:PATH[:PORT]"
         + " (Firecracker's vsock socket; PORT defaults to 52000)."})
 public final class AgentCtl implements Runnable {
@@ -80,6 +81,11 @@ public final class AgentCtl implements Runnable {
     return AgentClient.connect(address(), authToken());
   }
 
+  /** {@code " -c ADDRESS"} when the address was given on the command line, else nothing. */
+  String connectFlag() {
+    return connect != null && !connect.isBlank() ? " -c " + connect : "";
+  }
+
   /** Base of every subcommand: the way to the global options. */
   abstract static class Sub {
     @CommandLine.ParentCommand
@@ -118,10 +124,18 @@ public final class AgentCtl implements Runnable {
 
   @Command(name = "info", description = "Shows the agent's version, capabilities and limits.")
   static final class Info extends Sub implements Callable<Integer> {
+    @Option(names = "--json", description = "prints the agent's info object as it sent it:"
+        + " version, protocol, capabilities, limits, uptime_ms")
+    boolean json;
+
     @Override
     public Integer call() throws IOException {
       try (AgentClient c = open()) {
         AgentInfo i = AgentClient.await(c.info());
+        if (json) {
+          Json.print(i.raw());
+          return 0;
+        }
         PrintWriter out = new PrintWriter(System.out, true);
         out.printf("version:      %s%n", i.version());
         out.printf("protocol:     %s%n", i.protocol());
@@ -138,10 +152,28 @@ public final class AgentCtl implements Runnable {
 
   @Command(name = "sessions", description = "Lists the agent's shell sessions.")
   static final class Sessions extends Sub implements Callable<Integer> {
+    @Option(names = "--json", description = "prints a JSON array with one object per session:"
+        + " session_id, command, running, and exit_code once it has exited")
+    boolean json;
+
     @Override
     public Integer call() throws IOException {
       try (AgentClient c = open()) {
         List<SessionSummary> list = AgentClient.await(c.sessions());
+        if (json) {
+          JsonArray all = new JsonArray();
+          for (SessionSummary s : list) {
+            JsonObject o = new JsonObject().put("session_id", s.sessionId())
+                .put("command", new JsonArray(new java.util.ArrayList<>(s.command())))
+                .put("running", s.running());
+            if (s.exitCode() != null) {
+              o.put("exit_code", s.exitCode());
+            }
+            all.add(o);
+          }
+          Json.print(all);
+          return 0;
+        }
         if (list.isEmpty()) {
           System.err.println("no sessions");
           return 0;
@@ -159,27 +191,68 @@ public final class AgentCtl implements Runnable {
     }
   }
 
+  /** {@code agentctl completion bash|zsh}: a completion script made by picocli. */
+  @Command(name = "completion", description = {"Prints a completion script for bash or zsh.",
+      "bash: source <(agentctl completion bash)   zsh: source <(agentctl completion zsh)"})
+  static final class Completion implements Callable<Integer> {
+    @CommandLine.Parameters(index = "0", paramLabel = "SHELL", description = "bash or zsh")
+    String shell;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() {
+      if (!shell.equals("bash") && !shell.equals("zsh")) {
+        throw new CommandLine.ParameterException(spec.commandLine(),
+            "Invalid value for parameter 'SHELL': '" + shell + "' (use bash or zsh)");
+      }
+      String script = picocli.AutoComplete.bash("agentctl", spec.root().commandLine());
+      if (shell.equals("zsh")) {
+        // picocli's script serves zsh through zsh's bash-completion layer.
+        script = "autoload -U +X compinit && compinit\n"
+            + "autoload -U +X bashcompinit && bashcompinit\n" + script;
+      }
+      System.out.print(script);
+      return 0;
+    }
+  }
+
   /** Builds the command line with agentctl's error handling and parser settings. */
   static CommandLine commandLine() {
     CommandLine cl = new CommandLine(new AgentCtl());
+    // --help (and --version) on every subcommand, and `agentctl help SUBCOMMAND`.
+    for (CommandLine sub : cl.getSubcommands().values()) {
+      if (!(sub.getCommand() instanceof CommandLine.HelpCommand)) {
+        sub.getCommandSpec().mixinStandardHelpOptions(true);
+      }
+    }
     // Everything after the command's first word belongs to the remote program.
     cl.getSubcommands().get("run").setStopAtPositional(true);
     cl.getSubcommands().get("shell").setStopAtPositional(true);
+    cl.setParameterExceptionHandler((e, args) -> {
+      // A usage error: one line that names the option, then that subcommand's usage.
+      CommandLine line = e.getCommandLine();
+      line.getErr().println("agentctl" + subcommandName(line) + ": " + e.getMessage());
+      CommandLine.UnmatchedArgumentException.printSuggestions(e, line.getErr());
+      line.usage(line.getErr());
+      return 2;
+    });
     cl.setExecutionExceptionHandler((e, line, parsed) -> {
       boolean remote = line.getCommand() instanceof RemoteStatus;
       if (e instanceof IllegalArgumentException) {
-        System.err.println("agentctl: " + e.getMessage());
+        System.err.println("agentctl" + subcommandName(line) + ": " + e.getMessage());
+        line.usage(System.err);
         return 2;
       }
-      if (e instanceof AgentError || e instanceof IOException) {
-        // The agent's own words, unchanged.
-        System.err.println("agentctl: " + e.getMessage());
-      } else {
-        System.err.println("agentctl: " + e);
-      }
+      System.err.println("agentctl: " + Failures.describe(e));
       return remote ? REMOTE_FAILED : FAILED;
     });
     return cl;
+  }
+
+  private static String subcommandName(CommandLine line) {
+    return line.getParent() == null ? "" : " " + line.getCommandName();
   }
 
   public static void main(String[] args) {

@@ -5,6 +5,8 @@ import client.AgentError;
 import client.DirEntry;
 import client.FileChunk;
 import client.FileStat;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;
 import java.io.IOException;
@@ -138,7 +140,13 @@ final class FileCommands {
           dest = dest.resolve(baseName(remote));
         }
         Path dir = dest.toAbsolutePath().getParent();
-        Path part = Files.createTempFile(dir, "." + dest.getFileName() + ".", ".part");
+        Path part;
+        try {
+          part = Files.createTempFile(dir, "." + dest.getFileName() + ".", ".part");
+        } catch (java.nio.file.FileSystemException e) {
+          // Named after what the user asked for, not the temporary file beside it.
+          throw new IOException("cannot write " + dest + ": " + Failures.reason(e));
+        }
         boolean done = false;
         try {
           try (OutputStream out = Files.newOutputStream(part)) {
@@ -181,12 +189,26 @@ final class FileCommands {
 
   @Command(name = "stat", description = "Shows a path's type, size, permissions and time.")
   static final class Stat extends AgentCtl.Sub implements Callable<Integer> {
+    @Option(names = "--json", description = "prints a JSON array with one object per PATH:"
+        + " path, type, size, mode, mtime_ms")
+    boolean json;
+
     @Parameters(arity = "1..*", paramLabel = "PATH")
     List<String> paths;
 
     @Override
     public Integer call() throws IOException {
       try (AgentClient c = open()) {
+        if (json) {
+          JsonArray all = new JsonArray();
+          for (String p : paths) {
+            FileStat s = AgentClient.await(c.stat(p));
+            all.add(new JsonObject().put("path", p).put("type", s.type()).put("size", s.size())
+                .put("mode", s.mode()).put("mtime_ms", s.mtimeMs()));
+          }
+          Json.print(all);
+          return 0;
+        }
         for (String p : paths) {
           FileStat s = AgentClient.await(c.stat(p));
           System.out.printf("%s: %s, %d bytes, mode %s (%04o), modified %s%n", p, s.type(),
@@ -206,13 +228,27 @@ final class FileCommands {
     @Option(names = "-l", description = "type, permissions, size and time too")
     boolean longFormat;
 
+    @Option(names = "--json", description = "prints a JSON array with one object per entry:"
+        + " name, type, size, mode, mtime_ms")
+    boolean json;
+
     @Parameters(arity = "0..1", paramLabel = "PATH", defaultValue = "/")
     String path;
 
     @Override
     public Integer call() throws IOException {
       try (AgentClient c = open()) {
-        for (DirEntry e : AgentClient.await(c.listDir(path))) {
+        List<DirEntry> entries = AgentClient.await(c.listDir(path));
+        if (json) {
+          JsonArray all = new JsonArray();
+          for (DirEntry e : entries) {
+            all.add(new JsonObject().put("name", e.name()).put("type", e.type())
+                .put("size", e.size()).put("mode", e.mode()).put("mtime_ms", e.mtimeMs()));
+          }
+          Json.print(all);
+          return 0;
+        }
+        for (DirEntry e : entries) {
           String name = e.name() + ("dir".equals(e.type()) ? "/" : "");
           if (longFormat) {
             System.out.printf("%s %12d %s %s%n", modeString(e.type(), e.mode()), e.size(),

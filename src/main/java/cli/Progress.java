@@ -1,63 +1,40 @@
 package cli;
 
-import java.io.PrintStream;
+import me.tongfei.progressbar.ConsoleProgressBarConsumer;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
 
 /**
- * A one-line progress bar on stderr, redrawn at most ten times a second; silent unless stderr is
- * a terminal, so logs and pipes never see it.
+ * A one-line progress bar on stderr (progressbar, redrawn ten times a second) for put and get;
+ * silent unless stderr is a terminal, so logs and pipes never see it.
  */
 final class Progress implements AutoCloseable {
-  private static final int WIDTH = 30;
-  private final String label;
-  private final long total;
-  private final boolean enabled;
-  private final PrintStream err = System.err;
-  private long done;
-  private long lastDraw;
-  private long drawn = -1;
+  private static final long MIB = 1024 * 1024;
+  private final ProgressBar bar;
 
+  /** {@code total} is the size in bytes, or -1 when it is not known (a copy from stdin). */
   Progress(String label, long total) {
-    this.label = label;
-    this.total = total;
-    this.enabled = Terminal.isTerminal(2);
+    if (!Terminal.stderrIsTerminal()) {
+      bar = null;
+      return;
+    }
+    int width = Terminal.stderrWidth();
+    bar = new ProgressBarBuilder().setTaskName(label).setInitialMax(total)
+        .setUnit(" MiB", MIB).showSpeed().setUpdateIntervalMillis(100)
+        .setConsumer(new ConsoleProgressBarConsumer(System.err, width > 20 ? width - 1 : 79))
+        .build();
   }
 
   void advance(long bytes) {
-    done += bytes;
-    long now = System.nanoTime();
-    if (enabled && now - lastDraw > 100_000_000L) {
-      lastDraw = now;
-      draw();
+    if (bar != null) {
+      bar.stepBy(bytes);
     }
-  }
-
-  private void draw() {
-    StringBuilder b = new StringBuilder("\r").append(label).append(' ');
-    if (total > 0) {
-      int filled = (int) Math.min(WIDTH, done * WIDTH / total);
-      b.append('[').append("=".repeat(filled)).append(" ".repeat(WIDTH - filled)).append("] ");
-      b.append(String.format("%3d%% ", done * 100 / total));
-    }
-    b.append(mib(done));
-    if (total >= 0) {
-      b.append(" / ").append(mib(total));
-    }
-    err.print(b);
-    err.flush();
-    drawn = done;
-  }
-
-  private static String mib(long bytes) {
-    return String.format("%.1f MiB", bytes / (1024.0 * 1024.0));
   }
 
   @Override
   public void close() {
-    if (enabled) {
-      if (drawn != done) {
-        draw();
-      }
-      err.println();
+    if (bar != null) {
+      bar.close();
     }
   }
 }

@@ -45,14 +45,19 @@ final class RunCommand extends AgentCtl.Sub implements Callable<Integer>, AgentC
           + " otherwise its stdin is empty")
   boolean stdin;
 
+  @Option(names = "--json", description = "collects the output instead of streaming it and"
+      + " prints one JSON object: exit_code, timed_out, stdout, stderr (UTF-8 text; up to the"
+      + " agent's output cap), stdout_truncated, stderr_truncated")
+  boolean json;
+
   @Parameters(arity = "1..*", paramLabel = "CMD", description = "program and arguments")
   List<String> command;
 
   @Override
   public Integer call() throws IOException {
     RunRequest req = RunRequest.of(command).cwd(cwd).env(parseEnv(env)).timeout(timeout)
-        // The output is streamed, so nothing need be cut off.
-        .maxOutputBytes(Long.MAX_VALUE);
+        // Streamed output need not be cut off; collected output keeps the agent's cap.
+        .maxOutputBytes(json ? null : Long.MAX_VALUE);
     if (stdin) {
       byte[] in = System.in.readNBytes(MAX_STDIN + 1);
       if (in.length > MAX_STDIN) {
@@ -63,18 +68,18 @@ final class RunCommand extends AgentCtl.Sub implements Callable<Integer>, AgentC
     }
     OutputStream out = new FileOutputStream(FileDescriptor.out);
     OutputStream err = new FileOutputStream(FileDescriptor.err);
-    OutputListener listener = (stream, data) -> {
-      try {
-        OutputStream to = stream == OutputListener.Stream.STDERR ? err : out;
-        to.write(data);
-        to.flush();
-      } catch (IOException e) {
-        // Our reader went away (as with `| head`): stop, which ends the remote program too.
-        System.exit(141);
-      }
-    };
     try (AgentClient c = open()) {
-      RunResult r = AgentClient.await(c.run(req, listener));
+      if (json) {
+        RunResult r = AgentClient.await(c.run(req, null));
+        Json.print(new io.vertx.core.json.JsonObject().put("exit_code", r.exitCode())
+            .put("timed_out", r.timedOut())
+            .put("stdout", new String(r.stdout(), StandardCharsets.UTF_8))
+            .put("stderr", new String(r.stderr(), StandardCharsets.UTF_8))
+            .put("stdout_truncated", r.stdoutTruncated())
+            .put("stderr_truncated", r.stderrTruncated()));
+        return r.exitCode() < 0 ? 255 : r.exitCode();
+      }
+      RunResult r = AgentClient.await(c.run(req, copyTo(out, err)));
       if (r.timedOut()) {
         err.write(("agentctl: timed out after " + Durations.format(timeout) + "\n")
             .getBytes(StandardCharsets.UTF_8));
@@ -85,6 +90,20 @@ final class RunCommand extends AgentCtl.Sub implements Callable<Integer>, AgentC
       }
       return r.exitCode() < 0 ? 255 : r.exitCode();
     }
+  }
+
+  /** Copies streamed output to our stdout and stderr as it comes. */
+  static OutputListener copyTo(OutputStream out, OutputStream err) {
+    return (stream, data) -> {
+      try {
+        OutputStream to = stream == OutputListener.Stream.STDERR ? err : out;
+        to.write(data);
+        to.flush();
+      } catch (IOException e) {
+        // Our reader went away (as with `| head`): stop, which ends the remote program too.
+        System.exit(141);
+      }
+    };
   }
 
   static Map<String, String> parseEnv(List<String> pairs) {

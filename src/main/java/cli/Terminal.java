@@ -1,111 +1,149 @@
 package cli;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.EnumSet;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+import org.jline.terminal.Attributes;
+import org.jline.terminal.Attributes.ControlChar;
+import org.jline.terminal.Attributes.ControlFlag;
+import org.jline.terminal.Attributes.InputFlag;
+import org.jline.terminal.Attributes.LocalFlag;
+import org.jline.terminal.Attributes.OutputFlag;
+import org.jline.terminal.Size;
+import org.jline.terminal.TerminalBuilder;
+import org.jline.terminal.spi.SystemStream;
+import org.jline.terminal.spi.TerminalProvider;
 
 /**
- * The local terminal, driven through {@code stty} run on our own stdin: whether a descriptor is a
- * terminal, the window size, and raw mode with a guaranteed way back.
+ * The local terminal, through JLine: whether a standard stream is a terminal, the window size and
+ * its changes, and raw mode with a guaranteed way back (on {@link #close()}, and failing that when
+ * the JVM exits, as after SIGTERM or SIGHUP).
+ *
+ * <p>Nothing here is loaded by commands that do not need a terminal, so that {@code ping} and the
+ * like do not pay for it at start-up.
  */
-final class Terminal {
-  private final String saved;
-  private final AtomicBoolean restored = new AtomicBoolean();
-  private final Thread hook;
+final class Terminal implements AutoCloseable {
+  /** JLine's native provider first; its process-based one only where native code cannot load. */
+  private static final String[] PROVIDERS = {"jni", "ffm", "exec"};
+  /** Held, so that the level set on it is not lost with a collected logger. */
+  private static final Logger JLINE_LOG = Logger.getLogger("org.jline");
+  private static TerminalProvider provider;
+  private static boolean searched;
 
-  private Terminal(String saved) {
-    this.saved = saved;
-    this.hook = new Thread(this::restoreNow, "agentctl-restore-terminal");
+  private final org.jline.terminal.Terminal jline;
+  private final Attributes saved;
+  private boolean closed;
+
+  private Terminal(org.jline.terminal.Terminal jline) {
+    this.jline = jline;
+    this.saved = jline.getAttributes();
   }
 
-  /** Whether descriptor 0, 1 or 2 of this process is a terminal. */
-  static boolean isTerminal(int fd) {
+  /** The first of JLine's providers that works here, or null if none does. */
+  private static synchronized TerminalProvider provider() {
+    if (!searched) {
+      searched = true;
+      // JLine reports a provider it cannot load through java.util.logging; we try the next one.
+      JLINE_LOG.setLevel(Level.OFF);
+      for (String name : PROVIDERS) {
+        try {
+          provider = TerminalProvider.load(name);
+          provider.isSystemStream(SystemStream.Output);
+          break;
+        } catch (IOException | RuntimeException | LinkageError e) {
+          provider = null;
+        }
+      }
+    }
+    return provider;
+  }
+
+  /** Whether our stdin is a terminal. */
+  static boolean stdinIsTerminal() {
+    return isTerminal(SystemStream.Input);
+  }
+
+  /** Whether our stderr is a terminal. */
+  static boolean stderrIsTerminal() {
+    return isTerminal(SystemStream.Error);
+  }
+
+  /** The width of the terminal on stderr, or 0 if unknown. */
+  static int stderrWidth() {
+    TerminalProvider p = provider();
     try {
-      String target = Files.readSymbolicLink(Path.of("/proc/self/fd/" + fd)).toString();
-      return target.startsWith("/dev/pts/") || target.startsWith("/dev/tty")
-          || target.equals("/dev/console");
-    } catch (IOException | UnsupportedOperationException e) {
-      // No /proc: ask the shell, handing it the descriptor in question.
-      ProcessBuilder pb = new ProcessBuilder("sh", "-c", "test -t " + fd);
-      if (fd == 0) {
-        pb.redirectInput(ProcessBuilder.Redirect.INHERIT);
-      } else if (fd == 1) {
-        pb.redirectOutput(ProcessBuilder.Redirect.INHERIT);
-      } else {
-        pb.redirectError(ProcessBuilder.Redirect.INHERIT);
-      }
-      try {
-        return pb.start().waitFor() == 0;
-      } catch (IOException | InterruptedException ex) {
-        return false;
-      }
+      return p == null ? 0 : p.systemStreamWidth(SystemStream.Error);
+    } catch (RuntimeException | LinkageError e) {
+      return 0;
     }
   }
 
-  /** The size of the terminal on stdin as {rows, cols}, or null if it cannot be read. */
-  static int[] size() {
+  private static boolean isTerminal(SystemStream stream) {
+    TerminalProvider p = provider();
     try {
-      String[] parts = stty("size").trim().split("\\s+");
-      int rows = Integer.parseInt(parts[0]);
-      int cols = Integer.parseInt(parts[1]);
-      return rows > 0 && cols > 0 ? new int[] {rows, cols} : null;
-    } catch (IOException | RuntimeException e) {
-      return null;
+      return p != null && p.isSystemStream(stream);
+    } catch (RuntimeException | LinkageError e) {
+      return false;
     }
   }
 
   /**
-   * Puts the terminal on stdin in raw mode (no echo, no line editing, no signal keys, no output
-   * processing) and returns the way back. The old settings come back on {@link #restore()} and,
-   * failing that, when the JVM exits.
+   * Opens the terminal on our standard streams and puts it in raw mode: no echo, no line editing,
+   * no signal keys (Ctrl-C is a byte for the remote program), no output processing.
    */
   static Terminal raw() throws IOException {
-    String saved = stty("-g").trim();
-    Terminal t = new Terminal(saved);
-    Runtime.getRuntime().addShutdownHook(t.hook);
-    stty("raw", "-echo");
-    return t;
+    TerminalProvider p = provider();
+    if (p == null) {
+      throw new IOException("cannot drive the local terminal (no JLine provider works here)");
+    }
+    org.jline.terminal.Terminal t = TerminalBuilder.builder().system(true).provider(p.name())
+        .dumb(false).nativeSignals(true).build();
+    Terminal term = new Terminal(t);
+    Attributes raw = new Attributes(term.saved);
+    raw.setInputFlags(EnumSet.of(InputFlag.IGNBRK, InputFlag.BRKINT, InputFlag.PARMRK,
+        InputFlag.ISTRIP, InputFlag.INLCR, InputFlag.IGNCR, InputFlag.ICRNL, InputFlag.IXON),
+        false);
+    raw.setOutputFlag(OutputFlag.OPOST, false);
+    raw.setLocalFlags(EnumSet.of(LocalFlag.ECHO, LocalFlag.ECHONL, LocalFlag.ICANON,
+        LocalFlag.ISIG, LocalFlag.IEXTEN), false);
+    raw.setControlFlag(ControlFlag.PARENB, false);
+    raw.setControlFlag(ControlFlag.CS8, true);
+    raw.setControlChar(ControlChar.VMIN, 1);
+    raw.setControlChar(ControlChar.VTIME, 0);
+    t.setAttributes(raw);
+    return term;
   }
 
-  void restore() {
-    restoreNow();
+  /** The window size as {rows, cols}, or null if it cannot be read. */
+  int[] size() {
     try {
-      Runtime.getRuntime().removeShutdownHook(hook);
-    } catch (IllegalStateException e) {
-      // Already shutting down: the hook runs, and finds the work done.
+      Size s = jline.getSize();
+      return s.getRows() > 0 && s.getColumns() > 0 ? new int[] {s.getRows(), s.getColumns()}
+          : null;
+    } catch (RuntimeException e) {
+      return null;
     }
   }
 
-  private void restoreNow() {
-    if (restored.compareAndSet(false, true)) {
-      try {
-        stty(saved);
-      } catch (IOException e) {
-        System.err.println("agentctl: could not restore the terminal (try 'stty sane'): "
-            + e.getMessage());
-      }
-    }
+  /** Calls back (on a signal thread) when the window changes size. */
+  void onResize(Runnable action) {
+    jline.handle(org.jline.terminal.Terminal.Signal.WINCH, sig -> action.run());
   }
 
-  private static String stty(String... args) throws IOException {
-    List<String> cmd = new ArrayList<>();
-    cmd.add("stty");
-    cmd.addAll(List.of(args));
-    Process p = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.INHERIT)
-        .redirectError(ProcessBuilder.Redirect.INHERIT).start();
-    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+  /** Puts the terminal back as it was; JLine's own exit hook does the same if this is missed. */
+  @Override
+  public synchronized void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
     try {
-      if (p.waitFor() != 0) {
-        throw new IOException("stty " + String.join(" ", args) + " failed");
-      }
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IOException("interrupted");
+      jline.setAttributes(saved);
+      jline.close();
+    } catch (IOException | RuntimeException e) {
+      System.err.println("agentctl: could not restore the terminal (try 'stty sane'): "
+          + e.getMessage());
     }
-    return out;
   }
 }

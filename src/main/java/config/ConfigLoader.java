@@ -64,7 +64,7 @@ public final class ConfigLoader {
     try {
       bytes = Files.readAllBytes(file);
     } catch (IOException e) {
-      throw new ConfigException("cannot read config file " + file + ": " + e.getMessage());
+      throw new ConfigException("cannot read config file " + file + ": " + reason(e));
     }
     Map<String, Object> out = new LinkedHashMap<>();
     try (JsonParser p = new JsonFactory().createParser(bytes)) {
@@ -120,7 +120,7 @@ public final class ConfigLoader {
         token = Files.readString(Path.of(tokenFile), StandardCharsets.UTF_8).strip();
       } catch (IOException e) {
         throw new ConfigException("key 'auth_token_file': cannot read " + tokenFile + ": "
-            + e.getMessage());
+            + reason(e));
       }
     }
     if (token != null && token.isEmpty()) {
@@ -147,6 +147,21 @@ public final class ConfigLoader {
         num(v, "kill_grace_ms", d.killGraceMs(), 0, 60_000),
         num(v, "write_queue_max_bytes", d.writeQueueMaxBytes(), 1L << 20, 1L << 40),
         str(v, "metrics", null), logFormat, logLevel);
+  }
+
+  /** Why a file could not be read, in the system's words, without repeating its name. */
+  static String reason(IOException e) {
+    if (e instanceof java.nio.file.NoSuchFileException) {
+      return "no such file or directory";
+    }
+    if (e instanceof java.nio.file.AccessDeniedException) {
+      return "permission denied";
+    }
+    if (e instanceof java.nio.file.FileSystemException f && f.getReason() != null) {
+      return f.getReason().toLowerCase(Locale.ROOT);
+    }
+    String m = e.getMessage();
+    return m == null ? e.getClass().getSimpleName() : m.toLowerCase(Locale.ROOT);
   }
 
   private static String str(Map<String, Object> v, String key, String dflt) {

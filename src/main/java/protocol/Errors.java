@@ -5,8 +5,11 @@ import java.nio.file.AccessDeniedException;
 import java.nio.file.DirectoryNotEmptyException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystemException;
+import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.NotDirectoryException;
+import java.nio.file.Path;
+import java.util.List;
 
 /**
  * The one place where failures become wire error strings. The prefixes are the contract
@@ -47,6 +50,55 @@ public final class Errors {
   /** {@code "<prefix>: <reason>"}. */
   public static AgentException failed(String prefix, String reason) {
     return new AgentException(prefix + ": " + reason);
+  }
+
+  /**
+   * {@code "Failed to run command: <program>: <reason>"}, or {@code "...: cwd <dir>: <reason>"}
+   * when the directory to run in is what is missing (the spawn reports both as ENOENT).
+   */
+  public static AgentException runFailed(List<String> command, String cwd, Throwable cause) {
+    String subject = cwd != null && !Files.isDirectory(Path.of(cwd)) ? "cwd " + cwd
+        : command.get(0);
+    return new AgentException(RUN_FAILED + ": " + subject + ": " + reason(cause));
+  }
+
+  /**
+   * {@code "Failed to start shell: <program>: <reason>"}. The terminal library cannot say why an
+   * exec failed, so the program is looked up here, along {@code path} (the session's PATH), to
+   * name the reason.
+   */
+  public static AgentException shellFailed(List<String> command, String path, Throwable cause) {
+    String program = command.get(0);
+    String why = missingProgram(program, path);
+    if (why == null) {
+      String r = reason(cause);
+      return new AgentException(SHELL_FAILED + ": "
+          + (r.startsWith("No such directory") ? r : program + ": " + r));
+    }
+    return new AgentException(SHELL_FAILED + ": " + program + ": " + why);
+  }
+
+  /** Why {@code program} cannot be executed, or null when it looks executable. */
+  static String missingProgram(String program, String path) {
+    if (program.contains("/")) {
+      Path p = Path.of(program);
+      if (!Files.exists(p)) {
+        return "No such file or directory";
+      }
+      if (Files.isDirectory(p)) {
+        return "Is a directory";
+      }
+      return Files.isExecutable(p) ? null : "Permission denied";
+    }
+    for (String dir : (path == null ? "" : path).split(":")) {
+      if (!dir.isEmpty()) {
+        Path p = Path.of(dir, program);
+        if (Files.isRegularFile(p) && Files.isExecutable(p)) {
+          return null;
+        }
+      }
+    }
+    return "command not found in PATH " + path;
   }
 
   /** A fixed message with no reason, such as {@link #NO_PATH}. */

@@ -66,28 +66,21 @@ public final class Main {
       System.setProperty("vertx.disableDnsResolver", "true");
     }
     AgentConfig config;
+    List<ListenAddress> addresses;
     try {
       config = parse(args);
-    } catch (ConfigException | IllegalArgumentException e) {
+      if (config == null) {
+        return;
+      }
+      addresses = listenAddresses(config);
+    } catch (ConfigException | RuntimeException e) {
+      // A command line or configuration the agent cannot use: one line, the usage, exit 2.
       System.err.println("agent: " + e.getMessage());
       System.err.println(USAGE);
       System.exit(2);
       return;
     }
-    if (config == null) {
-      return;
-    }
     Log.configure(config.logFormat(), config.logLevel());
-    List<ListenAddress> addresses = new ArrayList<>();
-    for (String uri : config.listen()) {
-      ListenAddress a = ListenAddress.parse(uri);
-      if (a.scheme().equals("tcp") && !a.isLoopback() && config.authToken() == null) {
-        System.err.println("agent: refusing to listen on " + a + " without a token: set "
-            + "auth_token or auth_token_file (or AGENT_AUTH_TOKEN), or listen on loopback");
-        System.exit(2);
-      }
-      addresses.add(a);
-    }
     Vertx vertx = Vertx.vertx(new VertxOptions()
         .setEventLoopPoolSize(2)
         .setWorkerPoolSize(8)
@@ -224,13 +217,35 @@ public final class Main {
         case "--metrics" -> overrides.put("metrics", value(args, ++i, a));
         case "--log-format" -> overrides.put("log_format", value(args, ++i, a));
         case "--log-level" -> overrides.put("log_level", value(args, ++i, a));
-        default -> throw new IllegalArgumentException("unknown option '" + a + "'");
+        default -> throw new IllegalArgumentException(a.startsWith("-")
+            ? "unknown option '" + a + "'"
+            : "unexpected argument '" + a + "' (options only; see the usage)");
       }
     }
     if (!listen.isEmpty()) {
       overrides.put("listen", listen);
     }
     return ConfigLoader.load(conf, System.getenv(), overrides);
+  }
+
+  /** The addresses of key 'listen'; a malformed one, or open TCP without a token, is refused. */
+  static List<ListenAddress> listenAddresses(AgentConfig config) throws ConfigException {
+    List<ListenAddress> addresses = new ArrayList<>();
+    for (String uri : config.listen()) {
+      ListenAddress a;
+      try {
+        a = ListenAddress.parse(uri);
+      } catch (IllegalArgumentException e) {
+        throw new ConfigException("key 'listen': " + e.getMessage());
+      }
+      if (a.scheme().equals("tcp") && !a.isLoopback() && config.authToken() == null) {
+        throw new ConfigException("key 'listen': refusing to listen on " + a + " without a"
+            + " token: set auth_token or auth_token_file (or AGENT_AUTH_TOKEN), or listen on"
+            + " loopback");
+      }
+      addresses.add(a);
+    }
+    return addresses;
   }
 
   private static String value(String[] args, int i, String flag) {

@@ -125,7 +125,7 @@ public final class RunVerticle extends VerticleBase {
     vertx.executeBlocking(() -> RunProcess.start(r.command(), r.cwd(), r.env(), stdin, out, err),
         false).onComplete(ar -> {
           if (ar.failed()) {
-            finish(run, Errors.toResponse(r.id(), Errors.failed(Errors.RUN_FAILED,
+            finish(run, Errors.toResponse(r.id(), Errors.runFailed(r.command(), r.cwd(),
                 ar.cause() instanceof IOException io && io.getCause() != null
                     ? io.getCause() : ar.cause())));
             return;

@@ -120,7 +120,9 @@ public final class ShellVerticle extends VerticleBase {
           if (ar.failed()) {
             sessions.remove(info.sessionId());
             state.sessions.decrementAndGet();
-            m.reply(Errors.toResponse(r.id(), Errors.failed(Errors.SHELL_FAILED, ar.cause())));
+            m.reply(Errors.toResponse(r.id(), Errors.shellFailed(command,
+                r.env() != null && r.env().get("PATH") != null ? r.env().get("PATH")
+                    : PtySessionVerticle.DEFAULT_ENV.get("PATH"), ar.cause())));
             return;
           }
           info.deploymentId = ar.result();

@@ -79,7 +79,10 @@ class AgentCtlTest {
   void runOfAMissingProgramReportsTheAgentsError() throws Exception {
     Ctl.Result r = ctl("run", "--", "/no/such/program");
     assertEquals(125, r.exit(), r::toString);
-    assertTrue(r.err().startsWith("agentctl: Failed to run command: "), r::toString);
+    // One line: the wire prefix, the program, the system's reason.
+    assertTrue(r.err().startsWith("agentctl: Failed to run command: /no/such/program: No such"
+        + " file or directory"), r::toString);
+    assertEquals(1, r.err().lines().count(), r::toString);
   }
 
   @Test
@@ -151,18 +154,39 @@ class AgentCtlTest {
 
     Ctl.Result notRecursive = ctl("rm", tmp.resolve("a").toString());
     assertEquals(1, notRecursive.exit(), notRecursive::toString);
-    assertTrue(notRecursive.err().startsWith("agentctl: Failed to remove file: "));
+    // The agent's prefix and path, with agentctl's own flag instead of the wire field.
+    assertEquals("agentctl: Failed to remove file: Is a directory (use rm -r): "
+        + tmp.resolve("a") + "\n", notRecursive.err());
     assertEquals(0, ctl("rm", "-r", tmp.resolve("a").toString()).exit());
     assertFalse(Files.exists(tmp.resolve("a")));
   }
 
   @Test
-  void pipedShellExitsWithTheShellsStatus() throws Exception {
+  void pipedShellPrintsOnlyWhatTheScriptPrints() throws Exception {
+    // As `ssh -T host < script`: no echo of the input, no prompt, LF line endings.
     Ctl.Result r = Ctl.run(agent.tcp(), "echo hi\nexit 3\n".getBytes(StandardCharsets.UTF_8),
         "shell");
     assertEquals(3, r.exit(), r::toString);
-    // The terminal echoes the typed lines too; the command's own output is a line of its own.
-    assertTrue(Pattern.compile("(?m)^hi\\r?$").matcher(r.out()).find(), r::toString);
+    assertArrayEquals("hi\n".getBytes(StandardCharsets.UTF_8), r.stdout(), r::toString);
+    assertArrayEquals(new byte[0], r.stderr(), r::toString);
+
+    // stderr stays apart, raw bytes pass unchanged, and --cwd, --env and CMD apply.
+    Path dir = Files.createDirectory(tmp.resolve("script dir"));
+    Ctl.Result more = Ctl.run(agent.tcp(), ("pwd\necho \"$GREETING\"\necho oops >&2\n"
+        + "printf '\\377\\r\\n'\n").getBytes(StandardCharsets.UTF_8),
+        "shell", "--cwd", dir.toString(), "-e", "GREETING=hello", "--", "/bin/bash");
+    assertEquals(0, more.exit(), more::toString);
+    byte[] expected = (dir.toRealPath() + "\nhello\n").getBytes(StandardCharsets.UTF_8);
+    byte[] tail = {(byte) 0xFF, '\r', '\n'};
+    byte[] all = java.util.Arrays.copyOf(expected, expected.length + tail.length);
+    System.arraycopy(tail, 0, all, expected.length, tail.length);
+    assertArrayEquals(all, more.stdout(), more::toString);
+    assertEquals("oops\n", more.err());
+
+    // Empty input: the shell reads end of file at once and exits 0.
+    Ctl.Result empty = Ctl.run(agent.tcp(), null, "shell");
+    assertEquals(0, empty.exit(), empty::toString);
+    assertEquals("", empty.out() + empty.err());
   }
 
   @Test

@@ -125,6 +125,96 @@ class InteractiveShellTest {
     }
   }
 
+  @Test
+  void detachKeysLeaveTheSessionRunningAndAttachReturnsToIt() throws Exception {
+    String script = "\"$0\" shell --env 'PS1=ctl-ready$ ' -- /bin/sh; code=$?;"
+        + " echo; echo local-settings:; stty -a; echo \"agentctl-exit=$code\"";
+    PtyProcess pty = new PtyProcessBuilder(new String[] {"/bin/sh", "-c", script,
+        Ctl.LAUNCHER.toString()})
+        .setEnvironment(withTerm(Ctl.env(agent.tcp())))
+        .setInitialRows(30).setInitialColumns(100)
+        .start();
+    String id;
+    try {
+      Screen screen = new Screen(pty.getInputStream());
+      int at = screen.await(Pattern.compile("ctl-ready\\$ "), 0, 60_000);
+      assertTrue(at > 0, () -> "no prompt: " + screen.since(0));
+      type(pty, "kept=$((6*7)); echo \"marker-$kept\"\r");
+      at = screen.await(Pattern.compile("marker-42"), at, 20_000);
+      assertTrue(at > 0, () -> "no answer: " + screen.since(0));
+
+      // Ctrl-P then anything else is typed as it is: Ctrl-P Ctrl-U clears the line for sh.
+      type(pty, "\u0010\u0015");
+      type(pty, "\u0010\u0011");
+      Pattern detached = Pattern.compile("agentctl: detached from session (\\S+); it keeps"
+          + " running\\. Return with: agentctl attach (\\S+)\\r?\\n");
+      int end = screen.await(detached, at, 20_000);
+      assertTrue(end > 0, () -> "no detach message: " + screen.since(0));
+      assertTrue(pty.waitFor(60, TimeUnit.SECONDS), "agentctl did not end");
+      assertEquals(0, pty.exitValue());
+      Matcher m = detached.matcher(screen.since(0));
+      assertTrue(m.find());
+      id = m.group(1);
+      assertEquals(id, m.group(2));
+      assertTrue(screen.await(Pattern.compile("agentctl-exit=\\d+"), end, 10_000) > 0);
+      String after = screen.since(screen.since(0).lastIndexOf("local-settings:"));
+      assertTrue(after.contains("agentctl-exit=0"), after);
+      String settings = after.substring(0, after.indexOf("agentctl-exit="));
+      assertTrue(Pattern.compile("(^|\\s)icanon(\\s|$)").matcher(settings).find(), settings);
+      assertTrue(Pattern.compile("(^|\\s)echo(\\s|$)").matcher(settings).find(), settings);
+    } finally {
+      pty.destroyForcibly();
+    }
+
+    // The session kept running.
+    Ctl.Result list = Ctl.run(agent.tcp(), null, "sessions");
+    assertTrue(list.out().contains(id + "  running"), list::toString);
+
+    // Attach again, with other detach keys: the shell remembers, and its status is ours.
+    PtyProcess again = new PtyProcessBuilder(new String[] {Ctl.LAUNCHER.toString(), "attach",
+        "--detach-keys", "ctrl-x", id})
+        .setEnvironment(withTerm(Ctl.env(agent.tcp())))
+        .setInitialRows(30).setInitialColumns(100)
+        .start();
+    try {
+      Screen screen = new Screen(again.getInputStream());
+      // Typed at once: the terminal holds the keys until agentctl reads them (a local echo
+      // would show $kept, not its value).
+      type(again, "echo \"still-$kept\"\r");
+      int at = screen.await(Pattern.compile("still-42"), 0, 60_000);
+      assertTrue(at > 0, () -> "the shell lost its state: " + screen.since(0));
+      // The default keys are plain input now (the line is then cleared with Ctrl-U).
+      type(again, "\u0010\u0011\u0015echo typed-through\r");
+      at = screen.await(Pattern.compile("(?m)^typed-through"), at, 20_000);
+      assertTrue(at > 0, () -> "Ctrl-P Ctrl-Q did not reach the shell: " + screen.since(0));
+      type(again, "exit 5\r");
+      assertTrue(again.waitFor(60, TimeUnit.SECONDS), "agentctl attach did not end");
+      assertEquals(5, again.exitValue(), () -> screen.since(0));
+    } finally {
+      again.destroyForcibly();
+    }
+  }
+
+  @Test
+  void aShellProgramThatDoesNotExistIsNamed() throws Exception {
+    String script = "\"$0\" shell -- /no/such/shell; echo \"agentctl-exit=$?\"";
+    PtyProcess pty = new PtyProcessBuilder(new String[] {"/bin/sh", "-c", script,
+        Ctl.LAUNCHER.toString()})
+        .setEnvironment(withTerm(Ctl.env(agent.tcp())))
+        .start();
+    try {
+      Screen screen = new Screen(pty.getInputStream());
+      assertTrue(pty.waitFor(60, TimeUnit.SECONDS), "agentctl did not end");
+      int at = screen.await(Pattern.compile("agentctl-exit=\\d+"), 0, 10_000);
+      assertTrue(at > 0, () -> screen.since(0));
+      // The terminal is back to normal, so the line ends in CR LF; one line, then the status.
+      assertEquals("agentctl: Failed to start shell: /no/such/shell: No such file or directory"
+          + "\r\nagentctl-exit=125", screen.since(0).substring(0, at));
+    } finally {
+      pty.destroyForcibly();
+    }
+  }
+
   private static java.util.Map<String, String> withTerm(java.util.Map<String, String> env) {
     env.put("TERM", "xterm");
     return env;
