@@ -89,6 +89,8 @@ public final class Main {
       addresses.add(a);
     }
     Vertx vertx = Vertx.vertx(new VertxOptions()
+        // Netty's epoll transport: every socket family (TCP, Unix, vsock) on the event loops.
+        .setPreferNativeTransport(true)
         .setEventLoopPoolSize(2)
         .setWorkerPoolSize(8)
         .setInternalBlockingPoolSize(2)
