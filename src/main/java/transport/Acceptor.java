@@ -13,6 +13,7 @@ import io.netty.channel.epoll.LinuxSocket;
 import io.netty.channel.epoll.VSockAddress;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.channel.unix.DomainSocketAddress;
+import io.netty.channel.unix.UnixChannel;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
@@ -104,8 +105,12 @@ public abstract class Acceptor {
           .childHandler(new ChannelInitializer<Channel>() {
             @Override
             protected void initChannel(Channel ch) {
-              String peer = address.scheme().equals("tcp") ? String.valueOf(ch.remoteAddress())
-                  : address.scheme() + "#" + (++accepted);
+              ++accepted;
+              String peer = switch (address.scheme()) {
+                case "tcp" -> String.valueOf(ch.remoteAddress());
+                case "vsock" -> vsockPeer((UnixChannel) ch, accepted);
+                default -> "unix#" + accepted;
+              };
               ChannelLink link = new ChannelLink(ch, context, address.scheme(), peer);
               ch.pipeline().addLast(link);
               context.emit(link, onLink);
@@ -165,6 +170,24 @@ public abstract class Acceptor {
       }
       return address.scheme().equals("vsock") ? address.port() : -1;
     }
+  }
+
+  /**
+   * The host's context id and port of an accepted vsock connection. The channel's own address
+   * accessors read the socket as if it were AF_UNIX and give meaningless paths, so they are never
+   * used; the descriptor is asked for its AF_VSOCK peer instead.
+   */
+  static String vsockPeer(UnixChannel ch, int n) {
+    try {
+      VSockAddress a = LinuxSocket.newSocket(ch.fd().intValue()).remoteVSockAddress();
+      if (a != null) {
+        return "vsock:" + Integer.toUnsignedString(a.getCid()) + ":"
+            + Integer.toUnsignedString(a.getPort());
+      }
+    } catch (RuntimeException e) {
+      // Named by its number below.
+    }
+    return "vsock#" + n;
   }
 
   /**
