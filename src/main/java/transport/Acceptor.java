@@ -195,6 +195,7 @@ public abstract class Acceptor {
    * descriptor is kept: the server channel that serves it reads no address from it.
    */
   static int bindVsock(int cid, int port, int backlog) throws IOException {
+    Epoll.ensureAvailability();
     LinuxSocket s = LinuxSocket.newVSockStream();
     try {
       s.bindVSock(new VSockAddress(cid, port));
