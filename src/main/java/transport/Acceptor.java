@@ -107,7 +107,9 @@ public abstract class Acceptor {
             protected void initChannel(Channel ch) {
               ++accepted;
               String peer = switch (address.scheme()) {
-                case "tcp" -> String.valueOf(ch.remoteAddress());
+                case "tcp" -> ch.remoteAddress() instanceof InetSocketAddress a
+                    ? a.getAddress().getHostAddress() + ":" + a.getPort()
+                    : String.valueOf(ch.remoteAddress());
                 case "vsock" -> vsockPeer((UnixChannel) ch, accepted);
                 default -> "unix#" + accepted;
               };
