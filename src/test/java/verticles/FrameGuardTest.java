@@ -210,6 +210,35 @@ class FrameGuardTest {
   }
 
   @Test
+  void aFrameTrickledByteByByteMustStillCompleteWithinTheFrameTimeout() throws Exception {
+    try (AgentProcess a = agent(Map.of("AGENT_FRAME_TIMEOUT_MS", "1000"));
+        AgentConnection c = AgentConnection.open(a.unix())) {
+      assertEquals(0, c.call(ping("first")).getInteger("exit_code"));
+      c.writeRaw(header(1000));
+      long start = System.nanoTime();
+      boolean closed = false;
+      // One byte every 50 ms keeps bytes coming, but the frame would take 50 s to complete.
+      while (!closed && System.nanoTime() - start < 30_000_000_000L) {
+        try {
+          c.writeRaw(new byte[] {' '});
+        } catch (IOException e) {
+          closed = true;
+        }
+        Thread.sleep(50);
+        closed |= a.log().stream().anyMatch(l -> l.contains("connection_timed_out"));
+      }
+      assertTrue(closed, "a trickling frame kept its connection for 30 s");
+      try {
+        assertTrue(c.closedByAgent(), "bytes after the close");
+      } catch (IOException e) {
+        // A reset or broken pipe: closed as well.
+      }
+      assertTrue(a.log().stream().anyMatch(l -> l.contains("connection_timed_out")
+          && l.contains("frame not completed")), "log: " + a.log());
+    }
+  }
+
+  @Test
   void aGuardedTcpListenerClosesSilentAndUnauthorizedConnections() throws Exception {
     String token = "frame-guard-token";
     Path dir = Files.createTempDirectory("frames");
