@@ -200,10 +200,11 @@ class FrameGuardTest {
         ProtocolSupport.assertClosedByAgent(silent);
         ProtocolSupport.assertClosedByAgent(half);
       }
-      assertTrue(a.log().stream().anyMatch(l -> l.contains("connection_timed_out")
-          && l.contains("no valid request")), "log: " + a.log());
-      assertTrue(a.log().stream().anyMatch(l -> l.contains("connection_timed_out")
-          && l.contains("frame not completed")), "log: " + a.log());
+      // The log reader may still be catching up with the last lines.
+      Poll.until("a log line for the silent connection", 10_000, () -> a.log().stream()
+          .anyMatch(l -> l.contains("connection_timed_out") && l.contains("no valid request")));
+      Poll.until("a log line for the half frame", 10_000, () -> a.log().stream()
+          .anyMatch(l -> l.contains("connection_timed_out") && l.contains("frame not completed")));
       // A connection that completed a request may stay idle between requests for longer.
       assertEquals(0, talked.call(ping("later")).getInteger("exit_code"));
     }
@@ -233,8 +234,8 @@ class FrameGuardTest {
       } catch (IOException e) {
         // A reset or broken pipe: closed as well.
       }
-      assertTrue(a.log().stream().anyMatch(l -> l.contains("connection_timed_out")
-          && l.contains("frame not completed")), "log: " + a.log());
+      Poll.until("a log line for the trickled frame", 10_000, () -> a.log().stream()
+          .anyMatch(l -> l.contains("connection_timed_out") && l.contains("frame not completed")));
     }
   }
 
