@@ -335,6 +335,10 @@ final class Connection {
     limits.put("run_max_output_bytes", c.runMaxOutputBytes());
     limits.put("run_output_budget_bytes", c.runOutputBudgetBytes());
     limits.put("session_idle_timeout_ms", c.sessionIdleTimeoutMs());
+    limits.put("frame_budget_bytes", c.frameBudgetBytes());
+    limits.put("frame_timeout_ms", c.frameTimeoutMs());
+    limits.put("write_queue_max_bytes", c.writeQueueMaxBytes());
+    limits.put("write_stall_timeout_ms", c.writeStallTimeoutMs());
     Map<String, Object> info = new LinkedHashMap<>();
     info.put("version", AgentState.VERSION);
     info.put("protocol", AgentState.PROTOCOL);

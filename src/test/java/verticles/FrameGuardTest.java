@@ -240,6 +240,20 @@ class FrameGuardTest {
   }
 
   @Test
+  void infoReportsTheConnectionLimits() throws Exception {
+    try (AgentProcess a = agent(Map.of("AGENT_FRAME_TIMEOUT_MS", "12345",
+        "AGENT_WRITE_STALL_TIMEOUT_MS", "23456", "AGENT_FRAME_BUDGET_BYTES", "3456789"));
+        AgentConnection c = AgentConnection.open(a.unix())) {
+      JsonObject limits = c.call(new JsonObject().put("id", "i").put("type", "info"))
+          .getJsonObject("info").getJsonObject("limits");
+      assertEquals(12345L, limits.getLong("frame_timeout_ms"));
+      assertEquals(23456L, limits.getLong("write_stall_timeout_ms"));
+      assertEquals(3456789L, limits.getLong("frame_budget_bytes"));
+      assertEquals(64L << 20, limits.getLong("write_queue_max_bytes"));
+    }
+  }
+
+  @Test
   void aGuardedTcpListenerClosesSilentAndUnauthorizedConnections() throws Exception {
     String token = "frame-guard-token";
     Path dir = Files.createTempDirectory("frames");
