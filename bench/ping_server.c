@@ -1,6 +1,7 @@
-/* Floor for the benchmark: the least a server can do to answer framed pings over TCP loopback.
- * Reads a 4-byte little-endian length and a body, answers {"id":"1","exit_code":0}.
- * Usage: ping_server PORT */
+/* Floor for the benchmark: the least a server can do to answer framed pings, over TCP loopback
+ * or a Unix socket. Reads a 4-byte little-endian length and a body, answers
+ * {"id":"1","exit_code":0}. One connection at a time, blocking.
+ * Usage: ping_server PORT | ping_server unix:PATH */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static int read_full(int fd, void *buf, size_t n) {
@@ -22,17 +24,35 @@ static int read_full(int fd, void *buf, size_t n) {
 }
 
 int main(int argc, char **argv) {
-  int port = argc > 1 ? atoi(argv[1]) : 52300;
-  int s = socket(AF_INET, SOCK_STREAM, 0);
+  const char *where = argc > 1 ? argv[1] : "52300";
+  int unix_socket = strncmp(where, "unix:", 5) == 0;
   int one = 1;
-  setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  struct sockaddr_in a = {0};
-  a.sin_family = AF_INET;
-  a.sin_port = htons((uint16_t)port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(s, (struct sockaddr *)&a, sizeof a) || listen(s, 16)) {
-    perror("ping_server");
-    return 1;
+  int s;
+  if (unix_socket) {
+    struct sockaddr_un u = {0};
+    u.sun_family = AF_UNIX;
+    if (strlen(where + 5) >= sizeof u.sun_path) {
+      fprintf(stderr, "ping_server: path too long\n");
+      return 1;
+    }
+    strcpy(u.sun_path, where + 5);
+    unlink(u.sun_path);
+    s = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (bind(s, (struct sockaddr *)&u, sizeof u) || listen(s, 16)) {
+      perror("ping_server");
+      return 1;
+    }
+  } else {
+    s = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)atoi(where));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(s, (struct sockaddr *)&a, sizeof a) || listen(s, 16)) {
+      perror("ping_server");
+      return 1;
+    }
   }
   printf("ready\n");
   fflush(stdout);
@@ -45,7 +65,7 @@ int main(int argc, char **argv) {
   for (;;) {
     int c = accept(s, NULL, NULL);
     if (c < 0) continue;
-    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (!unix_socket) setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     unsigned char h[4];
     while (read_full(c, h, 4) == 0) {
       uint32_t n = h[0] | h[1] << 8 | h[2] << 16 | (uint32_t)h[3] << 24;

@@ -74,6 +74,15 @@ public final class Bench {
     } finally {
       cServer.destroy();
     }
+    Path cSock = Files.createTempDirectory("bench-ping").resolve("c.sock");
+    Process cUnixServer = start(List.of(floors.resolve("ping_server").toString(),
+        "unix:" + cSock), "ready");
+    double[] cUnixPing;
+    try {
+      cUnixPing = pings("unix:" + cSock, n(5000), "C ping server over Unix");
+    } finally {
+      cUnixServer.destroy();
+    }
     double[] spawn = spawnFloor(n(2000));
     double bareJvm = median(startups(() -> List.of(javaBin(), "-Xshare:auto", "-cp",
         floors.toString(), "BarePing"), n(20), "bare JVM start"));
@@ -83,19 +92,26 @@ public final class Bench {
     String address = agentAddress;
     double startup = Double.NaN;
     double rss = Double.NaN;
+    String unix = null;
     if (address == null) {
       startup = median(startups(() -> List.of(root.resolve("bin/agent").toString(), "--listen"),
           n(20), "agent start"));
       int port = freePort();
       address = "tcp://127.0.0.1:" + port;
-      own = new ProcessBuilder(root.resolve("bin/agent").toString(), "--listen", address)
-          .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+      unix = "unix:" + Files.createTempDirectory("bench-agent").resolve("agent.sock");
+      ProcessBuilder agent = new ProcessBuilder(root.resolve("bin/agent").toString(), "--listen",
+          address, "--listen", unix).redirectErrorStream(true)
+          .redirectOutput(ProcessBuilder.Redirect.DISCARD);
+      agent.environment().put("AGENT_MAX_CONNECTIONS", "2000");
+      own = agent.start();
       waitForPing(address, 30_000);
       Thread.sleep(1500);
       rss = rssMiB(own.pid());
     }
     try {
       double[] ping = pings(address, n(5000), "agent ping");
+      double[] unixPing = unix == null ? null : pings(unix, n(5000), "agent ping over Unix");
+      double[] idle = unix == null ? null : idleConnections(own.pid(), unix, 1000);
       double[] hop = busRoundTrips(address, n(5000));
       double[] json = jsonCosts(n(200_000));
       double[] run = runs(address, n(500));
@@ -107,6 +123,18 @@ public final class Bench {
       row("ping p50", us(ping[0]), "C server " + us(cPing[0]), ratio(ping[0], cPing[0]),
           "at most 1.5x");
       row("ping p99", us(ping[1]), "C server " + us(cPing[1]), ratio(ping[1], cPing[1]), "");
+      if (unixPing != null) {
+        row("ping p50 over Unix", us(unixPing[0]), "C server on Unix " + us(cUnixPing[0]),
+            ratio(unixPing[0], cUnixPing[0]), "at most 1.5x");
+        row("ping p50 over Unix, against the agent's TCP ping", us(unixPing[0]),
+            "TCP " + us(ping[0]), ratio(unixPing[0], ping[0]), "at most 1.1x");
+        row("ping p99 over Unix", us(unixPing[1]), "C server on Unix " + us(cUnixPing[1]),
+            ratio(unixPing[1], cUnixPing[1]), "");
+        row("threads added by 1,000 idle Unix connections",
+            String.format(Locale.ROOT, "%+.0f", idle[0]), "", "", "at most +8");
+        row("memory added by 1,000 idle Unix connections",
+            String.format(Locale.ROOT, "%+.1f MiB", idle[1]), "", "", "at most +64 MiB");
+      }
       row("list_sessions p50 (ping + an event-bus round trip)", us(hop[0]), "ping " + us(ping[0]),
           ratio(hop[0], ping[0]), "");
       row("parse a run request (in process)", String.format(Locale.ROOT, "%.2f µs", json[0] / 1e3),
@@ -192,6 +220,48 @@ public final class Bench {
         }
       }
       return percentiles(t);
+    }
+  }
+
+  /**
+   * Threads and resident memory (MiB) that {@code n} idle Unix connections add to the agent: each
+   * is connected and has been answered one ping, then they all wait.
+   */
+  private double[] idleConnections(long pid, String unix, int n) throws Exception {
+    int threads0 = threadCount(pid);
+    double rss0 = rssMiB(pid);
+    List<java.nio.channels.SocketChannel> open = new ArrayList<>();
+    java.net.UnixDomainSocketAddress where =
+        java.net.UnixDomainSocketAddress.of(unix.substring("unix:".length()));
+    byte[] ping = new JsonObject().put("id", "1").put("type", "ping").encode()
+        .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    java.nio.ByteBuffer frame = java.nio.ByteBuffer.allocate(4 + ping.length)
+        .order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(ping.length).put(ping);
+    try {
+      for (int i = 0; i < n; i++) {
+        java.nio.channels.SocketChannel ch = java.nio.channels.SocketChannel.open(where);
+        open.add(ch);
+        ch.write(frame.flip());
+        java.nio.ByteBuffer answer = java.nio.ByteBuffer.allocate(64);
+        while (answer.position() < 4 + 24 && ch.read(answer) > 0) {
+          // Until the whole {"id":"1","exit_code":0} frame is in.
+        }
+        if (i % 100 == 0) {
+          progress("idle Unix connections " + i + "/" + n);
+        }
+      }
+      Thread.sleep(1000);
+      return new double[] {threadCount(pid) - threads0, rssMiB(pid) - rss0};
+    } finally {
+      for (java.nio.channels.SocketChannel ch : open) {
+        ch.close();
+      }
+    }
+  }
+
+  private static int threadCount(long pid) throws IOException {
+    try (var s = Files.list(Path.of("/proc/" + pid + "/task"))) {
+      return (int) s.count();
     }
   }
 

@@ -24,7 +24,8 @@ public final class ConfigLoader {
       "max_connections", "max_requests_per_connection", "max_runs", "max_sessions",
       "shell_backlog_bytes", "run_max_output_bytes", "run_output_budget_bytes",
       "session_idle_timeout_ms", "kill_grace_ms",
-      "write_queue_max_bytes", "metrics", "log_format", "log_level");
+      "write_queue_max_bytes", "metrics", "log_format", "log_level",
+      "listen_backlog", "frame_budget_bytes", "frame_timeout_ms", "write_stall_timeout_ms");
 
   private ConfigLoader() {}
 
@@ -146,7 +147,11 @@ public final class ConfigLoader {
         num(v, "session_idle_timeout_ms", d.sessionIdleTimeoutMs(), 1, Long.MAX_VALUE / 2),
         num(v, "kill_grace_ms", d.killGraceMs(), 0, 60_000),
         num(v, "write_queue_max_bytes", d.writeQueueMaxBytes(), 1L << 20, 1L << 40),
-        str(v, "metrics", null), logFormat, logLevel);
+        str(v, "metrics", null), logFormat, logLevel,
+        (int) num(v, "listen_backlog", d.listenBacklog(), 1, 65_535),
+        num(v, "frame_budget_bytes", d.frameBudgetBytes(), 1L << 20, 1L << 40),
+        num(v, "frame_timeout_ms", d.frameTimeoutMs(), 1, Long.MAX_VALUE / 2),
+        num(v, "write_stall_timeout_ms", d.writeStallTimeoutMs(), 1, Long.MAX_VALUE / 2));
   }
 
   /** Why a file could not be read, in the system's words, without repeating its name. */

@@ -1,30 +1,57 @@
 package transport;
 
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.ServerChannel;
+import io.netty.channel.epoll.Epoll;
+import io.netty.channel.epoll.EpollServerDomainSocketChannel;
+import io.netty.channel.epoll.EpollServerSocketChannel;
+import io.netty.channel.epoll.LinuxSocket;
+import io.netty.channel.epoll.VSockAddress;
+import io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.netty.channel.unix.DomainSocketAddress;
+import io.netty.channel.unix.UnixChannel;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
-import io.vertx.core.net.NetServer;
-import io.vertx.core.net.NetServerOptions;
+import io.vertx.core.internal.ContextInternal;
+import io.vertx.core.internal.VertxInternal;
 import java.io.IOException;
+import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
+import java.util.function.Supplier;
 import transport.sock.Sockets;
 
 /**
  * Accepts connections on one address and hands each to the caller as a {@link Link}, on the
- * context that started the acceptor. TCP uses a Vert.x NetServer; Unix and vsock use a blocking
- * junixsocket server socket with an accept thread.
+ * context that started the acceptor.
+ *
+ * <p>Every transport is a Netty server channel on Vert.x's own event loops: Vert.x's acceptor
+ * thread accepts, and each accepted channel is registered on the starting context's event loop,
+ * where its reads, writes and handlers run. TCP uses Netty's epoll server socket, Unix its epoll
+ * domain-socket server. For vsock the listening socket is made and bound with Netty's
+ * {@code LinuxSocket} and its descriptor is then served by the same domain-socket server channel,
+ * so a vsock connection is the same channel class as a Unix one, reading and writing bytes the
+ * same way (only addresses differ, and those are not taken from the channel).
+ *
+ * <p>Without the native transport (another OS or architecture) TCP falls back to NIO, and Unix
+ * and vsock to blocking sockets with two threads per connection ({@link StreamLink}); a warning
+ * says so.
  */
 public abstract class Acceptor {
-  /** How long a blocked accept() waits before it checks whether the acceptor was stopped. */
-  private static final int ACCEPT_POLL_MS = 250;
-
   protected final ListenAddress address;
+  protected final int backlog;
 
-  private Acceptor(ListenAddress address) {
+  private Acceptor(ListenAddress address, int backlog) {
     this.address = address;
+    this.backlog = backlog;
   }
 
   public ListenAddress address() {
@@ -40,48 +67,160 @@ public abstract class Acceptor {
   /** The port actually bound (useful with port 0), or -1 when there is none. */
   public abstract int boundPort();
 
-  public static Acceptor of(Vertx vertx, ListenAddress address) {
-    return address.scheme().equals("tcp") ? new Tcp(vertx, address) : new Blocking(vertx, address);
+  /** Whether connections are served on the event loops through Netty's native epoll transport. */
+  public static boolean nativeTransport(Vertx vertx) {
+    return Epoll.isAvailable() && ((VertxInternal) vertx).isNativeTransportEnabled();
   }
 
-  private static final class Tcp extends Acceptor {
-    private final Vertx vertx;
-    private NetServer server;
+  public static Acceptor of(Vertx vertx, ListenAddress address, int backlog) {
+    if (address.scheme().equals("tcp") || nativeTransport(vertx)) {
+      return new Native(vertx, address, backlog);
+    }
+    log.Log.warn("blocking_transport", "listen", address, "reason",
+        "native epoll transport unavailable: "
+        + (Epoll.unavailabilityCause() == null ? "Vert.x runs on NIO"
+            : Epoll.unavailabilityCause().getMessage()));
+    return new Blocking(vertx, address, backlog);
+  }
 
-    Tcp(Vertx vertx, ListenAddress address) {
-      super(address);
-      this.vertx = vertx;
+  private static final class Native extends Acceptor {
+    private final VertxInternal vertx;
+    private final boolean epoll;
+    private Channel server;
+    private int accepted;
+
+    Native(Vertx vertx, ListenAddress address, int backlog) {
+      super(address, backlog);
+      this.vertx = (VertxInternal) vertx;
+      this.epoll = nativeTransport(vertx);
     }
 
     @Override
     public Future<Void> start(Handler<Link> onLink) {
-      server = vertx.createNetServer(new NetServerOptions().setTcpNoDelay(true)
-          .setReuseAddress(true));
-      server.connectHandler(s -> onLink.handle(new NetLink(s)));
-      return server.listen(address.port(), address.host())
-          .recover(e -> Future.failedFuture("cannot listen on " + address + ": " + e.getMessage()))
-          .mapEmpty();
+      ContextInternal context = vertx.getOrCreateContext();
+      ServerBootstrap b = new ServerBootstrap()
+          .group(vertx.acceptorEventLoopGroup(), context.nettyEventLoop())
+          .option(ChannelOption.SO_BACKLOG, backlog)
+          .childOption(ChannelOption.AUTO_READ, false)
+          .childHandler(new ChannelInitializer<Channel>() {
+            @Override
+            protected void initChannel(Channel ch) {
+              ++accepted;
+              String peer = switch (address.scheme()) {
+                case "tcp" -> ch.remoteAddress() instanceof InetSocketAddress a
+                    ? a.getAddress().getHostAddress() + ":" + a.getPort()
+                    : String.valueOf(ch.remoteAddress());
+                case "vsock" -> vsockPeer((UnixChannel) ch, accepted);
+                default -> "unix#" + accepted;
+              };
+              ChannelLink link = new ChannelLink(ch, context, address.scheme(), peer);
+              ch.pipeline().addLast(link);
+              context.emit(link, onLink);
+            }
+          });
+      Promise<Void> bound = context.promise();
+      try {
+        ChannelFuture f;
+        switch (address.scheme()) {
+          case "tcp" -> {
+            b.channel(epoll ? EpollServerSocketChannel.class : NioServerSocketChannel.class)
+                .option(ChannelOption.SO_REUSEADDR, true)
+                .childOption(ChannelOption.TCP_NODELAY, true);
+            f = b.bind(new InetSocketAddress(address.host(), address.port()));
+          }
+          case "unix" -> {
+            Sockets.removeStaleSocketFile(address.path());
+            b.channel(EpollServerDomainSocketChannel.class);
+            f = b.bind(new DomainSocketAddress(address.path().toFile()));
+          }
+          default -> {
+            int fd = bindVsock(address.cid(), address.port(), backlog);
+            Supplier<ServerChannel> made = () -> new EpollServerDomainSocketChannel(fd, true);
+            b.channelFactory(made::get);
+            f = b.register();
+          }
+        }
+        f.addListener(r -> {
+          if (r.isSuccess()) {
+            server = f.channel();
+            bound.complete();
+          } else {
+            bound.fail(r.cause());
+          }
+        });
+      } catch (IOException | RuntimeException e) {
+        bound.fail(e);
+      }
+      return bound.future().recover(e -> Future.failedFuture("cannot listen on " + address + ": "
+          + (e.getMessage() == null ? e.toString() : e.getMessage())));
     }
 
     @Override
     public Future<Void> stop() {
-      return server == null ? Future.succeededFuture() : server.close();
+      if (server == null) {
+        return Future.succeededFuture();
+      }
+      Promise<Void> done = Promise.promise();
+      server.close().addListener(r -> done.complete());
+      return done.future();
     }
 
     @Override
     public int boundPort() {
-      return server == null ? -1 : server.actualPort();
+      if (server != null && server.localAddress() instanceof InetSocketAddress a) {
+        return a.getPort();
+      }
+      return address.scheme().equals("vsock") ? address.port() : -1;
     }
   }
 
+  /**
+   * The host's context id and port of an accepted vsock connection. The channel's own address
+   * accessors read the socket as if it were AF_UNIX and give meaningless paths, so they are never
+   * used; the descriptor is asked for its AF_VSOCK peer instead.
+   */
+  static String vsockPeer(UnixChannel ch, int n) {
+    try {
+      VSockAddress a = LinuxSocket.newSocket(ch.fd().intValue()).remoteVSockAddress();
+      if (a != null) {
+        return "vsock:" + Integer.toUnsignedString(a.getCid()) + ":"
+            + Integer.toUnsignedString(a.getPort());
+      }
+    } catch (RuntimeException e) {
+      // Named by its number below.
+    }
+    return "vsock#" + n;
+  }
+
+  /**
+   * Makes, binds and listens on an AF_VSOCK stream socket, and returns its descriptor. Only the
+   * descriptor is kept: the server channel that serves it reads no address from it.
+   */
+  static int bindVsock(int cid, int port, int backlog) throws IOException {
+    Epoll.ensureAvailability();
+    LinuxSocket s = LinuxSocket.newVSockStream();
+    try {
+      s.bindVSock(new VSockAddress(cid, port));
+      s.listen(backlog);
+      return s.intValue();
+    } catch (IOException | RuntimeException e) {
+      s.close();
+      throw e;
+    }
+  }
+
+  /** The fallback: a blocking junixsocket server socket with an accept thread. */
   private static final class Blocking extends Acceptor {
+    /** How long a blocked accept() waits before it checks whether the acceptor was stopped. */
+    private static final int ACCEPT_POLL_MS = 250;
+
     private final Vertx vertx;
     private volatile ServerSocket socket;
     private volatile boolean stopped;
-    private final io.vertx.core.Promise<Void> closed = io.vertx.core.Promise.promise();
+    private final Promise<Void> closed = Promise.promise();
 
-    Blocking(Vertx vertx, ListenAddress address) {
-      super(address);
+    Blocking(Vertx vertx, ListenAddress address, int backlog) {
+      super(address, backlog);
       this.vertx = vertx;
     }
 
@@ -91,8 +230,8 @@ public abstract class Acceptor {
       return vertx.executeBlocking(() -> {
         try {
           socket = address.scheme().equals("unix")
-              ? Sockets.bindUnix(address.path(), 128)
-              : Sockets.bindVsock(address.cid(), address.port(), 128);
+              ? Sockets.bindUnix(address.path(), backlog)
+              : Sockets.bindVsock(address.cid(), address.port(), backlog);
           socket.setSoTimeout(ACCEPT_POLL_MS);
         } catch (IOException | RuntimeException e) {
           throw new IOException("cannot listen on " + address + ": " + e.getMessage(), e);

@@ -23,6 +23,12 @@ public interface Link {
   /** Bytes queued and not yet written. */
   long queuedBytes();
 
+  /**
+   * When the write queue last made progress ({@link System#nanoTime()}): some of its bytes went
+   * to the operating system, or it became non-empty.
+   */
+  long lastWriteProgress();
+
   /** Stops or restarts delivering incoming data. */
   void pause();
 
@@ -30,4 +36,7 @@ public interface Link {
 
   /** Closes after the bytes already queued have been written. */
   void close();
+
+  /** Closes at once: what is still queued is dropped. */
+  void abort();
 }

@@ -12,7 +12,8 @@ import java.util.ArrayDeque;
 import java.util.Arrays;
 
 /**
- * A connection over a blocking socket (AF_UNIX or AF_VSOCK through junixsocket). One thread reads
+ * The fallback where Netty's native transport cannot load: a connection over a blocking socket
+ * (AF_UNIX or AF_VSOCK through junixsocket). One thread reads
  * and hands chunks to the context; another writes what the context queued. Neither ever runs on
  * an event loop.
  */
@@ -28,6 +29,7 @@ final class StreamLink implements Link {
   private final Object lock = new Object();
   private final ArrayDeque<Pending> writes = new ArrayDeque<>();
   private long queued;
+  private volatile long progressAt = System.nanoTime();
   private boolean paused;
   private int pendingChunks;
   private boolean closing;
@@ -119,6 +121,7 @@ final class StreamLink implements Link {
         synchronized (lock) {
           queued -= p.bytes.length;
         }
+        progressAt = System.nanoTime();
         context.runOnContext(v -> p.done.tryComplete());
       }
     } catch (IOException | InterruptedException e) {
@@ -135,6 +138,9 @@ final class StreamLink implements Link {
         done.fail("connection closed");
         return done.future();
       }
+      if (writes.isEmpty()) {
+        progressAt = System.nanoTime();
+      }
       writes.add(new Pending(bytes, done));
       queued += bytes.length;
       lock.notifyAll();
@@ -147,6 +153,16 @@ final class StreamLink implements Link {
     synchronized (lock) {
       return queued;
     }
+  }
+
+  @Override
+  public long lastWriteProgress() {
+    return progressAt;
+  }
+
+  @Override
+  public void abort() {
+    shutdown();
   }
 
   @Override

@@ -47,8 +47,15 @@ final class Connection {
   private int inFlight;
   private boolean paused;
   private boolean closing;
+  /** When the connection was accepted, and whether a valid request has come since. */
+  private final long acceptedAt = System.nanoTime();
+  private boolean validSeen;
+  /** When the incomplete frame now being read began, or 0 between frames. */
+  private long partialSince;
+  private long frameTimer = -1;
+  private long stallTimer = -1;
 
-  Connection(Vertx vertx, Link link, String id, AgentState state) {
+  Connection(Vertx vertx, Link link, String id, AgentState state, FrameDecoder.Budget budget) {
     this.vertx = vertx;
     this.bus = vertx.eventBus();
     this.link = link;
@@ -67,13 +74,19 @@ final class Connection {
       public void oversized(long length) {
         onOversized(length);
       }
-    });
+
+      @Override
+      public void overBudget(long length) {
+        onOverBudget(length);
+      }
+    }, Frames.MAX_FRAME, budget);
   }
 
   void start() {
     outbound = bus.localConsumer(Addresses.conn(id), this::onOutbound);
     state.metrics().connections(link.transport(), 1);
     link.start(this::onData, v -> onClosed());
+    armFrameTimer(state.config().frameTimeoutMs());
     Log.info("connection_opened", "connection", id, "transport", link.transport(), "peer",
         link.peer());
   }
@@ -82,7 +95,54 @@ final class Connection {
     state.metrics().bytesIn(chunk.length);
     if (!closing) {
       decoder.feed(chunk);
+      if (!decoder.isMidFrame()) {
+        partialSince = 0;
+      } else if (partialSince == 0) {
+        // A frame began in this chunk: it has frame_timeout_ms from now to complete.
+        partialSince = System.nanoTime();
+        if (frameTimer < 0) {
+          armFrameTimer(state.config().frameTimeoutMs());
+        }
+      }
     }
+  }
+
+  /**
+   * A connection must complete a valid request within frame_timeout_ms of being accepted, and
+   * every frame it begins must complete within frame_timeout_ms: a host that says nothing, or
+   * stops in the middle of a frame, does not hold a connection slot for ever. Between frames,
+   * after a valid request, a connection may stay idle.
+   */
+  private void armFrameTimer(long delayMs) {
+    frameTimer = vertx.setTimer(Math.max(1, delayMs), t -> {
+      frameTimer = -1;
+      if (closing) {
+        return;
+      }
+      long limit = state.config().frameTimeoutMs() * 1_000_000L;
+      long now = System.nanoTime();
+      long since = !validSeen ? acceptedAt : partialSince;
+      if (since == 0) {
+        return;
+      }
+      long left = since + limit - now;
+      if (left <= 0) {
+        Log.warn("connection_timed_out", "connection", id, "reason",
+            validSeen ? "frame not completed" : "no valid request", "timeout_ms",
+            state.config().frameTimeoutMs());
+        abort();
+      } else {
+        armFrameTimer(left / 1_000_000L + 1);
+      }
+    });
+  }
+
+  private void onOverBudget(long length) {
+    Log.warn("frame_budget_exhausted", "connection", id, "bytes", length, "budget_bytes",
+        state.config().frameBudgetBytes());
+    send(Errors.toResponse("", Errors.busy("memory for incomplete frames (max "
+        + state.config().frameBudgetBytes() + " bytes over all connections)")));
+    closeAfterWrites();
   }
 
   private void onOversized(long length) {
@@ -112,6 +172,7 @@ final class Connection {
       closeAfterWrites();
       return;
     }
+    validSeen = true;
     if (inFlight >= state.config().maxRequestsPerConnection()) {
       answer(type, t0, Errors.toResponse(r.id(), Errors.busy(
           "requests in flight on this connection (max "
@@ -182,13 +243,16 @@ final class Connection {
           + (frame.length - Frames.HEADER) + " bytes (max " + Frames.MAX_FRAME + ")"));
     }
     if (link.queuedBytes() + frame.length > state.config().writeQueueMaxBytes()) {
-      Log.warn("host_not_reading", "connection", id, "queued_bytes", link.queuedBytes());
-      link.close();
-      closing = true;
+      Log.warn("host_not_reading", "connection", id, "queued_bytes", link.queuedBytes(),
+          "reason", "write queue full");
+      abort();
       return Future.failedFuture("write queue full");
     }
     state.metrics().bytesOut(frame.length);
     Future<Void> f = link.write(frame);
+    if (stallTimer < 0 && link.queuedBytes() > 0) {
+      armStallTimer();
+    }
     if (!paused && link.queuedBytes() > PAUSE_AT) {
       paused = true;
       link.pause();
@@ -201,17 +265,55 @@ final class Connection {
     });
   }
 
+  /**
+   * While answers wait to be written, checks that the queue moves: a host that has read nothing
+   * for write_stall_timeout_ms loses its connection at once.
+   */
+  private void armStallTimer() {
+    long limit = state.config().writeStallTimeoutMs();
+    stallTimer = vertx.setTimer(Math.max(1, Math.min(limit, 1000)), t -> {
+      stallTimer = -1;
+      if (link.queuedBytes() == 0) {
+        return;
+      }
+      long idleMs = (System.nanoTime() - link.lastWriteProgress()) / 1_000_000L;
+      if (idleMs >= limit) {
+        Log.warn("host_not_reading", "connection", id, "queued_bytes", link.queuedBytes(),
+            "reason", "no write progress", "timeout_ms", limit);
+        abort();
+      } else {
+        armStallTimer();
+      }
+    });
+  }
+
   private void closeAfterWrites() {
     closing = true;
     link.close();
   }
 
+  /** Closes at once, dropping what is queued; runs and sessions are let go in onClosed. */
+  private void abort() {
+    closing = true;
+    link.abort();
+  }
+
   private void onClosed() {
     closing = true;
+    boolean midFrame = decoder.isMidFrame();
+    decoder.release();
+    if (frameTimer >= 0) {
+      vertx.cancelTimer(frameTimer);
+      frameTimer = -1;
+    }
+    if (stallTimer >= 0) {
+      vertx.cancelTimer(stallTimer);
+      stallTimer = -1;
+    }
     outbound.unregister();
     state.connections.decrementAndGet();
     state.metrics().connections(link.transport(), -1);
-    if (decoder.isMidFrame()) {
+    if (midFrame) {
       Log.info("connection_dropped_mid_frame", "connection", id);
     }
     if (!state.stopping()) {
@@ -233,6 +335,10 @@ final class Connection {
     limits.put("run_max_output_bytes", c.runMaxOutputBytes());
     limits.put("run_output_budget_bytes", c.runOutputBudgetBytes());
     limits.put("session_idle_timeout_ms", c.sessionIdleTimeoutMs());
+    limits.put("frame_budget_bytes", c.frameBudgetBytes());
+    limits.put("frame_timeout_ms", c.frameTimeoutMs());
+    limits.put("write_queue_max_bytes", c.writeQueueMaxBytes());
+    limits.put("write_stall_timeout_ms", c.writeStallTimeoutMs());
     Map<String, Object> info = new LinkedHashMap<>();
     info.put("version", AgentState.VERSION);
     info.put("protocol", AgentState.PROTOCOL);

@@ -6,6 +6,7 @@ import java.util.ArrayList;
 import java.util.List;
 import log.Log;
 import protocol.Errors;
+import protocol.FrameDecoder;
 import protocol.ResponseWriter;
 import state.AgentState;
 import transport.Acceptor;
@@ -21,6 +22,8 @@ public final class ListenerVerticle extends VerticleBase {
   private final List<ListenAddress> addresses;
   private final List<Acceptor> acceptors = new ArrayList<>();
   private long nextId;
+  /** Bytes held in incomplete frames, over every connection of every address. */
+  private FrameDecoder.Budget frameBudget;
 
   public ListenerVerticle(AgentState state, List<ListenAddress> addresses) {
     this.state = state;
@@ -29,9 +32,10 @@ public final class ListenerVerticle extends VerticleBase {
 
   @Override
   public Future<?> start() {
+    frameBudget = new FrameDecoder.Budget(state.config().frameBudgetBytes());
     List<Future<Void>> bound = new ArrayList<>();
     for (ListenAddress a : addresses) {
-      Acceptor acceptor = Acceptor.of(vertx, a);
+      Acceptor acceptor = Acceptor.of(vertx, a, state.config().listenBacklog());
       acceptors.add(acceptor);
       bound.add(acceptor.start(this::accept)
           .onSuccess(v -> Log.info("listening", "address", display(acceptor))));
@@ -55,7 +59,7 @@ public final class ListenerVerticle extends VerticleBase {
       link.close();
       return;
     }
-    new Connection(vertx, link, Long.toString(++nextId, 36), state).start();
+    new Connection(vertx, link, Long.toString(++nextId, 36), state, frameBudget).start();
   }
 
   @Override

@@ -82,6 +82,8 @@ public final class Main {
     }
     Log.configure(config.logFormat(), config.logLevel());
     Vertx vertx = Vertx.vertx(new VertxOptions()
+        // Netty's epoll transport: every socket family (TCP, Unix, vsock) on the event loops.
+        .setPreferNativeTransport(true)
         .setEventLoopPoolSize(2)
         .setWorkerPoolSize(8)
         .setInternalBlockingPoolSize(2)

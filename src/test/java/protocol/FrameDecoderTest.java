@@ -289,4 +289,65 @@ class FrameDecoderTest {
     assertEquals(4 + 0x0102, f.length);
     assertArrayEquals(new byte[] {0x02, 0x01, 0, 0}, Arrays.copyOf(f, 4));
   }
+
+  @Test
+  void memoryHeldFollowsTheBytesThatArrivedNotTheAnnouncedLength() {
+    FrameDecoder.Budget budget = new FrameDecoder.Budget(64L << 20);
+    Recorder r = new Recorder();
+    FrameDecoder d = new FrameDecoder(r, Frames.MAX_FRAME, budget);
+    byte[] header = new byte[4];
+    Frames.writeLength(header, 0, Frames.MAX_FRAME);
+    d.feed(header);
+    d.feed(new byte[] {'{'});
+    assertTrue(d.heldBytes() <= FrameDecoder.INITIAL_BODY, "held " + d.heldBytes());
+    long arrived = 1;
+    byte[] chunk = new byte[77_777];
+    while (arrived + chunk.length < Frames.MAX_FRAME) {
+      d.feed(chunk);
+      arrived += chunk.length;
+      assertTrue(d.heldBytes() <= Math.max(FrameDecoder.INITIAL_BODY, 2 * arrived),
+          "held " + d.heldBytes() + " after " + arrived + " bytes");
+      assertEquals(d.heldBytes(), budget.used());
+    }
+    d.feed(new byte[(int) (Frames.MAX_FRAME - arrived)]);
+    assertEquals(1, r.frames.size());
+    assertEquals(Frames.MAX_FRAME, r.frames.get(0).length);
+    assertEquals(0, budget.used(), "a completed frame gives its bytes back");
+  }
+
+  @Test
+  void theSharedBudgetRefusesOnceAndReleaseGivesBack() {
+    FrameDecoder.Budget budget = new FrameDecoder.Budget(100_000);
+    List<Long> refused = new ArrayList<>();
+    FrameDecoder.Sink sink = new FrameDecoder.Sink() {
+      @Override
+      public void frame(byte[] body) {
+      }
+
+      @Override
+      public void oversized(long length) {
+      }
+
+      @Override
+      public void overBudget(long length) {
+        refused.add(length);
+      }
+    };
+    FrameDecoder a = new FrameDecoder(sink, Frames.MAX_FRAME, budget);
+    FrameDecoder b = new FrameDecoder(sink, Frames.MAX_FRAME, budget);
+    byte[] header = new byte[4];
+    Frames.writeLength(header, 0, 90_000);
+    a.feed(header);
+    a.feed(new byte[85_000]);
+    assertEquals(85_000, budget.used(), "a holds what arrived");
+    b.feed(header);
+    b.feed(new byte[10]);
+    assertEquals(List.of(90_000L), refused);
+    assertTrue(b.isDead());
+    assertEquals(85_000, budget.used(), "the refused decoder holds nothing");
+    b.feed(new byte[100]);
+    assertEquals(1, refused.size(), "refused once");
+    a.release();
+    assertEquals(0, budget.used());
+  }
 }

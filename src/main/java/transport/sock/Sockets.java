@@ -141,7 +141,12 @@ public final class Sockets {
     }
   }
 
-  private static void removeStaleSocketFile(Path path) throws IOException {
+  /**
+   * Makes {@code path} free for a new Unix socket: a leftover socket file of a server that is gone
+   * is removed; a live server there, or a file that is not a socket, fails as {@link #bindUnix}
+   * describes.
+   */
+  public static void removeStaleSocketFile(Path path) throws IOException {
     BasicFileAttributes attrs;
     try {
       attrs = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
