@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
+import support.RandomText;
 
 /**
  * The size the agent computes for an answer is the size the real writer produces, for every kind
@@ -22,7 +23,7 @@ class ResponseWriterPropertyTest {
   void escapedLengthIsWhatTheWriterWritesForEveryString() {
     Random rnd = new Random(SEED);
     for (int i = 0; i < CASES; i++) {
-      String s = randomString(rnd, rnd.nextInt(40));
+      String s = RandomText.string(rnd, rnd.nextInt(40));
       byte[] json = ResponseWriter.json(Response.of(s));
       // {"id":"<s>"}
       assertEquals(9 + ResponseWriter.escapedLength(s), json.length,
@@ -44,10 +45,10 @@ class ResponseWriterPropertyTest {
   void theLengthOfAWholeAnswerIsKnownBeforeItIsWritten() {
     Random rnd = new Random(SEED + 1);
     for (int i = 0; i < CASES / 4; i++) {
-      Response r = Response.ok(randomString(rnd, rnd.nextInt(8)));
+      Response r = Response.ok(RandomText.string(rnd, rnd.nextInt(8)));
       int fields = rnd.nextInt(6);
       for (int k = 0; k < fields; k++) {
-        r.with(randomString(rnd, 1 + rnd.nextInt(6)), randomValue(rnd, 2));
+        r.with(RandomText.string(rnd, 1 + rnd.nextInt(6)), randomValue(rnd, 2));
       }
       byte[] json = ResponseWriter.json(r);
       assertEquals(json.length, ResponseWriter.length(r),
@@ -78,7 +79,7 @@ class ResponseWriterPropertyTest {
   private static Object randomValue(Random rnd, int depth) {
     switch (rnd.nextInt(depth > 0 ? 9 : 7)) {
       case 0:
-        return randomString(rnd, rnd.nextInt(30));
+        return RandomText.string(rnd, rnd.nextInt(30));
       case 1:
         return rnd.nextInt();
       case 2:
@@ -98,7 +99,7 @@ class ResponseWriterPropertyTest {
         Map<String, Object> m = new LinkedHashMap<>();
         int n = rnd.nextInt(4);
         for (int i = 0; i < n; i++) {
-          m.put(randomString(rnd, rnd.nextInt(5)), rnd.nextInt(5) == 0 ? null
+          m.put(RandomText.string(rnd, rnd.nextInt(5)), rnd.nextInt(5) == 0 ? null
               : randomValue(rnd, depth - 1));
         }
         return m;
@@ -112,27 +113,6 @@ class ResponseWriterPropertyTest {
         return l;
       }
     }
-  }
-
-  /** A string drawn from every class of character the writer treats differently. */
-  static String randomString(Random rnd, int units) {
-    StringBuilder b = new StringBuilder();
-    while (b.length() < units) {
-      switch (rnd.nextInt(11)) {
-        case 0 -> b.append((char) rnd.nextInt(0x20)); // controls
-        case 1 -> b.append(rnd.nextBoolean() ? '"' : '\\');
-        case 2 -> b.append((char) (0x20 + rnd.nextInt(0x60))); // printable ASCII and DEL
-        case 3 -> b.append((char) (0x80 + rnd.nextInt(0x780))); // two UTF-8 bytes
-        case 4 -> b.append((char) (0x800 + rnd.nextInt(0xD000))); // three, below surrogates
-        case 5 -> b.append((char) (0xE000 + rnd.nextInt(0x2000))); // three, above surrogates
-        case 6 -> b.appendCodePoint(0x10000 + rnd.nextInt(0x100000)); // a surrogate pair
-        case 7 -> b.append((char) (0xD800 + rnd.nextInt(0x400))); // a lone high surrogate
-        case 8 -> b.append((char) (0xDC00 + rnd.nextInt(0x400))); // a lone low surrogate
-        case 9 -> b.append('\uFFFD'); // what invalid UTF-8 becomes
-        default -> b.append(rnd.nextBoolean() ? '\u2028' : '\u007F');
-      }
-    }
-    return b.toString();
   }
 
   private static String describe(String s) {
