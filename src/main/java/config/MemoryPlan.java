@@ -69,10 +69,31 @@ public final class MemoryPlan {
    * {@code c} itself if its worst case fits {@code heap}; else {@code c} with the defaults among
    * its values scaled down until it fits.
    *
-   * @param explicit the keys set by the file, the environment or the command line: never changed
+   * @param explicit the keys set by the file, the environment or the command line: never changed,
+   *     unless set to their default value
    * @throws ConfigException if even the smallest defaults cannot make it fit
    */
   public static AgentConfig fit(AgentConfig c, Set<String> explicit, long heap)
+      throws ConfigException {
+    // A key set to its default value (conf/agent.json spells the defaults out) is a default.
+    AgentConfig d = AgentConfig.defaults();
+    Set<String> fixed = new java.util.HashSet<>(explicit);
+    if (c.runOutputBudgetBytes() == d.runOutputBudgetBytes()) {
+      fixed.remove("run_output_budget_bytes");
+    }
+    if (c.maxRuns() == d.maxRuns()) {
+      fixed.remove("max_runs");
+    }
+    if (c.shellBacklogBytes() == d.shellBacklogBytes()) {
+      fixed.remove("shell_backlog_bytes");
+    }
+    if (c.maxSessions() == d.maxSessions()) {
+      fixed.remove("max_sessions");
+    }
+    return fitFixed(c, fixed, heap);
+  }
+
+  private static AgentConfig fitFixed(AgentConfig c, Set<String> explicit, long heap)
       throws ConfigException {
     AgentConfig fitted = c;
     while (worstCase(fitted) > heap) {

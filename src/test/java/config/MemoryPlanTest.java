@@ -36,10 +36,20 @@ class MemoryPlanTest {
 
   @Test
   void explicitValuesAreNeverScaledAndOthersMakeRoomForThem() throws Exception {
-    AgentConfig c = ConfigLoader.load(null, Map.of(), Map.of("max_runs", "256"));
+    AgentConfig c = ConfigLoader.load(null, Map.of(), Map.of("max_runs", "200"));
     AgentConfig fitted = MemoryPlan.fit(c, Set.of("max_runs"), 400 * MIB);
-    assertEquals(256, fitted.maxRuns());
+    assertEquals(200, fitted.maxRuns());
     assertTrue(MemoryPlan.worstCase(fitted) <= 400 * MIB);
+  }
+
+  @Test
+  void theShippedConfigurationSpellsOutDefaultsAndStillFits() throws Exception {
+    // conf/agent.json sets the limits to their defaults: they scale like defaults.
+    AgentConfig c = ConfigLoader.load(java.nio.file.Path.of("conf/agent.json"), Map.of(),
+        Map.of());
+    AgentConfig fitted = MemoryPlan.fit(c, Set.of("max_runs", "max_sessions",
+        "shell_backlog_bytes"), AGENT_HEAP);
+    assertTrue(MemoryPlan.worstCase(fitted) <= AGENT_HEAP);
   }
 
   @Test

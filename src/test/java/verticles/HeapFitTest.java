@@ -51,6 +51,17 @@ class HeapFitTest {
   }
 
   @Test
+  void theShippedConfigurationStartsUnderBinAgentsHeap() throws Exception {
+    Path dir = Files.createTempDirectory("heap");
+    try (AgentProcess agent = AgentProcess.launch(dir, List.of("--conf", "conf/agent.json",
+        "--listen", "unix:" + dir.resolve("agent.sock")), AGENT_HEAP).awaitReady();
+        AgentConnection c = AgentConnection.open(agent.unix())) {
+      assertEquals(0, c.call(new JsonObject().put("id", "p").put("type", "ping"))
+          .getInteger("exit_code"));
+    }
+  }
+
+  @Test
   void anExplicitValueThatCannotFitIsRefused() throws Exception {
     Path dir = Files.createTempDirectory("heap");
     Map<String, String> env = new java.util.HashMap<>(AGENT_HEAP);
