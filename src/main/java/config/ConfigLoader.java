@@ -47,7 +47,8 @@ public final class ConfigLoader {
       }
     }
     values.putAll(overrides);
-    return build(values, file == null ? "defaults" : file.toString());
+    return MemoryPlan.fit(build(values, file == null ? "defaults" : file.toString()),
+        values.keySet(), Runtime.getRuntime().maxMemory());
   }
 
   private static List<String> splitList(String v) {

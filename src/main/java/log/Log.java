@@ -85,11 +85,22 @@ public final class Log {
     if (!enabled(level)) {
       return;
     }
+    OUT.println(format(json, Instant.now(), level, event, kv));
+  }
+
+  /**
+   * One log line, without its line break. Whatever the values hold (a request id is the host's to
+   * choose, and is read before the token is checked), the line holds no line break and no control
+   * character: in JSON every key and value is a JSON string with those escaped, in text every value
+   * that holds anything but plain printable characters is quoted and escaped the same way.
+   */
+  public static String format(boolean json, Instant time, Level level, String event,
+      Object... kv) {
     StringBuilder b = new StringBuilder(128);
     if (json) {
-      b.append("{\"time\":\"").append(Instant.now()).append("\",\"level\":\"")
+      b.append("{\"time\":\"").append(time).append("\",\"level\":\"")
           .append(level.name().toLowerCase(java.util.Locale.ROOT)).append("\",\"event\":");
-      quote(b, event);
+      quote(b, String.valueOf(event));
       for (int i = 0; i + 1 < kv.length; i += 2) {
         b.append(',');
         quote(b, String.valueOf(kv[i]));
@@ -103,18 +114,53 @@ public final class Log {
       }
       b.append('}');
     } else {
-      b.append(Instant.now()).append(' ').append(level.name()).append(' ').append(event);
+      b.append(time).append(' ').append(level.name()).append(' ');
+      bare(b, String.valueOf(event));
       for (int i = 0; i + 1 < kv.length; i += 2) {
-        b.append(' ').append(kv[i]).append('=');
+        b.append(' ');
+        bare(b, String.valueOf(kv[i]));
+        b.append('=');
         String v = String.valueOf(kv[i + 1]);
-        if (v.isEmpty() || v.indexOf(' ') >= 0 || v.indexOf('"') >= 0) {
-          quote(b, v);
-        } else {
+        if (plain(v)) {
           b.append(v);
+        } else {
+          quote(b, v);
         }
       }
     }
-    OUT.println(b);
+    return b.toString();
+  }
+
+  /** True if {@code v} can stand unquoted in a text line: not empty, nothing to escape. */
+  private static boolean plain(String v) {
+    if (v.isEmpty()) {
+      return false;
+    }
+    for (int i = 0; i < v.length(); i++) {
+      char c = v.charAt(i);
+      if (c == ' ' || c == '"' || c == '=' || c == '\\' || mustEscape(c)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** An event name or key in a text line: written as is when plain, else quoted. */
+  private static void bare(StringBuilder b, String s) {
+    if (plain(s)) {
+      b.append(s);
+    } else {
+      quote(b, s);
+    }
+  }
+
+  /**
+   * Characters never written as they are: the C0 and C1 controls and DEL, the Unicode line and
+   * paragraph separators, and lone surrogates (which have no UTF-8 form).
+   */
+  private static boolean mustEscape(char c) {
+    return c < 0x20 || (c >= 0x7F && c <= 0x9F) || c == 0x2028 || c == 0x2029
+        || Character.isSurrogate(c);
   }
 
   private static void quote(StringBuilder b, String s) {
@@ -128,7 +174,11 @@ public final class Log {
         case '\r' -> b.append("\\r");
         case '\t' -> b.append("\\t");
         default -> {
-          if (c < 0x20) {
+          if (Character.isHighSurrogate(c) && i + 1 < s.length()
+              && Character.isLowSurrogate(s.charAt(i + 1))) {
+            // A valid pair is one character, written as it is.
+            b.append(c).append(s.charAt(++i));
+          } else if (mustEscape(c)) {
             b.append(String.format("\\u%04x", (int) c));
           } else {
             b.append(c);

@@ -128,9 +128,9 @@ public final class RequestParser {
             }
           }
         }
-        case "command" -> command = stringList(name);
-        case "cwd" -> cwd = string(name);
-        case "env" -> env = stringMap(name);
+        case "command" -> command = noNul(name, stringList(name));
+        case "cwd" -> cwd = noNul(name, string(name));
+        case "env" -> env = environment(name, stringMap(name));
         case "path" -> path = string(name);
         case "content_base64" -> contentBase64 = string(name);
         case "recursive" -> recursive = bool(name);
@@ -249,6 +249,49 @@ public final class RequestParser {
         out.put(key, p.getText());
       }
       return Collections.unmodifiableMap(out);
+    }
+
+    /**
+     * Arguments and a directory reach the operating system as C strings, which end at the first
+     * NUL: a value holding one would be cut without a word, so it is refused.
+     */
+    private String noNul(String name, String v) {
+      if (v != null && v.indexOf('\0') >= 0) {
+        fail("field '" + name + "' must not contain a NUL character");
+      }
+      return v;
+    }
+
+    private List<String> noNul(String name, List<String> v) {
+      if (v != null) {
+        for (String s : v) {
+          noNul(name, s);
+        }
+      }
+      return v;
+    }
+
+    /**
+     * An environment entry is {@code NAME=value} as one C string: a name that is empty or holds
+     * {@code =} would set another variable than the one named, and a NUL would cut the entry.
+     */
+    private Map<String, String> environment(String name, Map<String, String> v) {
+      if (v != null) {
+        for (Map.Entry<String, String> e : v.entrySet()) {
+          String key = e.getKey();
+          if (key.isEmpty()) {
+            fail("field '" + name + "' has an empty variable name");
+          } else if (key.indexOf('=') >= 0) {
+            fail("field '" + name + "' has a variable name containing '=': '" + clip(key) + "'");
+          } else if (key.indexOf('\0') >= 0) {
+            fail("field '" + name + "' has a variable name containing a NUL character");
+          } else if (e.getValue().indexOf('\0') >= 0) {
+            fail("field '" + name + "' has a value containing a NUL character (variable '"
+                + clip(key) + "')");
+          }
+        }
+      }
+      return v;
     }
 
     private static String clip(String s) {

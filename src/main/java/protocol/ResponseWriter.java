@@ -73,7 +73,10 @@ public final class ResponseWriter {
     }
   }
 
-  /** Bytes that {@code s} takes inside a JSON string literal, quotes excluded. */
+  /**
+   * Bytes that {@code s} takes inside a JSON string literal, quotes excluded, exactly as
+   * {@link #frame} writes it.
+   */
   public static long escapedLength(CharSequence s) {
     long n = 0;
     for (int i = 0; i < s.length(); i++) {
@@ -82,7 +85,12 @@ public final class ResponseWriter {
     return n;
   }
 
-  /** Bytes one UTF-16 unit takes when escaped (a surrogate pair counts 2 + 2 = 4). */
+  /**
+   * Bytes one UTF-16 unit takes when written. The writer escapes the controls below U+0020 (the
+   * five with a short form as two bytes, the others as a six-byte escape), the quote and the
+   * backslash, and writes every surrogate, paired or not, as a six-byte escape of its own: a
+   * character outside the BMP costs twelve bytes, not the four of its UTF-8 form.
+   */
   public static int escapedLength(char c) {
     if (c < 0x20) {
       return (c == '\n' || c == '\t' || c == '\r' || c == '\b' || c == '\f') ? 2 : 6;
@@ -97,9 +105,48 @@ public final class ResponseWriter {
       return 2;
     }
     if (Character.isSurrogate(c)) {
-      return 2;
+      return 6;
     }
     return 3;
+  }
+
+  /**
+   * The exact length of the JSON body {@link #json} writes for {@code r}, computed without
+   * writing it.
+   */
+  public static long length(Response r) {
+    return valueLength(r.fields());
+  }
+
+  private static long valueLength(Object v) {
+    if (v instanceof String s) {
+      return 2 + escapedLength(s);
+    } else if (v instanceof Integer || v instanceof Long) {
+      return v.toString().length();
+    } else if (v instanceof Boolean b) {
+      return b ? 4 : 5;
+    } else if (v instanceof byte[] bytes) {
+      return 2 + base64Length(bytes.length);
+    } else if (v instanceof Map<?, ?> m) {
+      long n = 2;
+      int count = 0;
+      for (Map.Entry<?, ?> e : m.entrySet()) {
+        if (e.getValue() != null) {
+          n += (count++ > 0 ? 1 : 0) + 2 + escapedLength(e.getKey().toString()) + 1
+              + valueLength(e.getValue());
+        }
+      }
+      return n;
+    } else if (v instanceof List<?> list) {
+      long n = 2 + Math.max(0, list.size() - 1);
+      for (Object o : list) {
+        n += valueLength(o);
+      }
+      return n;
+    } else if (v instanceof Number n) {
+      return n.toString().length();
+    }
+    throw new IllegalArgumentException("cannot write " + v.getClass());
   }
 
   /** Bytes the base64 form of {@code n} bytes takes. */

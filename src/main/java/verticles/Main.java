@@ -3,6 +3,7 @@ package verticles;
 import config.AgentConfig;
 import config.ConfigException;
 import config.ConfigLoader;
+import config.MemoryPlan;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -81,6 +82,8 @@ public final class Main {
       return;
     }
     Log.configure(config.logFormat(), config.logLevel());
+    Log.info("memory_plan", "heap_bytes", Runtime.getRuntime().maxMemory(), "worst_case_bytes",
+        MemoryPlan.worstCase(config));
     Vertx vertx = Vertx.vertx(new VertxOptions()
         // Netty's epoll transport: every socket family (TCP, Unix, vsock) on the event loops.
         .setPreferNativeTransport(true)

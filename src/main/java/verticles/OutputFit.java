@@ -29,7 +29,9 @@ final class OutputFit {
     int i = 0;
     while (i < s.length()) {
       char c = s.charAt(i);
-      int units = Character.isHighSurrogate(c) && i + 1 < s.length() ? 2 : 1;
+      // A surrogate pair is kept or cut as a whole; a lone surrogate is a unit of its own.
+      int units = Character.isHighSurrogate(c) && i + 1 < s.length()
+          && Character.isLowSurrogate(s.charAt(i + 1)) ? 2 : 1;
       long cost = 0;
       for (int k = 0; k < units; k++) {
         cost += protocol.ResponseWriter.escapedLength(s.charAt(i + k));

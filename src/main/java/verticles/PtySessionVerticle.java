@@ -44,7 +44,7 @@ public final class PtySessionVerticle extends VerticleBase {
    * {@code exited} event for ever.
    */
   private static final long MAX_TAIL_AFTER_EXIT = 1024 * 1024;
-  /** Input waiting to reach the terminal beyond this answers Busy. */
+  /** Input waiting to reach the terminal beyond this answers Busy, unless none waits. */
   private static final long MAX_PENDING_INPUT = 1024 * 1024;
 
   private final SessionInfo info;
@@ -234,7 +234,9 @@ public final class PtySessionVerticle extends VerticleBase {
 
   private void input(Message<Messages.Envelope> m, Request r) {
     byte[] data = Base64.getDecoder().decode(r.inputBase64());
-    if (pendingInput + data.length > MAX_PENDING_INPUT) {
+    // One input of any size a frame can carry is taken when nothing waits: refusing it as Busy
+    // would have a host that retries on Busy retry for ever.
+    if (pendingInput > 0 && pendingInput + data.length > MAX_PENDING_INPUT) {
       m.reply(Errors.toResponse(r.id(), Errors.busy("session input not yet read by the process")));
       return;
     }

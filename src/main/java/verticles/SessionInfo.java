@@ -1,6 +1,10 @@
 package verticles;
 
+import io.vertx.core.Promise;
+import io.vertx.core.eventbus.Message;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /** What the registry knows of one session. Written by the session, read by the registry. */
 final class SessionInfo {
@@ -16,6 +20,15 @@ final class SessionInfo {
   volatile String receiver;
   String deploymentId;
   long idleTimer = -1;
+  /** Completes once the session's verticle serves its address; fails if it never does. */
+  final Promise<Void> started = Promise.promise();
+  /** Set by the registry once the session is forgotten: nothing more is sent to it. */
+  boolean gone;
+  /**
+   * Requests sent to the session and not yet answered, with the error prefix of each. Only the
+   * registry's context reads or writes this.
+   */
+  final Map<Message<Messages.Envelope>, String> pending = new LinkedHashMap<>();
 
   SessionInfo(String sessionId, List<String> command, String starter) {
     this.sessionId = sessionId;

@@ -6,6 +6,8 @@ import io.vertx.core.ThreadingModel;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.eventbus.Message;
+import io.vertx.core.eventbus.ReplyException;
+import io.vertx.core.eventbus.ReplyFailure;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.LinkedHashMap;
@@ -73,14 +75,17 @@ public final class ShellVerticle extends VerticleBase {
           } catch (IllegalArgumentException e) {
             throw Errors.failed(Errors.INVALID_BASE64, e.getMessage());
           }
-          forward(em, lookup(sid, Errors.INPUT_FAILED));
+          forward(em, lookup(sid, Errors.INPUT_FAILED), Errors.INPUT_FAILED);
         }
-        case SHELL_RESIZE -> forward(em, lookup(need(r.sessionId()), Errors.RESIZE_FAILED));
+        case SHELL_RESIZE -> forward(em, lookup(need(r.sessionId()), Errors.RESIZE_FAILED),
+            Errors.RESIZE_FAILED);
         case SHELL_CLOSE -> close(em, lookup(need(r.sessionId()), Errors.CLOSE_FAILED));
         case SHELL_ATTACH -> {
           SessionInfo s = lookup(need(r.sessionId()), Errors.ATTACH_FAILED);
-          // The connection sends the Attach itself once this answer is written.
-          em.reply(Response.ok(r.id()).with("session_id", s.sessionId()));
+          // The connection sends the Attach itself once this answer is written: a session that
+          // is still starting has nobody yet to receive it, so the answer waits for the start.
+          whenStarted(em, s, Errors.ATTACH_FAILED,
+              () -> em.reply(Response.ok(r.id()).with("session_id", s.sessionId())));
         }
         case LIST_SESSIONS -> em.reply(list(r.id()));
         default -> em.reply(Response.error(r.id(), "Invalid request: not a shell request"));
@@ -120,12 +125,15 @@ public final class ShellVerticle extends VerticleBase {
           if (ar.failed()) {
             sessions.remove(info.sessionId());
             state.sessions.decrementAndGet();
+            info.gone = true;
             m.reply(Errors.toResponse(r.id(), Errors.shellFailed(command,
                 r.env() != null && r.env().get("PATH") != null ? r.env().get("PATH")
                     : PtySessionVerticle.DEFAULT_ENV.get("PATH"), ar.cause())));
+            info.started.tryFail(ar.cause());
             return;
           }
           info.deploymentId = ar.result();
+          info.started.tryComplete();
           Log.info("shell_started", "session", info.sessionId(), "connection",
               m.body().connId());
           m.reply(Response.of(r.id()).with("session_id", info.sessionId())
@@ -133,19 +141,73 @@ public final class ShellVerticle extends VerticleBase {
         });
   }
 
-  private void forward(Message<Messages.Envelope> m, SessionInfo s) {
-    vertx.eventBus().<Response>request(Addresses.session(s.sessionId()), m.body(), TO_SESSION)
-        .onComplete(ar -> m.reply(ar.succeeded() ? ar.result().body()
-            : Errors.toResponse(m.body().request().id(), ar.cause())));
+  /**
+   * Runs {@code then} once the session's verticle serves: at once if it already does. Requests
+   * that arrive while it starts wait for it, since its address has no consumer before that; if
+   * it never starts, or is gone by then, the request is answered that the session is not found.
+   */
+  private void whenStarted(Message<Messages.Envelope> m, SessionInfo s, String prefix,
+      Runnable then) {
+    s.started.future().onComplete(ar -> {
+      if (ar.failed() || s.gone) {
+        m.reply(Errors.toResponse(m.body().request().id(),
+            Errors.sessionNotFound(prefix, s.sessionId())));
+      } else {
+        then.run();
+      }
+    });
+  }
+
+  /**
+   * Sends a request to the session and replies with its answer. Until then the request is held in
+   * {@link SessionInfo#pending}: a session that stops answers nothing it still had queued, so
+   * whatever is pending when it is gone is answered here (see {@link #remove}). Each request is
+   * answered exactly once, whichever comes first.
+   */
+  private void forward(Message<Messages.Envelope> m, SessionInfo s, String prefix) {
+    forward(m, s, prefix, null);
+  }
+
+  private void forward(Message<Messages.Envelope> m, SessionInfo s, String prefix,
+      Runnable afterReply) {
+    whenStarted(m, s, prefix, () -> {
+      s.pending.put(m, prefix);
+      vertx.eventBus().<Response>request(Addresses.session(s.sessionId()), m.body(), TO_SESSION)
+          .onComplete(ar -> {
+            if (s.pending.remove(m) == null) {
+              return;
+            }
+            m.reply(ar.succeeded() ? ar.result().body() : failure(m, s, prefix, ar.cause()));
+            if (afterReply != null) {
+              afterReply.run();
+            }
+          });
+    });
+  }
+
+  /** A request the session could not answer: it was gone, or failed. */
+  private static Response failure(Message<Messages.Envelope> m, SessionInfo s, String prefix,
+      Throwable cause) {
+    String id = m.body().request().id();
+    if (cause instanceof ReplyException re && re.failureType() == ReplyFailure.NO_HANDLERS) {
+      return Errors.toResponse(id, Errors.sessionNotFound(prefix, s.sessionId()));
+    }
+    return Errors.toResponse(id, Errors.failed(prefix, cause));
   }
 
   private void close(Message<Messages.Envelope> m, SessionInfo s) {
-    vertx.eventBus().<Response>request(Addresses.session(s.sessionId()), m.body(), TO_SESSION)
-        .onComplete(ar -> {
-          m.reply(ar.succeeded() ? ar.result().body()
-              : Errors.toResponse(m.body().request().id(), ar.cause()));
-          remove(s);
-        });
+    forward(m, s, Errors.CLOSE_FAILED, () -> remove(s));
+  }
+
+  /** Answers every request still held for a session that has stopped. */
+  private static void answerPending(SessionInfo s) {
+    List<Map.Entry<Message<Messages.Envelope>, String>> left = new ArrayList<>(
+        s.pending.entrySet());
+    s.pending.clear();
+    for (Map.Entry<Message<Messages.Envelope>, String> e : left) {
+      e.getKey().reply(Errors.toResponse(e.getKey().body().request().id(),
+          Errors.failed(e.getValue(), "session closed")));
+    }
   }
 
   private void exited(String sessionId) {
@@ -166,8 +228,12 @@ public final class ShellVerticle extends VerticleBase {
       vertx.cancelTimer(s.idleTimer);
     }
     state.sessions.decrementAndGet();
+    s.gone = true;
     if (s.deploymentId != null) {
-      vertx.undeploy(s.deploymentId);
+      // Once the session has stopped, nothing it still had queued will be answered by it.
+      vertx.undeploy(s.deploymentId).onComplete(ar -> answerPending(s));
+    } else {
+      answerPending(s);
     }
     Log.info("shell_closed", "session", s.sessionId(), "exit_code", s.exitCode);
   }
@@ -189,8 +255,11 @@ public final class ShellVerticle extends VerticleBase {
   public Future<?> stop() {
     List<Future<?>> undeployed = new ArrayList<>();
     for (SessionInfo s : new ArrayList<>(sessions.values())) {
+      s.gone = true;
       if (s.deploymentId != null) {
-        undeployed.add(vertx.undeploy(s.deploymentId));
+        undeployed.add(vertx.undeploy(s.deploymentId).andThen(ar -> answerPending(s)));
+      } else {
+        answerPending(s);
       }
     }
     sessions.clear();
