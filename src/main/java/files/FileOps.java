@@ -490,7 +490,7 @@ public final class FileOps {
     return Response.ok(r.id()).with("entries", view);
   }
 
-  /** An upper bound of the bytes one entry takes in the answer, its comma included. */
+  /** The bytes one entry takes in the answer, its comma included (at most, for odd names). */
   private static long jsonLength(Entry e) {
     long name = 0;
     String n = e.name();
@@ -498,8 +498,23 @@ public final class FileOps {
       char c = n.charAt(i);
       name += Character.isSurrogate(c) ? 6 : ResponseWriter.escapedLength(c);
     }
-    // {"name":"","type":"symlink","size":,"mode":,"mtime_ms":}, with up to 20 digits a number.
-    return 60 + name + 3 * 20;
+    Libc.Stat s = e.stat();
+    // {"name":"","type":"","size":,"mode":,"mtime_ms":} and a comma: 50 bytes.
+    return 50 + name + typeName(s).length() + digits(s.size()) + digits(s.mode() & 07777)
+        + digits(s.mtimeMs());
+  }
+
+  private static int digits(long v) {
+    return Long.toString(v).length();
+  }
+
+  private static String typeName(Libc.Stat s) {
+    return switch (s.type()) {
+      case Libc.S_IFREG -> "file";
+      case Libc.S_IFDIR -> "dir";
+      case Libc.S_IFLNK -> "symlink";
+      default -> "other";
+    };
   }
 
   private static Map<String, Object> describe(Libc.Stat s, String name) {
@@ -507,12 +522,7 @@ public final class FileOps {
     if (name != null) {
       out.put("name", name);
     }
-    out.put("type", switch (s.type()) {
-      case Libc.S_IFREG -> "file";
-      case Libc.S_IFDIR -> "dir";
-      case Libc.S_IFLNK -> "symlink";
-      default -> "other";
-    });
+    out.put("type", typeName(s));
     out.put("size", s.size());
     out.put("mode", s.mode() & 07777);
     out.put("mtime_ms", s.mtimeMs());
