@@ -155,8 +155,12 @@ public final class FileOps {
     if (!s.isRegular()) {
       throw new IOException(NOT_REGULAR);
     }
-    if (p.exists() && !s.sameObject(p.stat)) {
-      throw changed(p.path);
+    if (p.exists()) {
+      // The object the walk checked.
+      if (!s.sameObject(p.stat)) {
+        throw changed(p.path);
+      }
+      return s;
     }
     try {
       PathPolicy.checkOpened(p.path, s, fd);

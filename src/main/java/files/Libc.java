@@ -164,6 +164,24 @@ final class Libc {
     return openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
   }
 
+  static final long RESOLVE_NO_XDEV = 0x01;
+  static final long RESOLVE_NO_SYMLINKS = 0x04;
+
+  private static final byte[] HOW_PLAIN = how(O_PATH | O_DIRECTORY | O_CLOEXEC,
+      RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_BENEATH);
+
+  /**
+   * Opens the relative path {@code path} under {@code dirfd} as an O_PATH directory in one call,
+   * only if no component is a link and no step crosses a mount; -1 otherwise (or without
+   * openat2). Such a path holds no object but the ones its names say.
+   */
+  static int openPlainDir(int dirfd, byte[] path) {
+    if (!OPENAT2) {
+      return -1;
+    }
+    return (int) syscall(SYS_OPENAT2, dirfd, path, HOW_PLAIN, 24);
+  }
+
   /** Opens the parent directory of {@code dirfd} as an O_PATH descriptor. */
   static int openUp(int dirfd) {
     if (OPENAT2) {
