@@ -172,7 +172,7 @@ public final class PathPolicy {
   static Resolved walk(List<String> names, boolean followLast, Create create)
       throws PathRefusedException, IOException {
     if (names.size() >= 2) {
-      Resolved fast = walkPlain(names, followLast);
+      Resolved fast = walkPlain(names, followLast, create == Create.ALL);
       if (fast != null) {
         return fast;
       }
@@ -316,7 +316,7 @@ public final class PathPolicy {
    * Returns null whenever this does not apply (a link, a mount, a missing directory, a final
    * link to follow), and the walk then goes one component at a time.
    */
-  private static Resolved walkPlain(List<String> names, boolean followLast)
+  private static Resolved walkPlain(List<String> names, boolean followLast, boolean createLast)
       throws PathRefusedException, IOException {
     int last = names.size() - 1;
     int parent = Libc.openPlainDir(ROOT_FD, Libc.c(String.join("/", names.subList(0, last))));
@@ -332,7 +332,7 @@ public final class PathPolicy {
         return null;
       }
       if (fd < 0) {
-        if (Libc.errno() != Libc.ENOENT) {
+        if (Libc.errno() != Libc.ENOENT || createLast) {
           return null;
         }
         String here = "/" + String.join("/", names);

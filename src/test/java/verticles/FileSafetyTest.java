@@ -142,6 +142,32 @@ class FileSafetyTest {
     }
   }
 
+  @Test
+  void plainPathsUnderExistingDirectoriesBehaveAsThroughLinks() throws Exception {
+    // No link and no mount point: the walk opens the parent in one call.
+    try (AgentConnection c = open("tcp")) {
+      String one = tmp.resolve("one").toString();
+      assertEquals(ok("m1"), c.call(req("m1", "mkdir").put("path", one).put("recursive", true)));
+      assertTrue(Files.isDirectory(tmp.resolve("one")));
+      assertEquals(ok("m2"), c.call(req("m2", "mkdir").put("path", one).put("recursive", true)));
+      assertTrue(c.call(req("m3", "mkdir").put("path", one)).getString("error")
+          .startsWith("Failed to create directory: File exists: "));
+      assertEquals(ok("m4"), c.call(req("m4", "mkdir").put("path", one + "/two")));
+      assertEquals(ok("w"), c.call(req("w", "write_file").put("path", one + "/f")
+          .put("content_base64", b64("f"))));
+      assertTrue(c.call(req("m5", "mkdir").put("path", one + "/f").put("recursive", true))
+          .getString("error").startsWith("Failed to create directory: File exists: "));
+      assertTrue(c.call(req("m6", "mkdir").put("path", one + "/f/g").put("recursive", true))
+          .getString("error").startsWith("Failed to create directory: Not a directory: "));
+      assertTrue(c.call(req("r", "read_file").put("path", one + "/missing"))
+          .getString("error").startsWith("Failed to read file: No such file or directory: "));
+      assertEquals(ok("rm"), c.call(req("rm", "remove_file").put("path", one + "/f")));
+      assertEquals(ok("rr"), c.call(req("rr", "remove_file").put("path", one)
+          .put("recursive", true)));
+      assertFalse(Files.exists(tmp.resolve("one")));
+    }
+  }
+
   @ParameterizedTest
   @ValueSource(strings = {"tcp", "unix"})
   void fifosDevicesAndSocketsAreRefusedAtOnceAndStillReported(String t) throws Exception {
