@@ -45,6 +45,7 @@ final class Libc {
 
   static final int ENOENT = 2;
   static final int EINTR = 4;
+  static final int EAGAIN = 11;
   static final int EACCES = 13;
   static final int EPERM = 1;
   static final int EEXIST = 17;
@@ -159,7 +160,13 @@ final class Libc {
    */
   static int openStep(int dirfd, byte[] name) {
     if (OPENAT2) {
-      return (int) syscall(SYS_OPENAT2, dirfd, name, HOW_STEP, 24);
+      int fd;
+      int tries = 0;
+      do {
+        // EAGAIN: the kernel could not rule out a race with a rename; it invites a retry.
+        fd = (int) syscall(SYS_OPENAT2, dirfd, name, HOW_STEP, 24);
+      } while (fd < 0 && (errno() == EAGAIN || errno() == EINTR) && ++tries < 8);
+      return fd;
     }
     return openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
   }
