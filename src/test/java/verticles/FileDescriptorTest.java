@@ -81,6 +81,14 @@ class FileDescriptorTest {
       }
       long after = fds(a.pid());
       assertTrue(after <= before, "descriptors before=" + before + " after=" + after);
+      // The file work ran on its own pool, apart from the one that spawns and kills.
+      List<String> names = new java.util.ArrayList<>();
+      try (Stream<Path> tasks = Files.list(Path.of("/proc/" + a.pid() + "/task"))) {
+        for (Path task : (Iterable<Path>) tasks::iterator) {
+          names.add(Files.readString(task.resolve("comm")).trim());
+        }
+      }
+      assertTrue(names.stream().anyMatch(n -> n.startsWith("agent-file-")), names.toString());
     }
   }
 }
