@@ -24,7 +24,11 @@ import java.util.concurrent.TimeUnit;
  * answering framed pings, posix_spawn of /bin/true, a bare JVM answering one ping), and prints
  * each figure with its ratio to its floor as a Markdown table.
  *
- * <pre>bin/bench [--quick] [--agent tcp://HOST:PORT]</pre>
+ * <pre>bin/bench [--quick] [--agent tcp://HOST:PORT] [--files-only] [--jar AGENT_JAR]</pre>
+ *
+ * {@code --files-only} measures the file figures alone (with the agent's CPU per request), and
+ * {@code --jar} starts that agent jar instead of target/agent.jar: together they compare two
+ * builds under the same run conditions.
  *
  * Without {@code --agent} it starts {@code bin/agent} itself, which also measures start-up and
  * idle memory.
@@ -35,6 +39,8 @@ public final class Bench {
   private final boolean quick;
   private final boolean tty = System.console() != null;
   private final List<String[]> rows = new ArrayList<>();
+  private boolean filesOnly;
+  private String jar;
 
   private Bench(Path root, Path floors, boolean quick) {
     this.root = root;
@@ -47,16 +53,27 @@ public final class Bench {
     Path floors = Path.of("target/bench");
     String agent = null;
     boolean quick = false;
+    boolean filesOnly = false;
+    String jar = null;
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--root" -> root = Path.of(args[++i]);
         case "--floors" -> floors = Path.of(args[++i]);
         case "--agent" -> agent = args[++i];
         case "--quick" -> quick = true;
+        case "--files-only" -> filesOnly = true;
+        case "--jar" -> jar = args[++i];
         default -> throw new IllegalArgumentException("unknown option " + args[i]);
       }
     }
-    new Bench(root, floors, quick).run(agent);
+    Bench bench = new Bench(root, floors, quick);
+    bench.filesOnly = filesOnly;
+    bench.jar = jar;
+    if (filesOnly) {
+      bench.runFiles(agent);
+    } else {
+      bench.run(agent);
+    }
   }
 
   private int n(int full) {
@@ -99,11 +116,7 @@ public final class Bench {
       int port = freePort();
       address = "tcp://127.0.0.1:" + port;
       unix = "unix:" + Files.createTempDirectory("bench-agent").resolve("agent.sock");
-      ProcessBuilder agent = new ProcessBuilder(root.resolve("bin/agent").toString(), "--listen",
-          address, "--listen", unix).redirectErrorStream(true)
-          .redirectOutput(ProcessBuilder.Redirect.DISCARD);
-      agent.environment().put("AGENT_MAX_CONNECTIONS", "2000");
-      own = agent.start();
+      own = startAgent(address, unix);
       waitForPing(address, 30_000);
       Thread.sleep(1500);
       rss = rssMiB(own.pid());
@@ -117,6 +130,7 @@ public final class Bench {
       double[] run = runs(address, n(500));
       double[] through = throughput(address, 16, n(100));
       double[] files = files(address, n(20));
+      double[] small = smallFiles(address, n(5000), own == null ? -1 : own.pid());
       double[] shell = shellEcho(address, n(500));
       double ctlPing = median(agentctlRuns(address, n(20)));
 
@@ -153,6 +167,7 @@ public final class Bench {
               Runtime.getRuntime().availableProcessors()), "", "", "");
       row("write 8 MiB p50", ms(files[0]), "", "", "");
       row("read 8 MiB p50", ms(files[1]), "", "", "");
+      smallRows(small);
       row("shell echo round trip p50", us(shell[0]), "", "", "");
       row("shell echo round trip p99", us(shell[1]), "", "", "");
       row("agentctl ping, exec to exit", ms(ctlPing), "bare JVM " + ms(bareJvm),
@@ -409,6 +424,128 @@ public final class Bench {
           dir.toString()).put("recursive", true));
     }
     return new double[] {percentiles(w)[0], percentiles(r)[0]};
+  }
+
+  /** The file figures alone, against the agent at {@code address} or one started here. */
+  private void runFiles(String agentAddress) throws Exception {
+    Process own = null;
+    String address = agentAddress;
+    if (address == null) {
+      address = "tcp://127.0.0.1:" + freePort();
+      own = startAgent(address);
+      waitForPing(address, 30_000);
+    }
+    try {
+      double[] files = files(address, n(20));
+      double[] small = smallFiles(address, n(5000), own == null ? -1 : own.pid());
+      row("write 8 MiB p50", ms(files[0]), "", "", "");
+      row("read 8 MiB p50", ms(files[1]), "", "", "");
+      smallRows(small);
+    } finally {
+      if (own != null) {
+        own.destroy();
+        own.waitFor(5, TimeUnit.SECONDS);
+      }
+    }
+    progress("");
+    System.out.println("| figure | agent | floor | ratio | target |");
+    System.out.println("|---|---|---|---|---|");
+    for (String[] r : rows) {
+      System.out.println("| " + String.join(" | ", r) + " |");
+    }
+  }
+
+  private Process startAgent(String... addresses) throws IOException {
+    List<String> cmd = new ArrayList<>(List.of(root.resolve("bin/agent").toString()));
+    for (String a : addresses) {
+      cmd.add("--listen");
+      cmd.add(a);
+    }
+    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
+        .redirectOutput(ProcessBuilder.Redirect.DISCARD);
+    // The idle-connection figure opens 1,000 connections at once.
+    pb.environment().put("AGENT_MAX_CONNECTIONS", "2000");
+    if (jar != null) {
+      pb.environment().put("AGENT_JAR", jar);
+    }
+    return pb.start();
+  }
+
+  private void smallRows(double[] small) {
+    row("stat small file p50", us(small[0]), "", "", "");
+    row("read_file small file (100 B) p50", us(small[1]), "", "", "");
+    if (!Double.isNaN(small[2])) {
+      row("agent CPU per stat", us(small[2]), "", "", "");
+      row("agent CPU per read_file", us(small[3]), "", "", "");
+      row("agent threads after the file requests", String.format(Locale.ROOT, "%.0f",
+          small[4]), "", "", "");
+    }
+  }
+
+  /**
+   * p50 of stat and of read_file of a 100-byte file, one request at a time, in nanoseconds, then
+   * the agent's CPU time per request for each (NaN without its pid) and its thread count.
+   */
+  private double[] smallFiles(String address, int n, long pid) throws Exception {
+    Path dir = Files.createTempDirectory("agent-bench-small");
+    Path file = dir.resolve("small.txt");
+    Files.write(file, new byte[100]);
+    long[] st = new long[n];
+    long[] rd = new long[n];
+    double[] cpu = {Double.NaN, Double.NaN};
+    try (AgentConnection c = AgentConnection.open(address)) {
+      JsonObject stat = new JsonObject().put("id", "s").put("type", "stat")
+          .put("path", file.toString());
+      JsonObject read = new JsonObject().put("id", "r").put("type", "read_file")
+          .put("path", file.toString());
+      // A long warm-up: with bin/agent's JIT flags, code compiled during the first loop would
+      // be charged to whichever figure comes first.
+      for (int i = 0; i < n; i++) {
+        c.call(stat);
+        c.call(read);
+      }
+      long c0 = pid > 0 ? cpuNanos(pid) : 0;
+      for (int i = 0; i < n; i++) {
+        long t0 = System.nanoTime();
+        c.call(stat);
+        st[i] = System.nanoTime() - t0;
+      }
+      long c1 = pid > 0 ? cpuNanos(pid) : 0;
+      for (int i = 0; i < n; i++) {
+        long t0 = System.nanoTime();
+        JsonObject got = c.call(read);
+        rd[i] = System.nanoTime() - t0;
+        if (got.containsKey("error")) {
+          throw new IllegalStateException(got.encode());
+        }
+      }
+      long c2 = pid > 0 ? cpuNanos(pid) : 0;
+      if (pid > 0) {
+        cpu = new double[] {(double) (c1 - c0) / n, (double) (c2 - c1) / n};
+      }
+      progress("stat/read_file small file done");
+    } finally {
+      Files.deleteIfExists(file);
+      Files.deleteIfExists(dir);
+    }
+    return new double[] {percentiles(st)[0], percentiles(rd)[0], cpu[0], cpu[1],
+        pid > 0 ? threads(pid) : Double.NaN};
+  }
+
+  /** User and system CPU time of a process, from /proc/PID/stat (clock ticks of 10 ms). */
+  private static long cpuNanos(long pid) throws IOException {
+    String s = Files.readString(Path.of("/proc/" + pid + "/stat"));
+    String[] f = s.substring(s.lastIndexOf(')') + 2).split(" ");
+    return (Long.parseLong(f[11]) + Long.parseLong(f[12])) * 10_000_000L;
+  }
+
+  private static double threads(long pid) throws IOException {
+    for (String l : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
+      if (l.startsWith("Threads:")) {
+        return Long.parseLong(l.replaceAll("[^0-9]", ""));
+      }
+    }
+    return Double.NaN;
   }
 
   /** Time from sending one byte to a shell to seeing its echo, in nanoseconds. */

@@ -1,21 +1,17 @@
 package files;
 
+import com.sun.jna.Pointer;
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
-import java.nio.file.DirectoryStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
-import java.nio.file.FileVisitResult;
-import java.nio.file.Files;
-import java.nio.file.LinkOption;
+import java.nio.file.FileSystemException;
+import java.nio.file.NotDirectoryException;
 import java.nio.file.Path;
-import java.nio.file.SimpleFileVisitor;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.BasicFileAttributes;
-import java.nio.file.attribute.FileTime;
+import java.util.AbstractList;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Base64;
+import java.util.Deque;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -28,8 +24,11 @@ import protocol.Response;
 import protocol.ResponseWriter;
 
 /**
- * The file operations, blocking. Each checks its path with {@link PathPolicy}, works on the path
- * that the policy resolved, and fails with the contract's error text.
+ * The file operations, blocking but never indefinitely: each walks its path with
+ * {@link PathPolicy#walk}, which checks every step it opens, then acts relative to the
+ * descriptors the walk returned ({@code openat}, {@code mkdirat}, {@code unlinkat},
+ * {@code renameat}, {@code fchmod}), and fails with the contract's error text. Only regular files
+ * are opened for reading or writing, so a FIFO or a device never blocks a request.
  */
 public final class FileOps {
   /** Room kept in a response frame for everything but the id and the content or entries. */
@@ -38,35 +37,36 @@ public final class FileOps {
   /** The most raw bytes whose base64 form, with the rest of a response, fits one frame. */
   public static final int MAX_CHUNK = (Frames.MAX_FRAME - FRAME_OVERHEAD) / 4 * 3;
 
+  /** The deepest tree a recursive remove goes into (each level holds a descriptor). */
+  static final int MAX_TREE_DEPTH = 512;
+
+  static final String NOT_REGULAR = "not a regular file";
+
+  private static final int DT_UNKNOWN = 0;
+  private static final int DT_DIR = 4;
+
   private FileOps() {}
 
+  // ------------------------------------------------------------------------------- write_file
+
   public static Response write(Request r) {
-    Path path = resolve(r.path(), PathPolicy.Mode.FOLLOW, Errors.WRITE_FAILED);
+    List<String> names = names(r.path());
     if (r.contentBase64() == null) {
       throw Errors.plain(Errors.NO_CONTENT);
     }
     byte[] content = decode(r.contentBase64());
-    Path parent = path.getParent();
-    if (parent != null) {
-      try {
-        Files.createDirectories(parent);
-      } catch (FileAlreadyExistsException e) {
-        throw Errors.failed(Errors.CREATE_PARENT_FAILED, "Not a directory: " + e.getFile());
-      } catch (IOException e) {
-        throw Errors.failed(Errors.CREATE_PARENT_FAILED, e);
+    try (Resolved p = walk(names, PathPolicy.Mode.FOLLOW, PathPolicy.Create.PARENTS,
+        Errors.WRITE_FAILED)) {
+      if (p.exists() && p.stat.isDir()) {
+        throw new IOException("Is a directory: " + p.path);
       }
-    }
-    try {
+      if (p.exists() && !p.stat.isRegular()) {
+        throw new IOException(NOT_REGULAR);
+      }
       if (r.isAppend()) {
-        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.CREATE,
-            StandardOpenOption.WRITE, StandardOpenOption.APPEND)) {
-          writeAll(ch, content);
-        }
-        if (r.mode() != null) {
-          setMode(path, r.mode());
-        }
+        append(p, content, r.mode());
       } else {
-        replace(path, content, r.mode());
+        replace(p, content, r.mode());
       }
     } catch (IOException e) {
       throw Errors.failed(Errors.WRITE_FAILED, e);
@@ -74,115 +74,174 @@ public final class FileOps {
     return Response.ok(r.id());
   }
 
+  private static void append(Resolved p, byte[] content, Integer mode) throws IOException {
+    int fd = Libc.openat(p.parent(), p.cname(), Libc.O_WRONLY | Libc.O_APPEND | Libc.O_CREAT
+        | Libc.O_NOFOLLOW | Libc.O_NONBLOCK | Libc.O_NOCTTY | Libc.O_CLOEXEC, 0666);
+    if (fd < 0) {
+      throw changedOr(Libc.errno(), p.path);
+    }
+    try {
+      opened(p, fd);
+      Libc.writeAll(fd, content, p.path);
+      if (mode != null && Libc.fchmod(fd, mode) != 0) {
+        throw Libc.lastError(p.path);
+      }
+    } finally {
+      Libc.close(fd);
+    }
+  }
+
   /**
    * Writes to a temporary file beside the target, syncs it, then renames it over the target, so
    * that a reader sees the old file or the new one, never half of one. Without an explicit mode,
    * an existing file keeps its permission bits.
    */
-  private static void replace(Path path, byte[] content, Integer mode) throws IOException {
-    if (Files.isDirectory(path)) {
-      throw new IOException("Is a directory: " + path);
-    }
+  private static void replace(Resolved p, byte[] content, Integer mode) throws IOException {
+    int dir = p.parent();
     Integer keep = mode;
-    if (keep == null && Files.exists(path)) {
-      keep = (Integer) Files.getAttribute(path, "unix:mode") & 07777;
+    if (keep == null && p.exists()) {
+      keep = p.stat.mode() & 07777;
     }
-    Path tmp = path.resolveSibling("." + path.getFileName() + ".agent-"
+    byte[] tmp = Libc.c("." + p.name + ".agent-"
         + Long.toHexString(ThreadLocalRandom.current().nextLong()) + ".tmp");
+    int fd = Libc.openat(dir, tmp, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_NOFOLLOW
+        | Libc.O_CLOEXEC, 0666);
+    if (fd < 0) {
+      throw Libc.lastError(p.path);
+    }
+    boolean renamed = false;
     try {
-      try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW,
-          StandardOpenOption.WRITE)) {
-        writeAll(ch, content);
-        ch.force(true);
+      try {
+        Libc.writeAll(fd, content, p.path);
+        if (Libc.fsync(fd) != 0) {
+          throw Libc.lastError(p.path);
+        }
+        if (keep != null && Libc.fchmod(fd, keep) != 0) {
+          throw Libc.lastError(p.path);
+        }
+      } finally {
+        Libc.close(fd);
       }
-      if (keep != null) {
-        setMode(tmp, keep);
+      if (Libc.renameat(dir, tmp, dir, p.cname()) != 0) {
+        throw Libc.lastError(p.path);
       }
-      Files.move(tmp, path, StandardCopyOption.ATOMIC_MOVE);
-      syncDirectory(path.getParent());
+      renamed = true;
+      syncDirectory(dir);
     } finally {
-      Files.deleteIfExists(tmp);
+      if (!renamed) {
+        Libc.unlinkat(dir, tmp, 0);
+      }
     }
   }
 
   /** Makes a rename in {@code dir} durable. Best effort: not every file system allows it. */
-  private static void syncDirectory(Path dir) {
-    if (dir == null) {
-      return;
-    }
-    try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
-      ch.force(true);
-    } catch (IOException e) {
-      // The file itself is synced and renamed; only the rename's durability is left to the OS.
+  private static void syncDirectory(int dir) {
+    int fd = Libc.openat(dir, Libc.DOT, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+    if (fd >= 0) {
+      Libc.fsync(fd);
+      Libc.close(fd);
     }
   }
 
-  private static void writeAll(FileChannel ch, byte[] content) throws IOException {
-    ByteBuffer b = ByteBuffer.wrap(content);
-    while (b.hasRemaining()) {
-      ch.write(b);
+  /**
+   * Checks what a final open (after the walk) really opened: a regular file, the one the walk
+   * saw if it saw one, and not a blocked file, whatever was put at the name meanwhile.
+   */
+  private static Libc.Stat opened(Resolved p, int fd) throws IOException {
+    Libc.Stat s = Libc.stat(fd);
+    if (s == null) {
+      throw Libc.lastError(p.path);
     }
+    if (!s.isRegular()) {
+      throw new IOException(NOT_REGULAR);
+    }
+    if (p.exists()) {
+      // The object the walk checked.
+      if (!s.sameObject(p.stat)) {
+        throw changed(p.path);
+      }
+      return s;
+    }
+    try {
+      PathPolicy.checkOpened(p.path, s, fd);
+    } catch (PathRefusedException e) {
+      throw new AgentException(e.getMessage());
+    }
+    return s;
   }
 
-  private static void setMode(Path path, int mode) throws IOException {
-    Files.setAttribute(path, "unix:mode", mode);
+  private static IOException changed(String path) {
+    return new FileSystemException(path, null, "Path changed during the request");
   }
+
+  /** A final open that met a link where the walk saw none: the path changed meanwhile. */
+  private static IOException changedOr(int err, String path) {
+    return err == Libc.ELOOP ? changed(path) : Libc.error(err, path);
+  }
+
+  // -------------------------------------------------------------------------------- read_file
 
   public static Response read(Request r) {
-    Path path = resolve(r.path(), PathPolicy.Mode.FOLLOW, Errors.READ_FAILED);
+    List<String> names = names(r.path());
     // A long id takes room from the content.
     long max = Math.max(0, Math.min(MAX_CHUNK,
         (Frames.MAX_FRAME - FRAME_OVERHEAD - ResponseWriter.escapedLength(r.id())) / 4 * 3));
-    try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-      if (Files.isDirectory(path)) {
-        throw new IOException("Is a directory: " + path);
+    try (Resolved p = walk(names, PathPolicy.Mode.FOLLOW, PathPolicy.Create.NONE,
+        Errors.READ_FAILED)) {
+      Libc.Stat st = p.existing();
+      if (st.isDir()) {
+        throw new IOException("Is a directory: " + p.path);
       }
-      long size = ch.size();
-      boolean chunked = r.offset() != null || r.length() != null;
-      if (!chunked) {
-        if (size > max) {
-          throw new AgentException("File too large: " + size
-              + " bytes (read it in chunks with offset/length)");
+      if (!st.isRegular()) {
+        throw new IOException(NOT_REGULAR);
+      }
+      int fd = Libc.openat(p.parent(), p.cname(), Libc.O_RDONLY | Libc.O_NOFOLLOW
+          | Libc.O_NONBLOCK | Libc.O_NOCTTY | Libc.O_CLOEXEC, 0);
+      if (fd < 0) {
+        throw changedOr(Libc.errno(), p.path);
+      }
+      try {
+        long size = opened(p, fd).size();
+        boolean chunked = r.offset() != null || r.length() != null;
+        if (!chunked) {
+          if (size > max) {
+            throw new AgentException("File too large: " + size
+                + " bytes (read it in chunks with offset/length)");
+          }
+          return Response.ok(r.id()).with("content_base64",
+              Libc.readAt(fd, 0, (int) size, p.path));
         }
-        return Response.ok(r.id()).with("content_base64", readAt(ch, 0, (int) size));
+        long offset = r.offset() == null ? 0 : r.offset();
+        long want = r.length() == null ? max : Math.min(r.length(), max);
+        long n = Math.max(0, Math.min(want, size - offset));
+        byte[] data = Libc.readAt(fd, offset, (int) n, p.path);
+        return Response.ok(r.id()).with("content_base64", data).with("size", size)
+            .with("eof", offset + data.length >= size);
+      } finally {
+        Libc.close(fd);
       }
-      long offset = r.offset() == null ? 0 : r.offset();
-      long want = r.length() == null ? max : Math.min(r.length(), max);
-      long n = Math.max(0, Math.min(want, size - offset));
-      byte[] data = readAt(ch, offset, (int) n);
-      return Response.ok(r.id()).with("content_base64", data).with("size", size)
-          .with("eof", offset + data.length >= size);
     } catch (IOException e) {
       throw Errors.failed(Errors.READ_FAILED, e);
     }
   }
 
-  private static byte[] readAt(FileChannel ch, long offset, int n) throws IOException {
-    ByteBuffer b = ByteBuffer.allocate(n);
-    long pos = offset;
-    while (b.hasRemaining()) {
-      int got = ch.read(b, pos);
-      if (got < 0) {
-        break;
-      }
-      pos += got;
-    }
-    return b.position() == n ? b.array() : java.util.Arrays.copyOf(b.array(), b.position());
-  }
+  // ------------------------------------------------------------------------------ remove_file
 
   public static Response remove(Request r) {
-    Path path = resolve(r.path(), PathPolicy.Mode.NOFOLLOW, Errors.REMOVE_FAILED);
-    if (r.isRecursive()) {
-      refuseIfContainsBlocked(path);
-    }
-    try {
-      if (Files.isDirectory(path, LinkOption.NOFOLLOW_LINKS)) {
+    List<String> names = names(r.path());
+    try (Resolved p = walk(names, PathPolicy.Mode.NOFOLLOW, PathPolicy.Create.NONE,
+        Errors.REMOVE_FAILED)) {
+      if (r.isRecursive()) {
+        refuseIfContainsBlocked(p.path);
+      }
+      Libc.Stat st = p.existing();
+      if (st.isDir()) {
         if (!r.isRecursive()) {
-          throw new IOException("Is a directory (use recursive): " + path);
+          throw new IOException("Is a directory (use recursive): " + p.path);
         }
-        removeTree(path);
-      } else {
-        Files.delete(path);
+        removeTree(p);
+      } else if (Libc.unlinkat(p.parent(), p.cname(), 0) != 0) {
+        throw Libc.lastError(p.path);
       }
     } catch (IOException e) {
       throw Errors.failed(Errors.REMOVE_FAILED, e);
@@ -190,33 +249,162 @@ public final class FileOps {
     return Response.ok(r.id());
   }
 
-  /** Deletes a tree without following any link inside it. */
-  private static void removeTree(Path root) throws IOException {
-    Files.walkFileTree(root, new SimpleFileVisitor<>() {
-      @Override
-      public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
-        Files.delete(file);
-        return FileVisitResult.CONTINUE;
-      }
+  /** One directory being emptied by {@link #removeTree}. */
+  private record Level(int fd, Pointer dir, String path, byte[] cname, long dev) {}
 
-      @Override
-      public FileVisitResult postVisitDirectory(Path dir, IOException e) throws IOException {
-        if (e != null) {
-          throw e;
-        }
-        Files.delete(dir);
-        return FileVisitResult.CONTINUE;
+  /**
+   * Deletes a tree from the directory descriptor down, never leaving it: every directory is
+   * opened with {@code O_NOFOLLOW | O_DIRECTORY} relative to its parent's descriptor, so a link
+   * met (or swapped in for a directory meanwhile) is unlinked, never entered.
+   */
+  private static void removeTree(Resolved p) throws IOException {
+    int parent = p.parent();
+    byte[] topName = p.cname();
+    int top = Libc.openat(parent, topName, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW
+        | Libc.O_CLOEXEC, 0);
+    if (top < 0) {
+      int err = Libc.errno();
+      if (err == Libc.ELOOP || err == Libc.ENOTDIR) {
+        unlinkName(parent, topName, p.path);
+        return;
       }
-    });
+      throw Libc.error(err, p.path);
+    }
+    Libc.Stat ts = Libc.stat(top);
+    if (ts == null || !ts.sameObject(p.stat)) {
+      Libc.close(top);
+      throw changed(p.path);
+    }
+    Deque<Level> stack = new ArrayDeque<>();
+    try {
+      push(stack, top, p.path, topName, ts.dev());
+      while (!stack.isEmpty()) {
+        Level level = stack.peek();
+        Pointer e = Libc.readdir64(level.dir());
+        if (e == null) {
+          stack.pop();
+          Libc.closedir(level.dir());
+          int in = stack.isEmpty() ? parent : stack.peek().fd();
+          if (Libc.unlinkat(in, level.cname(), Libc.AT_REMOVEDIR) != 0) {
+            int err = Libc.errno();
+            if (err == Libc.ENOTDIR) {
+              // Swapped for a link or a file after it was emptied: remove that name.
+              unlinkName(in, level.cname(), level.path());
+            } else if (err != Libc.ENOENT) {
+              throw Libc.error(err, level.path());
+            }
+          }
+          continue;
+        }
+        byte[] cname = entryName(e);
+        if (isDotOrDotDot(cname)) {
+          continue;
+        }
+        String path = level.path() + "/" + text(cname);
+        int type = e.getByte(18) & 0xff;
+        if (type == DT_UNKNOWN) {
+          Libc.Stat s = Libc.statAt(level.fd(), cname, false);
+          type = s != null && s.isDir() ? DT_DIR : 8;
+        }
+        if (type != DT_DIR) {
+          if (Libc.unlinkat(level.fd(), cname, 0) == 0) {
+            continue;
+          }
+          int err = Libc.errno();
+          if (err == Libc.ENOENT) {
+            continue;
+          }
+          if (err != Libc.EISDIR && err != Libc.EPERM) {
+            throw Libc.error(err, path);
+          }
+        }
+        int child = Libc.openat(level.fd(), cname, Libc.O_RDONLY | Libc.O_DIRECTORY
+            | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+        if (child < 0) {
+          int err = Libc.errno();
+          if (err == Libc.ELOOP || err == Libc.ENOTDIR) {
+            unlinkName(level.fd(), cname, path);
+          } else if (err != Libc.ENOENT) {
+            throw Libc.error(err, path);
+          }
+          continue;
+        }
+        Libc.Stat cs = Libc.stat(child);
+        try {
+          if (cs == null) {
+            throw Libc.lastError(path);
+          }
+          PathPolicy.check(path, cs, level.dev(), child);
+          if (stack.size() >= MAX_TREE_DEPTH) {
+            throw new FileSystemException(path, null,
+                "Tree deeper than " + MAX_TREE_DEPTH + " levels");
+          }
+        } catch (PathRefusedException ex) {
+          Libc.close(child);
+          throw new AgentException(ex.getMessage());
+        } catch (IOException ex) {
+          Libc.close(child);
+          throw ex;
+        }
+        push(stack, child, path, cname, cs.dev());
+      }
+    } finally {
+      for (Level level : stack) {
+        Libc.closedir(level.dir());
+      }
+    }
   }
 
+  private static void push(Deque<Level> stack, int fd, String path, byte[] cname, long dev)
+      throws IOException {
+    Pointer dir = Libc.fdopendir(fd);
+    if (dir == null) {
+      IOException e = Libc.lastError(path);
+      Libc.close(fd);
+      throw e;
+    }
+    stack.push(new Level(fd, dir, path, cname, dev));
+  }
+
+  private static void unlinkName(int dir, byte[] cname, String path) throws IOException {
+    if (Libc.unlinkat(dir, cname, 0) != 0 && Libc.errno() != Libc.ENOENT) {
+      throw Libc.lastError(path);
+    }
+  }
+
+  /** The name in a {@code struct dirent64}, as the NUL-terminated bytes the C library takes. */
+  private static byte[] entryName(Pointer e) {
+    int reclen = e.getShort(16) & 0xffff;
+    byte[] raw = e.getByteArray(19, reclen - 19);
+    int len = 0;
+    while (len < raw.length && raw[len] != 0) {
+      len++;
+    }
+    return java.util.Arrays.copyOf(raw, len + 1);
+  }
+
+  private static boolean isDotOrDotDot(byte[] c) {
+    return (c.length == 2 && c[0] == '.') || (c.length == 3 && c[0] == '.' && c[1] == '.');
+  }
+
+  private static String text(byte[] cname) {
+    return new String(cname, 0, cname.length - 1, StandardCharsets.UTF_8);
+  }
+
+  // ------------------------------------------------------------------------------------ mkdir
+
   public static Response mkdir(Request r) {
-    Path path = resolve(r.path(), PathPolicy.Mode.FOLLOW, Errors.MKDIR_FAILED);
-    try {
+    List<String> names = names(r.path());
+    PathPolicy.Create create = r.isRecursive() ? PathPolicy.Create.ALL : PathPolicy.Create.NONE;
+    try (Resolved p = walk(names, PathPolicy.Mode.FOLLOW, create, Errors.MKDIR_FAILED)) {
       if (r.isRecursive()) {
-        Files.createDirectories(path);
-      } else {
-        Files.createDirectory(path);
+        if (!p.existing().isDir()) {
+          throw new FileAlreadyExistsException(p.path);
+        }
+      } else if (p.exists()) {
+        throw new FileAlreadyExistsException(p.path);
+      } else if (Libc.mkdirat(p.parent(), p.cname(), 0777) != 0) {
+        throw Libc.lastError(p.path);
       }
     } catch (IOException e) {
       throw Errors.failed(Errors.MKDIR_FAILED, e);
@@ -224,72 +412,147 @@ public final class FileOps {
     return Response.ok(r.id());
   }
 
+  // ------------------------------------------------------------------------------------- stat
+
   public static Response stat(Request r) {
-    Path path = resolve(r.path(), PathPolicy.Mode.NOFOLLOW, Errors.STAT_FAILED);
-    try {
-      return Response.ok(r.id()).with("stat", describe(path, null));
+    List<String> names = names(r.path());
+    try (Resolved p = walk(names, PathPolicy.Mode.NOFOLLOW, PathPolicy.Create.NONE,
+        Errors.STAT_FAILED)) {
+      return Response.ok(r.id()).with("stat", describe(p.existing(), null));
     } catch (IOException e) {
       throw Errors.failed(Errors.STAT_FAILED, e);
     }
   }
 
+  // --------------------------------------------------------------------------------- list_dir
+
+  /** One entry of a listing, kept small: a directory may hold hundreds of thousands. */
+  private record Entry(String name, Libc.Stat stat) {}
+
+  /**
+   * Lists a directory, reading it only as far as an answer can hold: past one frame's worth of
+   * entries it stops and fails, so memory never exceeds what could be sent.
+   */
   public static Response list(Request r) {
-    Path path = resolve(r.path(), PathPolicy.Mode.FOLLOW, Errors.LIST_FAILED);
-    List<Map<String, Object>> entries = new ArrayList<>();
-    try (DirectoryStream<Path> dir = Files.newDirectoryStream(path)) {
-      List<Path> names = new ArrayList<>();
-      dir.forEach(names::add);
-      names.sort(null);
-      for (Path p : names) {
-        try {
-          entries.add(describe(p, p.getFileName().toString()));
-        } catch (java.nio.file.NoSuchFileException e) {
-          // Removed while listing.
+    List<String> names = names(r.path());
+    long budget = Frames.MAX_FRAME - FRAME_OVERHEAD - 6L * r.id().length();
+    List<Entry> entries = new ArrayList<>();
+    try (Resolved p = walk(names, PathPolicy.Mode.FOLLOW, PathPolicy.Create.NONE,
+        Errors.LIST_FAILED)) {
+      if (!p.existing().isDir()) {
+        throw new NotDirectoryException(p.path);
+      }
+      int fd = Libc.openat(p.fd, Libc.DOT, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+      if (fd < 0) {
+        throw Libc.lastError(p.path);
+      }
+      Pointer dir = Libc.fdopendir(fd);
+      if (dir == null) {
+        IOException e = Libc.lastError(p.path);
+        Libc.close(fd);
+        throw e;
+      }
+      try {
+        long bytes = 0;
+        Pointer e;
+        while ((e = Libc.readdir64(dir)) != null) {
+          byte[] cname = entryName(e);
+          if (isDotOrDotDot(cname)) {
+            continue;
+          }
+          Libc.Stat s = Libc.statAt(fd, cname, false);
+          if (s == null) {
+            continue; // Removed while listing.
+          }
+          Entry entry = new Entry(text(cname), s);
+          bytes += jsonLength(entry);
+          if (bytes > budget) {
+            throw Errors.failed(Errors.LIST_FAILED, "Too many entries for one response: more than "
+                + entries.size() + " (max " + Frames.MAX_FRAME + " bytes)");
+          }
+          entries.add(entry);
         }
+      } finally {
+        Libc.closedir(dir);
       }
     } catch (IOException e) {
       throw Errors.failed(Errors.LIST_FAILED, e);
     }
-    Response out = Response.ok(r.id()).with("entries", entries);
-    long bytes = ResponseWriter.json(out).length;
-    if (bytes > Frames.MAX_FRAME) {
-      throw Errors.failed(Errors.LIST_FAILED, "Too many entries for one response: "
-          + entries.size() + " (" + bytes + " bytes, max " + Frames.MAX_FRAME + ")");
-    }
-    return out;
+    entries.sort((a, b) -> a.name().compareTo(b.name()));
+    // Each entry becomes a map only while it is written.
+    List<Map<String, Object>> view = new AbstractList<>() {
+      @Override
+      public Map<String, Object> get(int i) {
+        return describe(entries.get(i).stat(), entries.get(i).name());
+      }
+
+      @Override
+      public int size() {
+        return entries.size();
+      }
+    };
+    return Response.ok(r.id()).with("entries", view);
   }
 
-  private static Map<String, Object> describe(Path p, String name) throws IOException {
-    Map<String, Object> a = Files.readAttributes(p, "unix:mode,size,lastModifiedTime",
-        LinkOption.NOFOLLOW_LINKS);
-    int mode = (Integer) a.get("mode");
+  /** The bytes one entry takes in the answer, its comma included (at most, for odd names). */
+  private static long jsonLength(Entry e) {
+    long name = 0;
+    String n = e.name();
+    for (int i = 0; i < n.length(); i++) {
+      char c = n.charAt(i);
+      name += Character.isSurrogate(c) ? 6 : ResponseWriter.escapedLength(c);
+    }
+    Libc.Stat s = e.stat();
+    // {"name":"","type":"","size":,"mode":,"mtime_ms":} and a comma: 50 bytes.
+    return 50 + name + typeName(s).length() + digits(s.size()) + digits(s.mode() & 07777)
+        + digits(s.mtimeMs());
+  }
+
+  private static int digits(long v) {
+    return Long.toString(v).length();
+  }
+
+  private static String typeName(Libc.Stat s) {
+    return switch (s.type()) {
+      case Libc.S_IFREG -> "file";
+      case Libc.S_IFDIR -> "dir";
+      case Libc.S_IFLNK -> "symlink";
+      default -> "other";
+    };
+  }
+
+  private static Map<String, Object> describe(Libc.Stat s, String name) {
     Map<String, Object> out = new LinkedHashMap<>();
     if (name != null) {
       out.put("name", name);
     }
-    out.put("type", switch (mode & 0170000) {
-      case 0100000 -> "file";
-      case 0040000 -> "dir";
-      case 0120000 -> "symlink";
-      default -> "other";
-    });
-    out.put("size", (Long) a.get("size"));
-    out.put("mode", mode & 07777);
-    out.put("mtime_ms", ((FileTime) a.get("lastModifiedTime")).toMillis());
+    out.put("type", typeName(s));
+    out.put("size", s.size());
+    out.put("mode", s.mode() & 07777);
+    out.put("mtime_ms", s.mtimeMs());
     return out;
   }
 
+  // ----------------------------------------------------------------------------------- rename
+
   public static Response rename(Request r) {
-    Path from = resolve(r.path(), PathPolicy.Mode.NOFOLLOW, Errors.RENAME_FAILED);
-    if (r.newPath() == null) {
-      throw Errors.plain(Errors.NO_NEW_PATH);
-    }
-    Path to = check(r.newPath(), PathPolicy.Mode.NOFOLLOW, Errors.RENAME_FAILED);
-    // Moving a directory moves everything in it; replacing one (an empty one) would too.
-    refuseIfContainsBlocked(from);
-    refuseIfContainsBlocked(to);
-    try {
-      Files.move(from, to, StandardCopyOption.ATOMIC_MOVE);
+    List<String> fromNames = names(r.path());
+    try (Resolved from = walk(fromNames, PathPolicy.Mode.NOFOLLOW, PathPolicy.Create.NONE,
+        Errors.RENAME_FAILED)) {
+      if (r.newPath() == null) {
+        throw Errors.plain(Errors.NO_NEW_PATH);
+      }
+      List<String> toNames = names(r.newPath());
+      try (Resolved to = walk(toNames, PathPolicy.Mode.NOFOLLOW, PathPolicy.Create.NONE,
+          Errors.RENAME_FAILED)) {
+        // Moving a directory moves everything in it; replacing one (an empty one) would too.
+        refuseIfContainsBlocked(from.path);
+        refuseIfContainsBlocked(to.path);
+        from.existing();
+        if (Libc.renameat(from.parent(), from.cname(), to.parent(), to.cname()) != 0) {
+          throw Libc.lastError(from.path + " -> " + to.path);
+        }
+      }
     } catch (IOException e) {
       throw Errors.failed(Errors.RENAME_FAILED, e);
     }
@@ -302,7 +565,8 @@ public final class FileOps {
    * already checked; this looks at what lies beneath it, by the blocked paths as written and as
    * they really are.
    */
-  private static void refuseIfContainsBlocked(Path root) {
+  private static void refuseIfContainsBlocked(String path) {
+    Path root = Path.of(path);
     for (String prefix : PathPolicy.BLOCKED) {
       Path blocked = Path.of(prefix);
       boolean inside = blocked.startsWith(root);
@@ -319,19 +583,30 @@ public final class FileOps {
     }
   }
 
-  private static Path resolve(String path, PathPolicy.Mode mode, String failPrefix) {
+  // ---------------------------------------------------------------------------------- helpers
+
+  /** The path's components after the checks that need no file system. */
+  private static List<String> names(String path) {
     if (path == null) {
       throw Errors.plain(Errors.NO_PATH);
     }
-    return check(path, mode, failPrefix);
-  }
-
-  /** The path rule; a path that cannot even be resolved fails with the operation's prefix. */
-  private static Path check(String path, PathPolicy.Mode mode, String failPrefix) {
     try {
-      return PathPolicy.resolve(path, mode);
+      return PathPolicy.names(path);
     } catch (PathRefusedException e) {
       throw new AgentException(e.getMessage());
+    }
+  }
+
+  /** The walk; a path that cannot even be walked fails with the operation's prefix. */
+  private static Resolved walk(List<String> names, PathPolicy.Mode mode,
+      PathPolicy.Create create, String failPrefix) {
+    try {
+      return PathPolicy.walk(names, mode == PathPolicy.Mode.FOLLOW, create);
+    } catch (PathRefusedException e) {
+      throw new AgentException(e.getMessage());
+    } catch (PathPolicy.CreateFailedException e) {
+      throw Errors.failed(create == PathPolicy.Create.PARENTS ? Errors.CREATE_PARENT_FAILED
+          : failPrefix, e.getCause());
     } catch (IOException e) {
       throw Errors.failed(failPrefix, e);
     }
@@ -344,5 +619,4 @@ public final class FileOps {
       throw Errors.failed(Errors.INVALID_BASE64, e.getMessage());
     }
   }
-
 }

@@ -1,27 +1,31 @@
 package files;
 
 import java.io.IOException;
-import java.nio.file.FileSystemException;
-import java.nio.file.Files;
-import java.nio.file.LinkOption;
-import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
 import java.nio.file.Path;
-import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
- * Decides whether a path sent by the host may be used for a file operation, and returns the
- * path the operation must actually use.
+ * The path rule, applied to what a path really names at the moment it is used.
  *
- * <p>A path is refused if it is not absolute, has a {@code ..} component, or names (after
- * normalising repeated slashes and {@code .} components, and after following symbolic links)
- * something at or under one of {@link #BLOCKED}. Comparisons are by whole components, so
- * {@code /processes} or {@code /etc/passwd-} are allowed.
+ * <p>A path is refused if it is not absolute, has a {@code ..} component, or names something at
+ * or under one of {@link #BLOCKED}. Comparisons are by whole components, so {@code /processes}
+ * or {@code /etc/passwdx} are allowed.
+ *
+ * <p>The path is walked one component at a time from a directory descriptor, each step opened
+ * with {@code O_PATH | O_NOFOLLOW} (openat2 with {@code RESOLVE_NO_MAGICLINKS} where the kernel
+ * has it). Links are resolved here, not by the kernel, and every object a step opens is checked:
+ * by its path, by its identity (device and inode of the blocked directories and files, whatever
+ * name leads to them), and, where a step crosses into another file system, by that file system
+ * (a proc or sysfs mounted anywhere, or the file system mounted on {@code /dev}). The walk
+ * returns descriptors ({@link Resolved}); the operation then acts relative to them, so a
+ * directory swapped for a link after the check cannot redirect it.
  */
 public final class PathPolicy {
 
@@ -33,41 +37,83 @@ public final class PathPolicy {
     NOFOLLOW
   }
 
+  /** Which missing directories a walk creates on its way. */
+  enum Create {
+    NONE,
+    /** All but the final component (write_file). */
+    PARENTS,
+    /** Every component (mkdir with recursive). */
+    ALL
+  }
+
+  /** A directory the walk had to create could not be created; the cause says why. */
+  static final class CreateFailedException extends IOException {
+    private static final long serialVersionUID = 1L;
+
+    CreateFailedException(IOException cause) {
+      super(cause.getMessage(), cause);
+    }
+  }
+
   /** Paths that may not be accessed, nor anything beneath them. */
-  public static final List<String> BLOCKED =
-      List.of("/proc", "/sys", "/dev", "/etc/passwd", "/etc/shadow");
+  public static final List<String> BLOCKED = List.of("/proc", "/sys", "/dev", "/etc/passwd",
+      "/etc/shadow", "/etc/passwd-", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-");
 
   /** Same bound as Linux (MAXSYMLINKS) on links followed while resolving one path. */
   static final int MAX_LINK_HOPS = 40;
 
   private static final Path ROOT = Path.of("/");
 
-  /**
-   * Each blocked path, plus its real path if that differs (say /etc/shadow were itself a
-   * link), mapped to the prefix reported in the error.
-   */
+  /** Each blocked path, and its real path if that differs, mapped to the prefix reported. */
   private static final Map<Path, String> BLOCKED_PATHS = new LinkedHashMap<>();
+
+  /** The blocked paths as strings, for the check of each step. */
+  private static final Map<String, String> BLOCKED_NAMES = new HashMap<>();
+
+  /** Identity of each blocked directory. */
+  private static final Map<Id, String> BLOCKED_DIRS = new HashMap<>();
+
+  /** The device of the file system mounted on /dev, or -1 if /dev is not a mount point. */
+  private static final long DEV_FS;
+
+  private record Id(long dev, long ino) {}
 
   static {
     for (String prefix : BLOCKED) {
       Path p = Path.of(prefix);
       BLOCKED_PATHS.put(p, prefix);
+      BLOCKED_NAMES.put(prefix, prefix);
       try {
-        BLOCKED_PATHS.putIfAbsent(p.toRealPath(), prefix);
+        Path real = p.toRealPath();
+        BLOCKED_PATHS.putIfAbsent(real, prefix);
+        BLOCKED_NAMES.putIfAbsent(real.toString(), prefix);
       } catch (IOException | SecurityException e) {
         // Missing or unreadable: the lexical entry still blocks it.
       }
     }
+    long devFs = -1;
+    Libc.Stat root = Libc.statAt(Libc.AT_FDCWD, Libc.c("/"), true);
+    for (String prefix : BLOCKED) {
+      Libc.Stat s = Libc.statAt(Libc.AT_FDCWD, Libc.c(prefix), true);
+      if (s != null && s.isDir()) {
+        BLOCKED_DIRS.put(new Id(s.dev(), s.ino()), prefix);
+        if (prefix.equals("/dev") && root != null && s.dev() != root.dev()) {
+          devFs = s.dev();
+        }
+      }
+    }
+    DEV_FS = devFs;
   }
 
   private PathPolicy() {
   }
 
   /**
-   * Checks {@code path} and returns the absolute, symlink-free path to operate on: in
+   * Checks {@code path} and returns the absolute, symlink-free path it names: in
    * {@link Mode#FOLLOW} every link is followed; in {@link Mode#NOFOLLOW} all but the final
-   * component are. A tail that does not exist yet is appended to the real path of its
-   * deepest existing ancestor; a dangling link's target is followed the same way.
+   * component are. A tail that does not exist yet is appended to the path of its deepest
+   * existing ancestor; a dangling link's target is followed the same way. The file operations
+   * use {@link #walk} instead, which keeps the descriptors this opens.
    *
    * @throws PathRefusedException if the path is not allowed (message is the wire string; a
    *     path containing a NUL character gets "Invalid path")
@@ -75,13 +121,22 @@ public final class PathPolicy {
    *     too many levels of symbolic links
    */
   public static Path resolve(String path, Mode mode) throws PathRefusedException, IOException {
+    try (Resolved r = walk(names(path), mode == Mode.FOLLOW, Create.NONE)) {
+      return Path.of(r.path);
+    }
+  }
+
+  /**
+   * The checks that need no file system: absolute, no NUL, no "..", not a blocked path as
+   * written. Returns the components, without empty ones and ".".
+   */
+  static List<String> names(String path) throws PathRefusedException {
     if (path == null || !path.startsWith("/")) {
       throw new PathRefusedException("Path must be absolute");
     }
     if (path.indexOf('\0') >= 0) {
       throw new PathRefusedException("Invalid path");
     }
-    // Split into components, dropping the empty ones from repeated slashes and ".".
     List<String> names = new ArrayList<>();
     for (String name : path.split("/")) {
       if (name.equals("..")) {
@@ -95,76 +150,341 @@ public final class PathPolicy {
     for (String name : names) {
       lexical = lexical.resolve(name);
     }
-    checkNotBlocked(lexical);
-    Path resolved = walk(names, mode == Mode.FOLLOW);
-    checkNotBlocked(resolved);
-    return resolved;
+    for (Map.Entry<Path, String> blocked : BLOCKED_PATHS.entrySet()) {
+      if (lexical.startsWith(blocked.getKey())) {
+        throw refused(blocked.getValue());
+      }
+    }
+    return names;
+  }
+
+  private static PathRefusedException refused(String prefix) {
+    return new PathRefusedException("Cannot access system path: " + prefix);
   }
 
   /**
-   * Resolves components from the root one at a time, as the kernel does, following each
-   * link met (the last one only if {@code followLast}) by splicing its target text in place.
-   * The result contains no links, except possibly a final unfollowed one. Components that do
-   * not exist are appended as they are.
+   * Walks {@code names} from the root, one component at a time, and returns the descriptors of
+   * what they name. Each link met (the final one only if {@code followLast}) is resolved here:
+   * its target's components are walked next, from the root for an absolute target. Every step
+   * is checked before the walk goes on from it. Missing directories are created as
+   * {@code create} says, each in the directory descriptor just checked.
    */
-  private static Path walk(List<String> names, boolean followLast) throws IOException {
+  static Resolved walk(List<String> names, boolean followLast, Create create)
+      throws PathRefusedException, IOException {
+    if (names.size() >= 2) {
+      Resolved fast = walkPlain(names, followLast, create == Create.ALL);
+      if (fast != null) {
+        return fast;
+      }
+    }
     Deque<String> todo = new ArrayDeque<>(names);
-    Path current = ROOT;
+    List<String> at = new ArrayList<>();
+    List<Libc.Stat> stats = new ArrayList<>();
+    List<String> virtual = new ArrayList<>();
+    IOException missing = null;
+    int cur = openRoot();
     int hops = 0;
-    while (!todo.isEmpty()) {
-      String name = todo.pop();
-      if (name.isEmpty() || name.equals(".")) {
-        continue;
-      }
-      if (name.equals("..")) {
-        // Only link targets get here. current holds no links, so its lexical parent
-        // is its real parent.
-        current = current.getParent() == null ? ROOT : current.getParent();
-        continue;
-      }
-      Path next = current.resolve(name);
-      if ((followLast || !todo.isEmpty()) && isSymbolicLink(next)) {
-        if (++hops > MAX_LINK_HOPS) {
-          throw new IOException("Too many levels of symbolic links");
-        }
-        String target = Files.readSymbolicLink(next).toString();
-        if (target.startsWith("/")) {
-          current = ROOT;
-        }
-        // The target's components are resolved next, relative to the link's directory.
-        String[] parts = target.split("/");
-        for (int i = parts.length - 1; i >= 0; i--) {
-          todo.push(parts[i]);
-        }
-      } else {
-        current = next;
-      }
-    }
-    return current;
-  }
-
-  /** lstat-based: false if nothing is at the path; other I/O errors propagate. */
-  private static boolean isSymbolicLink(Path p) throws IOException {
     try {
-      return Files.readAttributes(p, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS)
-          .isSymbolicLink();
-    } catch (NoSuchFileException e) {
-      return false;
-    } catch (FileSystemException e) {
-      // A file used as a directory (ENOTDIR): JDK 17 reports it this way, later JDKs as
-      // NoSuchFileException. Treat it as missing either way; the operation will fail.
-      if (!Files.isDirectory(p.getParent())) {
-        return false;
+      stats.add(statOf(cur, "/"));
+      while (!todo.isEmpty()) {
+        String name = todo.pop();
+        if (name.equals("..")) {
+          // Only link targets get here: back to the directory the walk came through.
+          if (!virtual.isEmpty()) {
+            virtual.remove(virtual.size() - 1);
+          } else if (!at.isEmpty()) {
+            cur = up(cur, at, stats);
+          }
+          continue;
+        }
+        if (!virtual.isEmpty()) {
+          virtual.add(name);
+          continue;
+        }
+        boolean last = todo.isEmpty();
+        String here = child(at, name);
+        byte[] cname = Libc.c(name);
+        int next = Libc.openStep(cur, cname);
+        if (next < 0) {
+          int err = Libc.errno();
+          boolean make = create == Create.ALL || (create == Create.PARENTS && !last);
+          if (err == Libc.ENOENT && make) {
+            if (Libc.mkdirat(cur, cname, 0777) != 0 && Libc.errno() != Libc.EEXIST) {
+              throw new CreateFailedException(Libc.lastError(here));
+            }
+            next = Libc.openStep(cur, cname);
+            if (next < 0) {
+              throw new CreateFailedException(Libc.lastError(here));
+            }
+          } else if (err == Libc.ENOENT || err == Libc.ENOTDIR) {
+            missing = Libc.error(err, here);
+            virtual.add(name);
+            continue;
+          } else {
+            throw Libc.error(err, here);
+          }
+        }
+        Libc.Stat s = Libc.stat(next);
+        if (s == null) {
+          IOException e = Libc.lastError(here);
+          Libc.close(next);
+          throw e;
+        }
+        if (s.isLink() && (!last || followLast)) {
+          String target;
+          try {
+            target = Libc.readlink(next, here);
+          } finally {
+            Libc.close(next);
+          }
+          if (++hops > MAX_LINK_HOPS) {
+            throw new IOException("Too many levels of symbolic links");
+          }
+          if (target.isEmpty()) {
+            missing = new java.nio.file.NoSuchFileException(here);
+            virtual.add(name);
+            continue;
+          }
+          if (target.startsWith("/")) {
+            int root = openRoot();
+            Libc.close(cur);
+            cur = root;
+            at.clear();
+            stats.subList(1, stats.size()).clear();
+          }
+          String[] parts = target.split("/");
+          for (int i = parts.length - 1; i >= 0; i--) {
+            if (!parts[i].isEmpty() && !parts[i].equals(".")) {
+              todo.push(parts[i]);
+            }
+          }
+          continue;
+        }
+        try {
+          check(here, s, stats.get(stats.size() - 1).dev(), next);
+        } catch (PathRefusedException e) {
+          Libc.close(next);
+          throw e;
+        }
+        if (last) {
+          int parent = cur;
+          cur = -1;
+          return new Resolved(parent, name, next, s, here, null);
+        }
+        if (s.isDir()) {
+          Libc.close(cur);
+          cur = next;
+          at.add(name);
+          stats.add(s);
+          continue;
+        }
+        // A file where the path needs a directory.
+        Libc.close(next);
+        if (create != Create.NONE) {
+          throw new CreateFailedException(new NotDirectoryException(here));
+        }
+        missing = new NotDirectoryException(here);
+        virtual.add(name);
       }
-      throw e;
+      String base = Resolved.join(at);
+      if (virtual.isEmpty()) {
+        // The path ends on the directory the walk stands in: the root, or a link's "..".
+        int fd = cur;
+        cur = -1;
+        return new Resolved(-1, at.isEmpty() ? "." : at.get(at.size() - 1), fd,
+            stats.get(stats.size() - 1), base,
+            new java.nio.file.FileSystemException(base, null, "No parent to act in"));
+      }
+      String full = (at.isEmpty() ? "" : base) + "/" + String.join("/", virtual);
+      if (virtual.size() == 1 && missing instanceof java.nio.file.NoSuchFileException) {
+        int parent = cur;
+        cur = -1;
+        return new Resolved(parent, virtual.get(0), -1, null, full, missing);
+      }
+      return new Resolved(-1, virtual.get(virtual.size() - 1), -1, null, full, missing);
+    } finally {
+      Libc.closeQuietly(cur);
     }
   }
 
-  private static void checkNotBlocked(Path p) throws PathRefusedException {
-    for (Map.Entry<Path, String> blocked : BLOCKED_PATHS.entrySet()) {
-      if (p.startsWith(blocked.getKey())) {
-        throw new PathRefusedException("Cannot access system path: " + blocked.getValue());
+  /**
+   * The common case in one call: the directories up to the final component hold no link and
+   * no mount point, so openat2 with RESOLVE_NO_SYMLINKS and RESOLVE_NO_XDEV opens the parent
+   * directly, and the kernel guarantees it holds nothing but what the names say (their path was
+   * checked by {@link #names}; a blocked directory is a mount point, or reached by a link, or
+   * named as such). The final component is then opened and checked as one step of the walk.
+   * Returns null whenever this does not apply (a link, a mount, a missing directory, a final
+   * link to follow), and the walk then goes one component at a time.
+   */
+  private static Resolved walkPlain(List<String> names, boolean followLast, boolean createLast)
+      throws PathRefusedException, IOException {
+    int last = names.size() - 1;
+    int parent = Libc.openPlainDir(ROOT_FD, Libc.c(String.join("/", names.subList(0, last))));
+    if (parent < 0) {
+      return null;
+    }
+    int fd = -1;
+    try {
+      Libc.Stat ps = Libc.stat(parent);
+      String name = names.get(last);
+      fd = Libc.openStep(parent, Libc.c(name));
+      if (ps == null) {
+        return null;
+      }
+      if (fd < 0) {
+        if (Libc.errno() != Libc.ENOENT || createLast) {
+          return null;
+        }
+        String here = "/" + String.join("/", names);
+        Resolved r = new Resolved(parent, name, -1, null, here,
+            new java.nio.file.NoSuchFileException(here));
+        parent = -1;
+        return r;
+      }
+      Libc.Stat s = Libc.stat(fd);
+      if (s == null || (s.isLink() && followLast)) {
+        return null;
+      }
+      String here = "/" + String.join("/", names);
+      check(here, s, ps.dev(), fd);
+      Resolved r = new Resolved(parent, name, fd, s, here, null);
+      parent = -1;
+      fd = -1;
+      return r;
+    } finally {
+      Libc.closeQuietly(fd);
+      Libc.closeQuietly(parent);
+    }
+  }
+
+  /** The root directory, held open for the agent's life. */
+  private static final int ROOT_FD = Libc.openat(Libc.AT_FDCWD, Libc.c("/"),
+      Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+
+  private static String child(List<String> at, String name) {
+    return at.isEmpty() ? "/" + name : Resolved.join(at) + "/" + name;
+  }
+
+  private static int openRoot() throws IOException {
+    int fd = Libc.openat(Libc.AT_FDCWD, Libc.c("/"),
+        Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+    if (fd < 0) {
+      throw Libc.lastError("/");
+    }
+    return fd;
+  }
+
+  private static Libc.Stat statOf(int fd, String path) throws IOException {
+    Libc.Stat s = Libc.stat(fd);
+    if (s == null) {
+      throw Libc.lastError(path);
+    }
+    return s;
+  }
+
+  /**
+   * Goes from {@code cur} to the directory the walk came through, and makes sure that "..",
+   * opened from the descriptor, is that same directory: a directory moved meanwhile fails the
+   * walk rather than take it somewhere unchecked.
+   */
+  private static int up(int cur, List<String> at, List<Libc.Stat> stats) throws IOException {
+    String where = Resolved.join(at);
+    int fd = Libc.openUp(cur);
+    if (fd < 0) {
+      throw Libc.lastError(where + "/..");
+    }
+    Libc.Stat s = Libc.stat(fd);
+    if (s == null || !s.sameObject(stats.get(stats.size() - 2))) {
+      Libc.close(fd);
+      throw new java.nio.file.FileSystemException(where, null,
+          "Path changed while it was resolved");
+    }
+    Libc.close(cur);
+    at.remove(at.size() - 1);
+    stats.remove(stats.size() - 1);
+    return fd;
+  }
+
+  /**
+   * The rule on one opened step: refused if its path is a blocked path, if it is a blocked
+   * directory or file under any name, or if it lies on a file system that is blocked whole.
+   */
+  static void check(String path, Libc.Stat s, long parentDev, int fd)
+      throws PathRefusedException {
+    String prefix = BLOCKED_NAMES.get(path);
+    if (prefix == null && s.isDir()) {
+      prefix = BLOCKED_DIRS.get(new Id(s.dev(), s.ino()));
+    }
+    if (prefix == null && s.dev() != parentDev) {
+      prefix = blockedFileSystem(fd, s.dev());
+    }
+    if (prefix == null && !s.isDir() && !s.isLink()) {
+      prefix = blockedFile(s);
+    }
+    if (prefix != null) {
+      throw refused(prefix);
+    }
+  }
+
+  /**
+   * The rule on a file opened by name after the walk (the final open of a read or a write):
+   * not a blocked file, and not on a file system that is blocked whole.
+   */
+  static void checkOpened(String path, Libc.Stat s, int fd) throws PathRefusedException {
+    String prefix = blockedFileSystem(fd, s.dev());
+    if (prefix == null) {
+      prefix = blockedFile(s);
+    }
+    if (prefix != null) {
+      throw refused(prefix);
+    }
+  }
+
+  private static String blockedFileSystem(int fd, long dev) {
+    if (dev == DEV_FS) {
+      return "/dev";
+    }
+    long type = Libc.fsType(fd);
+    if (type == Libc.PROC_SUPER_MAGIC) {
+      return "/proc";
+    }
+    if (type == Libc.SYSFS_MAGIC) {
+      return "/sys";
+    }
+    return null;
+  }
+
+  // ------------------------------------------------------------------- blocked files by identity
+
+  /** The blocked files' identities, taken again whenever their directory changed. */
+  private record FileIds(Libc.Stat dir, Map<Id, String> ids) {}
+
+  private static volatile FileIds fileIds;
+
+  /** The blocked file that {@code s} is, under whatever name, or null. */
+  static String blockedFile(Libc.Stat s) {
+    return fileIds().ids().get(new Id(s.dev(), s.ino()));
+  }
+
+  private static FileIds fileIds() {
+    // Every blocked file lives in /etc: replacing one (as passwd(1) does, by a rename) changes
+    // /etc, and an edit in place keeps its identity.
+    Libc.Stat etc = Libc.statAt(Libc.AT_FDCWD, Libc.c("/etc"), true);
+    FileIds known = fileIds;
+    if (known != null && etc != null && known.dir() != null && etc.sameObject(known.dir())
+        && etc.mtimeNs() == known.dir().mtimeNs() && etc.size() == known.dir().size()
+        && etc.nlink() == known.dir().nlink()) {
+      return known;
+    }
+    Map<Id, String> ids = new HashMap<>();
+    for (String prefix : BLOCKED) {
+      Libc.Stat f = Libc.statAt(Libc.AT_FDCWD, Libc.c(prefix), true);
+      if (f != null && !f.isDir()) {
+        ids.put(new Id(f.dev(), f.ino()), prefix);
       }
     }
+    FileIds fresh = new FileIds(etc, ids);
+    fileIds = fresh;
+    return fresh;
   }
 }

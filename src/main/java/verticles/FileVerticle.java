@@ -1,24 +1,42 @@
 package verticles;
 
+import files.FileOps;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
+import io.vertx.core.WorkerExecutor;
 import io.vertx.core.eventbus.Message;
-import files.FileOps;
+import java.util.concurrent.TimeUnit;
 import protocol.Errors;
 import protocol.Request;
 import protocol.Response;
 
-/** Serves the file requests. Every operation runs on a worker thread, never on an event loop. */
+/**
+ * Serves the file requests on a pool of their own, never on an event loop and never on the pool
+ * that spawns and kills: a slow or stuck file system cannot hold up runs, and a storm of runs
+ * cannot hold up file requests.
+ */
 public final class FileVerticle extends VerticleBase {
+  /** Threads for file work: enough to overlap a few slow disks, few enough to stay small. */
+  static final int POOL_SIZE = 4;
+
+  private WorkerExecutor pool;
+
   @Override
   public Future<?> start() {
+    // A request on a stuck file system may take long; the checker only warns about it.
+    pool = vertx.createSharedWorkerExecutor("agent-file", POOL_SIZE, 5, TimeUnit.MINUTES);
     return vertx.eventBus().<Messages.Envelope>localConsumer(Addresses.FILE, this::handle)
         .completion();
   }
 
+  @Override
+  public Future<?> stop() {
+    return pool.close();
+  }
+
   private void handle(Message<Messages.Envelope> message) {
     Request r = message.body().request();
-    vertx.executeBlocking(() -> serve(r), false).onComplete(ar -> message.reply(
+    pool.executeBlocking(() -> serve(r), false).onComplete(ar -> message.reply(
         ar.succeeded() ? ar.result() : Errors.toResponse(r.id(), ar.cause())));
   }
 
