@@ -122,8 +122,8 @@ public final class RunVerticle extends VerticleBase {
       err = run.errCapture = new Capture(kept, budget);
     }
     byConnection.computeIfAbsent(run.connId, k -> new HashSet<>()).add(run);
-    vertx.executeBlocking(() -> RunProcess.start(r.command(), r.cwd(), r.env(), stdin, out, err),
-        false).onComplete(ar -> {
+    Future.fromCompletionStage(RunProcess.startAsync(r.command(), r.cwd(), r.env(), stdin, out,
+        err), context).onComplete(ar -> {
           if (ar.failed()) {
             finish(run, Errors.toResponse(r.id(), Errors.failed(Errors.RUN_FAILED,
                 ar.cause() instanceof IOException io && io.getCause() != null
@@ -320,7 +320,7 @@ public final class RunVerticle extends VerticleBase {
         }
         long left = Math.max(0, deadline - System.nanoTime());
         try {
-          run.process.handle().onExit().get(left, java.util.concurrent.TimeUnit.NANOSECONDS);
+          run.process.done().get(left, java.util.concurrent.TimeUnit.NANOSECONDS);
         } catch (Exception e) {
           // Still alive after the grace: killed below.
         }
