@@ -64,6 +64,19 @@ public final class Launcher {
     }
   }
 
+  private static volatile boolean closed;
+
+  /** The agent is shutting down: nothing more is started, so nothing can outlive the last sweep. */
+  public static void stopStarting() {
+    closed = true;
+  }
+
+  static void checkOpen() throws java.io.IOException {
+    if (closed) {
+      throw new java.io.IOException("the agent is shutting down");
+    }
+  }
+
   /** Whether the native engine is in use. */
   public static boolean isNative() {
     return NativeSpawn.available();

@@ -33,6 +33,7 @@ public abstract class RunProcess {
     String tag = ProcessTree.newTag();
     Reaper.becomeSubreaper();
     Launcher.logEngineOnce();
+    Launcher.checkOpen();
     if (NativeSpawn.available()) {
       Map<String, String> extra = env == null ? new HashMap<>(2) : new HashMap<>(env);
       extra.put(ProcessTree.TAG_VARIABLE, tag);
@@ -84,6 +85,18 @@ public abstract class RunProcess {
       ProcessTree.killSession(pid());
     }
     ProcessTree.killTagged(tag);
+  }
+
+  /**
+   * SIGTERM to the process group the run leads (with the fallback engine, which starts no group
+   * of its own, to the whole tree). Reads no /proc.
+   */
+  public void terminateGroup() {
+    if (!NativeSpawn.available()) {
+      terminateTree();
+    } else if (isAlive()) {
+      Posix.kill(-pid(), Posix.SIGTERM);
+    }
   }
 
   /** SIGTERM to the whole tree, escaped members included. */

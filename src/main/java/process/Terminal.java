@@ -31,6 +31,7 @@ public abstract class Terminal {
       int cols, int rows, String tag, OutputSink output, IntConsumer onExit) throws IOException {
     Reaper.becomeSubreaper();
     Launcher.logEngineOnce();
+    Launcher.checkOpen();
     if (NativeSpawn.available()) {
       return NativeTerminal.open(command, cwd, env, cols, rows, tag, output, onExit);
     }

@@ -247,7 +247,24 @@ public final class PtySessionVerticle extends VerticleBase {
   @Override
   public Future<?> stop() {
     buffer.close();
-    Future<Integer> done = killAll().recover(e -> Future.succeededFuture(-1));
+    Future<Integer> done;
+    if (exit.isDone()) {
+      // Closed or expired: anything the process left in its session, or that escaped it, goes.
+      done = killAll().recover(e -> Future.succeededFuture(-1));
+    } else {
+      // Still running, so the agent is shutting down: a hang-up to the process and its group,
+      // as when a terminal goes away, reads no /proc; whatever is left after the grace goes with
+      // the agent's last sweep of all its descendants, one pass for everything.
+      Posix.kill(info.pid, Posix.SIGHUP);
+      Posix.kill(-info.pid, Posix.SIGHUP);
+      io.vertx.core.Promise<Integer> bounded = io.vertx.core.Promise.promise();
+      long timer = vertx.setTimer(Math.max(1, killGraceMs), t -> bounded.tryComplete(-1));
+      Future.fromCompletionStage(exit, vertx.getOrCreateContext()).onComplete(ar -> {
+        vertx.cancelTimer(timer);
+        bounded.tryComplete(ar.succeeded() ? ar.result() : -1);
+      });
+      done = bounded.future();
+    }
     return done.andThen(ar -> {
       terminal.close();
       consumer.unregister();

@@ -151,7 +151,9 @@ class ProcessTreeTest {
       // A loose bound that catches a hang: the agent promises 2 s.
       assertTrue(secs < 4, "shutdown took " + secs + " s");
       await(() -> before.stream().noneMatch(ProcessHandle::isAlive),
-          "processes outlived the agent");
+          "processes outlived the agent: " + before.stream().filter(ProcessHandle::isAlive)
+              .map(p -> p.pid() + " " + p.info().commandLine().orElse("?")).toList()
+              + "; agent log: " + agent.log());
       assertTrue(withArg(marker).isEmpty());
       for (AgentConnection c : open) {
         c.close();
