@@ -32,7 +32,9 @@ final class Channel implements Reactor.Handler, OutputSink.Waker {
   /** Once the process has exited (terminal): end when nothing more is buffered. */
   private boolean endWhenEmpty;
   private long tailLeft = Long.MAX_VALUE;
-  private boolean wakeQueued;
+  /** A resume is queued; set by any thread (see {@link #wake()}). */
+  private final java.util.concurrent.atomic.AtomicBoolean wakeQueued =
+      new java.util.concurrent.atomic.AtomicBoolean();
   /** When bytes last came, or the sink last made room (nanoTime). Read by other threads. */
   volatile long lastActive = System.nanoTime();
 
@@ -132,8 +134,7 @@ final class Channel implements Reactor.Handler, OutputSink.Waker {
 
   @Override
   public void wake() {
-    if (!wakeQueued) {
-      wakeQueued = true;
+    if (wakeQueued.compareAndSet(false, true)) {
       reactor.execute(this::resume);
     }
   }
@@ -144,7 +145,7 @@ final class Channel implements Reactor.Handler, OutputSink.Waker {
   }
 
   private void resume() {
-    wakeQueued = false;
+    wakeQueued.set(false);
     if (paused && readOpen) {
       paused = false;
       lastActive = System.nanoTime();
