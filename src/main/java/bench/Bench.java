@@ -128,6 +128,10 @@ public final class Bench {
       double[] hop = busRoundTrips(address, n(5000));
       double[] json = jsonCosts(n(200_000));
       double[] run = runs(address, n(500));
+      double[] cpu = own == null ? new double[] {Double.NaN} : agentCpuPerRun(address, own.pid(),
+          n(2000));
+      double[] threads = own == null ? new double[] {Double.NaN, Double.NaN}
+          : threadsInFlight(address, own.pid(), 200);
       double[] through = throughput(address, 16, n(100));
       double[] files = files(address, n(20));
       double[] small = smallFiles(address, n(5000), own == null ? -1 : own.pid());
@@ -159,6 +163,14 @@ public final class Bench {
       row("run /bin/true p50", us(run[0]), "posix_spawn + C ping " + us(runFloor),
           ratio(run[0], runFloor), "at most 1.3x");
       row("run /bin/true p99", us(run[1]), "", "", "");
+      if (!Double.isNaN(cpu[0])) {
+        row("agent's own CPU per run /bin/true (children excluded)", us(cpu[0]),
+            "C spawner's own CPU per spawn " + us(spawn[3]), ratio(cpu[0], spawn[3]),
+            "at most 5x");
+        row("agent threads: idle, then with 200 runs in flight",
+            String.format(Locale.ROOT, "%.0f, then %.0f", threads[0], threads[1]), "", "",
+            "at most 16 more");
+      }
       row("runs/s over 16 connections", String.format(Locale.ROOT, "%.0f", through[0]),
           "one core spawning " + String.format(Locale.ROOT, "%.0f", spawn[2]),
           ratio(through[0], spawn[2]), "at least 1.2x");
@@ -345,6 +357,83 @@ public final class Bench {
       }
       return percentiles(t);
     }
+  }
+
+  /**
+   * The agent's own CPU (user + system, its children excluded) per sequential {@code run
+   * /bin/true}, in nanoseconds: utime + stime from /proc/PID/stat around the loop.
+   */
+  private double[] agentCpuPerRun(String address, long pid, int n) throws Exception {
+    try (AgentConnection c = AgentConnection.open(address)) {
+      JsonObject run = new JsonObject().put("id", "c").put("type", "run")
+          .put("command", new JsonArray().add("/bin/true"));
+      for (int i = 0; i < n / 5; i++) {
+        c.call(run);
+      }
+      long t0 = cpuTicks(pid);
+      for (int i = 0; i < n; i++) {
+        c.call(run);
+        if (i % 100 == 0) {
+          progress("agent CPU per run " + i + "/" + n);
+        }
+      }
+      long ticks = cpuTicks(pid) - t0;
+      return new double[] {ticks * 1e9 / TICKS_PER_SECOND / n};
+    }
+  }
+
+  /** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
+  private static final double TICKS_PER_SECOND = 100;
+
+  /** utime + stime of process {@code pid}, children excluded, in clock ticks. */
+  static long cpuTicks(long pid) throws IOException {
+    String s = Files.readString(Path.of("/proc/" + pid + "/stat"));
+    String[] f = s.substring(s.lastIndexOf(')') + 2).split(" ");
+    // After the command name: f[0] is field 3 (state), so utime (14) and stime (15) are f[11], f[12].
+    return Long.parseLong(f[11]) + Long.parseLong(f[12]);
+  }
+
+  /** The agent's thread count idle, and the most seen while {@code n} runs are in flight. */
+  private double[] threadsInFlight(String address, long pid, int n) throws Exception {
+    int idle = threads(pid);
+    int conns = 4;
+    List<AgentConnection> cs = new ArrayList<>();
+    try {
+      for (int k = 0; k < conns; k++) {
+        cs.add(AgentConnection.open(address));
+      }
+      for (int i = 0; i < n; i++) {
+        cs.get(i % conns).send(new JsonObject().put("id", "f" + i).put("type", "run")
+            .put("command", new JsonArray().add("/bin/sleep").add("3")));
+      }
+      int most = idle;
+      long end = System.nanoTime() + 2_500_000_000L;
+      while (System.nanoTime() < end) {
+        most = Math.max(most, threads(pid));
+        Thread.sleep(20);
+      }
+      for (int i = 0; i < n; i++) {
+        JsonObject r = cs.get(i % conns).receive();
+        if (r.getInteger("exit_code", -1) != 0) {
+          throw new IllegalStateException("run failed: " + r);
+        }
+      }
+      progress("threads with " + n + " runs in flight done");
+      return new double[] {idle, most};
+    } finally {
+      for (AgentConnection c : cs) {
+        c.close();
+      }
+    }
+  }
+
+  private static int threads(long pid) throws IOException {
+    for (String l : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
+      if (l.startsWith("Threads:")) {
+        return Integer.parseInt(l.substring(8).trim());
+      }
+    }
+    return -1;
   }
 
   /** Busy and total jiffies of all CPUs, from /proc/stat. */
@@ -539,15 +628,6 @@ public final class Bench {
     return (Long.parseLong(f[11]) + Long.parseLong(f[12])) * 10_000_000L;
   }
 
-  private static double threads(long pid) throws IOException {
-    for (String l : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
-      if (l.startsWith("Threads:")) {
-        return Long.parseLong(l.replaceAll("[^0-9]", ""));
-      }
-    }
-    return Double.NaN;
-  }
-
   /** Time from sending one byte to a shell to seeing its echo, in nanoseconds. */
   private double[] shellEcho(String address, int n) throws Exception {
     try (AgentConnection c = AgentConnection.open(address)) {
@@ -582,7 +662,10 @@ public final class Bench {
     }
   }
 
-  /** posix_spawn of /bin/true: p50 and p99 in nanoseconds, and spawns per second. */
+  /**
+   * posix_spawn of /bin/true: p50 and p99 in nanoseconds, spawns per second, and the spawner's
+   * own CPU per spawn in nanoseconds.
+   */
   private double[] spawnFloor(int n) throws Exception {
     progress("posix_spawn floor");
     Process p = new ProcessBuilder(floors.resolve("spawn_true").toString(), Integer.toString(n))
@@ -591,7 +674,7 @@ public final class Bench {
     p.waitFor();
     String[] f = line.split(" ");
     return new double[] {Double.parseDouble(f[0]) * 1e3, Double.parseDouble(f[1]) * 1e3,
-        Double.parseDouble(f[2])};
+        Double.parseDouble(f[2]), Double.parseDouble(f[3]) * 1e3};
   }
 
   /** Times of {@code bin/agentctl ping} from exec to exit, in nanoseconds. */

@@ -19,6 +19,12 @@ public final class Capture implements OutputSink {
   }
 
   @Override
+  public long room(Waker waker) {
+    // Never full: what does not fit is counted as truncated and dropped.
+    return Long.MAX_VALUE;
+  }
+
+  @Override
   public synchronized boolean write(byte[] b, int off, int len) {
     if (released) {
       // The answer is gone; a background child may still write: drain it.

@@ -16,11 +16,17 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * Makes the agent a child subreaper, so that a process that double-forks or calls setsid still
  * comes back to the agent instead of escaping to init, and reaps the orphans it inherits.
  *
- * <p>The JVM waits for the processes it started itself (the JDK for runs, pty4j for terminals);
- * taking their exit status would break them. So every start registers its pid under
- * {@link #spawning()}, and the reaper only waits for zombie children it does not know, while
- * holding the other side of the same lock: a child the JVM is starting is always registered
- * before the reaper can look at it.
+ * <p>With the native engine every child is the agent's own: one thread waits in
+ * {@code waitpid(-1)} for whichever child exits, started or adopted, and is woken by the kernel
+ * when one does, never by a timer. A started child's exit goes to the callback it was
+ * {@linkplain #watch registered} with; an adopted orphan is simply reaped. A child is registered
+ * while {@link #spawning()} is held, and the reaper looks a pid up holding the other side of the
+ * same lock, so a child that exits at once is never taken for an orphan.
+ *
+ * <p>With the fallback engine the JVM waits for the processes it started itself (the JDK for runs,
+ * pty4j for terminals), and taking their exit status would break them. Those are
+ * {@linkplain #own registered} instead, and {@link #reapOrphans()} waits only for zombie children
+ * it does not know; it runs whenever one of the JVM's own children exits.
  */
 public final class Reaper {
   private static final int PR_SET_CHILD_SUBREAPER = 36;
@@ -28,6 +34,11 @@ public final class Reaper {
 
   private static final ReentrantReadWriteLock LOCK = new ReentrantReadWriteLock();
   private static final Set<Long> OWNED = ConcurrentHashMap.newKeySet();
+  private static final java.util.Map<Integer, java.util.function.IntConsumer> WATCHED =
+      new ConcurrentHashMap<>();
+  private static final java.util.concurrent.atomic.AtomicBoolean SPAWNED =
+      new java.util.concurrent.atomic.AtomicBoolean();
+  private static volatile Thread waiter;
   private static volatile boolean subreaper;
   private static boolean tried;
 
@@ -68,6 +79,65 @@ public final class Reaper {
     return LOCK.readLock();
   }
 
+  /**
+   * Native engine: {@code onExit} hears the exit code (128 + N after signal N) of child
+   * {@code pid}, on the reaper thread. Call while holding {@link #spawning()}.
+   */
+  static void watch(int pid, java.util.function.IntConsumer onExit) {
+    WATCHED.put(pid, onExit);
+    Thread t = waiter;
+    if (t == null) {
+      synchronized (Reaper.class) {
+        if (waiter == null) {
+          waiter = new Thread(null, Reaper::waitLoop, "process-reaper", 128 * 1024);
+          waiter.setDaemon(true);
+          waiter.start();
+        }
+        t = waiter;
+      }
+    }
+    if (!SPAWNED.getAndSet(true)) {
+      java.util.concurrent.locks.LockSupport.unpark(t);
+    }
+  }
+
+  /** Whether the native reaper runs (then it reaps every child, orphans included). */
+  public static boolean nativeReaping() {
+    return waiter != null;
+  }
+
+  /**
+   * Waits for any child; parks while the agent has none, until the next start. The kernel wakes
+   * this thread when a child exits: there is no polling.
+   */
+  private static void waitLoop() {
+    int[] status = new int[1];
+    while (true) {
+      int pid = LibC.waitpid(-1, status, 0);
+      if (pid > 0) {
+        java.util.function.IntConsumer onExit;
+        LOCK.writeLock().lock();
+        try {
+          onExit = WATCHED.remove(pid);
+        } finally {
+          LOCK.writeLock().unlock();
+        }
+        if (onExit != null) {
+          try {
+            onExit.accept(LibC.exitCode(status[0]));
+          } catch (RuntimeException e) {
+            log.Log.error("reaper_error", "error", String.valueOf(e));
+          }
+        }
+        continue;
+      }
+      if (LibC.errno() == LibC.ECHILD && !SPAWNED.getAndSet(false)) {
+        // No child at all: nothing can be adopted either until something is started.
+        java.util.concurrent.locks.LockSupport.park();
+      }
+    }
+  }
+
   /** A child that the JVM waits for itself. */
   public static void own(long pid) {
     OWNED.add(pid);
@@ -78,8 +148,14 @@ public final class Reaper {
     OWNED.remove(pid);
   }
 
-  /** Waits for every exited child that the JVM does not wait for. Returns how many. */
+  /**
+   * Fallback engine: waits for every exited child that the JVM does not wait for. Returns how
+   * many. With the native engine the reaper thread does this as children exit.
+   */
   public static int reapOrphans() {
+    if (waiter != null) {
+      return 0;
+    }
     long self = ProcessHandle.current().pid();
     LOCK.writeLock().lock();
     try {

@@ -1,201 +1,68 @@
 package process;
 
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.SynchronousQueue;
-import java.util.concurrent.ThreadPoolExecutor;
-import java.util.concurrent.TimeUnit;
 
 /**
  * One started command: no shell, in a session and process group of its own (where the C library
- * allows; see {@link NativeSpawn}), its own stdin, stdout and stderr pipes, each stream read by its
- * own thread into an {@link OutputSink}. {@link #done()} completes with the exit code once the
- * process has exited and its output was read.
+ * allows; see {@link NativeSpawn}), its own stdin, stdout and stderr pipes, its output going to
+ * {@link OutputSink}s. {@link #done()} completes with the exit code once the process has exited
+ * and its output was read.
  */
-public final class RunProcess {
+public abstract class RunProcess {
   /**
    * Once the process has exited, how long a pipe may stay silent (held open by a background child)
    * before it is given up. Time spent waiting for the sink (a slow host) does not count.
    */
-  private static final long PIPE_GRACE_MS = 200;
+  static final long PIPE_GRACE_MS = 200;
 
-  private static final ExecutorService IO = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 30,
-      TimeUnit.SECONDS, new SynchronousQueue<>(), r -> {
-        Thread t = new Thread(null, r, "run-io", 256 * 1024);
-        t.setDaemon(true);
-        return t;
-      });
+  final String tag;
+  final CompletableFuture<Integer> done = new CompletableFuture<>();
 
-  private final Process process;
-  private final String tag;
-  private final Pipe stdout;
-  private final Pipe stderr;
-  private final CompletableFuture<Integer> done = new CompletableFuture<>();
-  private volatile long exitedAt;
-
-  /** One output stream and the state of its reader. */
-  private static final class Pipe {
-    final OutputSink sink;
-    final CompletableFuture<Void> eof = new CompletableFuture<>();
-    /** Guarded by {@code this}: the reader is handing bytes to the sink. */
-    boolean writing;
-    volatile long lastActive = System.nanoTime();
-
-    Pipe(OutputSink sink) {
-      this.sink = sink;
-    }
-
-    /** Ends the stream once: the sink hears of it exactly one time. */
-    synchronized void end() {
-      if (!eof.isDone()) {
-        sink.finish();
-        eof.complete(null);
-      }
-    }
-
-    /** Ends the stream if its reader has been waiting on the pipe since {@code since}. */
-    synchronized void giveUpIfSilent(long since, long graceNanos) {
-      if (!writing && System.nanoTime() - Math.max(since, lastActive) >= graceNanos) {
-        end();
-      }
-    }
-
-    /** Whether the bytes just read go to the sink; if so, the caller must call {@link #wrote}. */
-    synchronized boolean beginWrite() {
-      if (eof.isDone()) {
-        return false;
-      }
-      writing = true;
-      return true;
-    }
-
-    synchronized void wrote() {
-      writing = false;
-      lastActive = System.nanoTime();
-    }
-  }
-
-  private RunProcess(Process process, String tag, OutputSink stdout, OutputSink stderr) {
-    this.process = process;
+  RunProcess(String tag) {
     this.tag = tag;
-    this.stdout = new Pipe(stdout);
-    this.stderr = new Pipe(stderr);
   }
 
-  /** Starts the command. Blocking (a fork and exec); call it off any event loop. */
+  /** Starts the command. Blocking (a spawn); call it off any event loop. */
   public static RunProcess start(List<String> command, String cwd, Map<String, String> env,
       byte[] stdin, OutputSink stdout, OutputSink stderr) throws IOException {
+    String tag = ProcessTree.newTag();
+    Reaper.becomeSubreaper();
+    Launcher.logEngineOnce();
+    Launcher.checkOpen();
+    if (NativeSpawn.available()) {
+      Map<String, String> extra = env == null ? new HashMap<>(2) : new HashMap<>(env);
+      extra.put(ProcessTree.TAG_VARIABLE, tag);
+      return NativeRun.start(command, cwd, ChildEnvironment.entries(extra), stdin, stdout, stderr,
+          tag);
+    }
     Map<String, String> environment = ChildEnvironment.base();
     if (env != null) {
       environment.putAll(env);
     }
-    String tag = ProcessTree.newTag();
     environment.put(ProcessTree.TAG_VARIABLE, tag);
-    Reaper.becomeSubreaper();
-    Process process;
-    Reaper.spawning().lock();
-    try {
-      process = NativeSpawn.available()
-          ? NativeSpawn.start(command, cwd, environment, stdin == null)
-          : jdkStart(command, cwd, environment, stdin == null);
-      Reaper.own(process.pid());
-    } finally {
-      Reaper.spawning().unlock();
-    }
-    RunProcess rp = new RunProcess(process, tag, stdout, stderr);
-    rp.read(rp.process.getInputStream(), rp.stdout);
-    rp.read(rp.process.getErrorStream(), rp.stderr);
-    if (stdin != null) {
-      IO.execute(() -> rp.feed(stdin));
-    }
-    rp.process.onExit().thenRun(rp::exited);
-    return rp;
+    return JdkRun.start(command, cwd, environment, stdin, stdout, stderr, tag);
   }
 
-  /** The fallback where native spawning is not available: no session of its own. */
-  private static Process jdkStart(List<String> command, String cwd, Map<String, String> env,
-      boolean stdinFromNull) throws IOException {
-    ProcessBuilder pb = new ProcessBuilder(command);
-    if (cwd != null) {
-      pb.directory(new java.io.File(cwd));
-    }
-    pb.environment().clear();
-    pb.environment().putAll(env);
-    if (stdinFromNull) {
-      pb.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
-    }
-    return pb.start();
-  }
-
-  private void feed(byte[] stdin) {
-    try (OutputStream out = process.getOutputStream()) {
-      out.write(stdin);
-    } catch (IOException e) {
-      // The process closed its stdin early; what it did not read is dropped, as in a shell pipe.
-    }
-  }
-
-  private void read(InputStream in, Pipe pipe) {
-    IO.execute(() -> {
-      byte[] buf = new byte[64 * 1024];
-      boolean keep = true;
-      try (in) {
-        int n;
-        while ((n = in.read(buf)) >= 0) {
-          pipe.lastActive = System.nanoTime();
-          // Once the stream is over for the sink (it refused more, or the pipe was given up), what
-          // is left is read and dropped, so that a child holding the pipe never blocks on it.
-          if (keep && pipe.beginWrite()) {
-            try {
-              keep = pipe.sink.write(buf, 0, n);
-            } finally {
-              pipe.wrote();
-            }
-          }
-        }
-      } catch (IOException | InterruptedException e) {
-        // The pipe was closed under us: the stream is over.
-      } finally {
-        pipe.end();
+  /** {@link #start} on the engine's small spawning pool. */
+  public static CompletableFuture<RunProcess> startAsync(List<String> command, String cwd,
+      Map<String, String> env, byte[] stdin, OutputSink stdout, OutputSink stderr) {
+    CompletableFuture<RunProcess> f = new CompletableFuture<>();
+    Launcher.SPAWN.execute(() -> {
+      try {
+        f.complete(start(command, cwd, env, stdin, stdout, stderr));
+      } catch (IOException | RuntimeException e) {
+        f.completeExceptionally(e);
       }
     });
+    return f;
   }
 
-  private void exited() {
-    Reaper.disown(process.pid());
-    exitedAt = System.nanoTime();
-    CompletableFuture.allOf(stdout.eof, stderr.eof).thenRun(this::complete);
-    watch();
-  }
-
-  /** After the exit: gives up pipes that stay silent for the grace, until both streams ended. */
-  private void watch() {
-    if (done.isDone()) {
-      return;
-    }
-    long grace = TimeUnit.MILLISECONDS.toNanos(PIPE_GRACE_MS);
-    stdout.giveUpIfSilent(exitedAt, grace);
-    stderr.giveUpIfSilent(exitedAt, grace);
-    if (stdout.eof.isDone() && stderr.eof.isDone()) {
-      complete();
-      return;
-    }
-    CompletableFuture.delayedExecutor(PIPE_GRACE_MS / 4, TimeUnit.MILLISECONDS)
-        .execute(this::watch);
-  }
-
-  private void complete() {
-    done.complete(process.exitValue());
-  }
-
-  public ProcessHandle handle() {
-    return process.toHandle();
-  }
+  public abstract long pid();
 
   /** Completes with the exit code (128 + N for a process killed by signal N). */
   public CompletableFuture<Integer> done() {
@@ -203,22 +70,43 @@ public final class RunProcess {
   }
 
   /** True until the started process itself has exited (its descendants may live on). */
-  public boolean isAlive() {
-    return process.isAlive();
-  }
+  public abstract boolean isAlive();
 
   /**
    * Kills the process, every descendant, and every process that escaped the tree (by double-fork
    * or setsid) but still carries this run's tag, with SIGKILL. Blocking (reads /proc).
    */
   public void killTree() {
-    ProcessTree.kill(process.toHandle());
+    Optional<ProcessHandle> h = isAlive() ? ProcessHandle.of(pid()) : Optional.empty();
+    if (h.isPresent()) {
+      ProcessTree.kill(h.get());
+    } else {
+      // The leader is gone: what is left of its session, and what left the session, remain.
+      ProcessTree.killSession(pid());
+    }
     ProcessTree.killTagged(tag);
+  }
+
+  /**
+   * SIGTERM to the process group the run leads (with the fallback engine, which starts no group
+   * of its own, to the whole tree). Reads no /proc.
+   */
+  public void terminateGroup() {
+    if (!NativeSpawn.available()) {
+      terminateTree();
+    } else if (isAlive()) {
+      Posix.kill(-pid(), Posix.SIGTERM);
+    }
   }
 
   /** SIGTERM to the whole tree, escaped members included. */
   public void terminateTree() {
-    ProcessTree.terminate(process.toHandle());
+    Optional<ProcessHandle> h = isAlive() ? ProcessHandle.of(pid()) : Optional.empty();
+    if (h.isPresent()) {
+      ProcessTree.terminate(h.get());
+    } else {
+      ProcessTree.signalSession(pid(), Posix.SIGTERM);
+    }
     ProcessTree.signalTagged(tag, Posix.SIGTERM);
   }
 }

@@ -2,7 +2,10 @@ package stream;
 
 import process.OutputSink;
 
-/** Feeds a process stream into an {@link OutputBuffer} and wakes its pump, up to a cap. */
+/**
+ * Feeds a process stream into an {@link OutputBuffer} and wakes its pump, up to a cap. Called by
+ * the process engine on one thread at a time.
+ */
 public final class BufferSink implements OutputSink {
   private final OutputBuffer buffer;
   private final StreamPump pump;
@@ -17,7 +20,13 @@ public final class BufferSink implements OutputSink {
   }
 
   @Override
-  public boolean write(byte[] b, int off, int len) throws InterruptedException {
+  public long room(Waker waker) {
+    // Past the cap everything is dropped, so there is always room for it.
+    return written >= cap ? Long.MAX_VALUE : buffer.room(waker);
+  }
+
+  @Override
+  public boolean write(byte[] b, int off, int len) {
     long room = cap - written;
     if (len > room) {
       truncated = true;

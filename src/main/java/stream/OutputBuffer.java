@@ -1,18 +1,21 @@
 package stream;
 
+import process.OutputSink;
+
 /**
  * Bytes on their way from a process to a host, with flow control.
  *
- * <p>A producer thread appends what it reads. A consumer takes chunks to send and later
+ * <p>A producer appends what it reads. A consumer takes chunks to send and later
  * acknowledges them by absolute offset. Bytes stay here until acknowledged, so a receiver that
  * goes away loses nothing that it was not confirmed to have: {@link #detach()} rewinds to the last
  * acknowledged byte.
  *
- * <p>While a receiver is attached (or expected), a full buffer blocks the producer: the process
- * then blocks on its pipe or terminal instead of the agent buffering without limit. While detached,
- * a full buffer drops its oldest bytes and counts them. Dropping is paced: after each
- * {@link #DROP_BURST} bytes dropped the producer waits {@link #DROP_PAUSE_MS}, so that an endless
- * writer nobody watches costs little CPU and garbage, yet the backlog still holds its newest output.
+ * <p>While a receiver is attached (or expected), a full buffer stops the producer (it reads no
+ * more, see {@link #room}): the process then blocks on its pipe or terminal instead of the agent
+ * buffering without limit. While detached, a full buffer drops its oldest bytes and counts them.
+ * Dropping is paced: after each {@link #DROP_BURST} bytes dropped the producer pauses
+ * {@link #DROP_PAUSE_MS}, so that an endless writer nobody watches costs little CPU and garbage,
+ * yet the backlog still holds its newest output.
  */
 public final class OutputBuffer {
   static final long DROP_BURST = 64 * 1024;
@@ -29,6 +32,8 @@ public final class OutputBuffer {
   private boolean blocking = true;
   private boolean finished;
   private boolean closed;
+  /** The producer waiting for room, if any. */
+  private OutputSink.Waker waker;
 
   public OutputBuffer(int capacity) {
     this.capacity = capacity;
@@ -36,25 +41,48 @@ public final class OutputBuffer {
   }
 
   /**
-   * Appends bytes, waiting for room while in blocking mode. Returns false if the buffer was closed
-   * (the reader should stop).
+   * How many bytes {@link #append} takes now. While a receiver is attached (or expected), that is
+   * the free space, and when none is left {@code waker} is called once acknowledgements make room.
+   * While detached, a full buffer drops its oldest bytes, so there is always room, except for a
+   * pause after each {@link #DROP_BURST} dropped. Closed, it reports room so that the producer
+   * learns from {@link #append} that it should stop.
    */
-  public synchronized boolean append(byte[] b, int off, int len) throws InterruptedException {
-    while (len > 0) {
-      if (closed) {
-        return false;
+  public synchronized long room(OutputSink.Waker waker) {
+    if (closed) {
+      return Long.MAX_VALUE;
+    }
+    if (blocking) {
+      long room = capacity - (end - acked);
+      if (room == 0) {
+        this.waker = waker;
       }
+      return room;
+    }
+    if (droppedSincePause >= DROP_BURST) {
+      droppedSincePause = 0;
+      // attach() and close() cut this pause short.
+      this.waker = waker;
+      waker.wakeAfter(DROP_PAUSE_MS);
+      return 0;
+    }
+    return Long.MAX_VALUE;
+  }
+
+  /**
+   * Appends bytes without waiting: in blocking mode no more than {@link #room} allows, while
+   * detached dropping the oldest bytes to make room. Returns false if the buffer was closed (the
+   * producer should stop).
+   */
+  public synchronized boolean append(byte[] b, int off, int len) {
+    if (closed) {
+      return false;
+    }
+    while (len > 0) {
       long room = capacity - (end - acked);
       if (room == 0) {
         if (blocking) {
-          wait();
-          continue;
-        }
-        if (droppedSincePause >= DROP_BURST) {
-          droppedSincePause = 0;
-          // attach() and close() cut this pause short; the loop then looks again.
-          wait(DROP_PAUSE_MS);
-          continue;
+          // More than room() allowed: not done by the engine; the excess is lost.
+          return true;
         }
         // Detached: drop the oldest bytes to make room.
         long drop = Math.min(len, end - acked);
@@ -70,6 +98,15 @@ public final class OutputBuffer {
       len -= n;
     }
     return true;
+  }
+
+  /** Tells a producer that waits for room that it may go on. */
+  private void wakeProducer() {
+    OutputSink.Waker w = waker;
+    if (w != null) {
+      waker = null;
+      w.wake();
+    }
   }
 
   private void put(byte[] b, int off, int n) {
@@ -107,14 +144,14 @@ public final class OutputBuffer {
   /** The producer has reached the end of its stream. */
   public synchronized void finish() {
     finished = true;
-    notifyAll();
+    wakeProducer();
   }
 
   /** Unblocks and stops the producer for good. */
   public synchronized void close() {
     closed = true;
     finished = true;
-    notifyAll();
+    wakeProducer();
   }
 
   /** The next unsent bytes, at most {@code max}, or null if there are none. */
@@ -133,7 +170,7 @@ public final class OutputBuffer {
   public synchronized void ack(long offset) {
     if (offset > acked && offset <= sent) {
       acked = offset;
-      notifyAll();
+      wakeProducer();
     }
   }
 
@@ -141,14 +178,14 @@ public final class OutputBuffer {
   public synchronized void detach() {
     sent = acked;
     blocking = false;
-    notifyAll();
+    wakeProducer();
   }
 
   /** A receiver is (or is about to be) attached: a full buffer blocks the producer again. */
   public synchronized void attach() {
     sent = acked;
     blocking = true;
-    notifyAll();
+    wakeProducer();
   }
 
   /** Bytes dropped since the last call, which resets the count. */

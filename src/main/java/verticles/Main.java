@@ -19,7 +19,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import log.Log;
 import process.ProcessTree;
-import process.Reaper;
 import state.AgentState;
 import transport.ListenAddress;
 
@@ -33,7 +32,6 @@ public final class Main {
   /** The whole shutdown, from the request to the exit, stays under this. */
   static final long SHUTDOWN_BUDGET_MS = 1800;
   /** How often orphans adopted as a subreaper are reaped. */
-  private static final long REAP_EVERY_MS = 1000;
   /** Time left for the last answers to be written before the process exits. */
   private static final long FLUSH_MS = 100;
 
@@ -93,13 +91,8 @@ public final class Main {
         .setFileSystemOptions(new FileSystemOptions().setFileCachingEnabled(false)
             .setClassPathResolvingEnabled(false)));
     AgentState state = new AgentState(config);
-    // The agent becomes a child subreaper when it starts its first process (see Reaper); from
-    // then on the orphans it adopts are reaped here.
-    vertx.setPeriodic(REAP_EVERY_MS, t -> {
-      if (Reaper.isSubreaper()) {
-        vertx.executeBlocking(Reaper::reapOrphans, false);
-      }
-    });
+    // The agent becomes a child subreaper when it starts its first process; orphans it adopts are
+    // reaped as the kernel reports their exit (see process.Reaper), never on a timer.
     Main main = new Main(vertx, state);
     main.start(addresses).onComplete(ar -> {
       if (ar.failed()) {

@@ -1,49 +1,34 @@
 package verticles;
 
-import com.pty4j.WinSize;
-import com.pty4j.unix.Pty;
-import com.pty4j.unix.UnixPtyProcess;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.eventbus.Message;
 import io.vertx.core.eventbus.MessageConsumer;
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.util.Base64;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.ThreadPoolExecutor;
-import java.util.concurrent.TimeUnit;
 import process.ChildEnvironment;
+import process.OutputSink;
 import process.Posix;
 import process.ProcessTree;
-import process.Reaper;
+import process.Terminal;
 import protocol.Errors;
 import protocol.Request;
 import protocol.Response;
 import stream.OutputBuffer;
 import stream.StreamPump;
-import transport.Threads;
 
 /**
- * One interactive session: a process on its own terminal. A worker verticle, so that starting the
- * process and signalling it may block. A dedicated thread reads the terminal into a bounded
- * buffer; the pump sends that output, in order and with flow control, to whichever connection
- * started or last attached the session, and the {@code exited} event after the last byte.
+ * One interactive session: a process on its own {@link Terminal}. A worker verticle, so that
+ * starting the process and signalling it may block. The process engine reads the terminal into a
+ * bounded buffer (no thread of the session's own); the pump sends that output, in order and with
+ * flow control, to whichever connection started or last attached the session, and the
+ * {@code exited} event after the last byte.
  */
 public final class PtySessionVerticle extends VerticleBase {
   static final Map<String, String> DEFAULT_ENV = Map.of("TERM", "xterm-256color", "HOME", "/root",
       "PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
-  /**
-   * After the process exits, the terminal still holds what it wrote last; the reader takes that,
-   * but no more than this, so that a background job that keeps writing cannot hold back the
-   * {@code exited} event for ever.
-   */
-  private static final long MAX_TAIL_AFTER_EXIT = 1024 * 1024;
   /** Input waiting to reach the terminal beyond this answers Busy, unless none waits. */
   private static final long MAX_PENDING_INPUT = 1024 * 1024;
 
@@ -54,14 +39,12 @@ public final class PtySessionVerticle extends VerticleBase {
   private String expected;
   private final int backlogBytes;
   private final long killGraceMs;
-  private UnixPtyProcess process;
+  private Terminal terminal;
   private OutputBuffer buffer;
   private StreamPump pump;
   private MessageConsumer<Object> consumer;
   private final CompletableFuture<Integer> exit = new CompletableFuture<>();
-  private ExecutorService input;
   private long pendingInput;
-  private volatile boolean processExited;
 
   PtySessionVerticle(SessionInfo info, Request request, int backlogBytes, long killGraceMs) {
     this.info = info;
@@ -82,9 +65,6 @@ public final class PtySessionVerticle extends VerticleBase {
     // Lets a shutdown or close find the session's processes that left it (see ProcessTree).
     env.put(ProcessTree.TAG_VARIABLE, tag);
     String cwd = request.cwd() != null ? request.cwd() : System.getProperty("user.dir");
-    if (!java.nio.file.Files.isDirectory(java.nio.file.Path.of(cwd))) {
-      throw new IOException("No such directory: " + cwd);
-    }
     buffer = new OutputBuffer(backlogBytes);
     String id = request.id();
     String sid = info.sessionId();
@@ -99,91 +79,62 @@ public final class PtySessionVerticle extends VerticleBase {
     // told here (messages wait until start() returns, as this context runs one task at a time).
     consumer = vertx.eventBus().localConsumer(ackAddress, this::onMessage);
     try {
-      // The window size is set on the terminal before the process starts, so that the very first
-      // thing it asks (stty size, a full-screen program) sees the right size, never 0 x 0.
-      Pty pty = new Pty(false);
-      pty.setWindowSize(new WinSize(request.colsOrDefault(), request.rowsOrDefault()), null);
-      String[] envArray = env.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue())
-          .toArray(String[]::new);
-      Reaper.becomeSubreaper();
-      Reaper.spawning().lock();
-      try {
-        process = new UnixPtyProcess(info.command().toArray(new String[0]), envArray, cwd, pty,
-            null, false);
-        // pty4j waits for this child itself: the reaper must leave its exit status alone.
-        Reaper.own(process.pid());
-      } finally {
-        Reaper.spawning().unlock();
-      }
-    } catch (IOException | RuntimeException e) {
+      terminal = Terminal.start(info.command(), cwd, env, request.colsOrDefault(),
+          request.rowsOrDefault(), tag, new Output(context), code -> exited(context, code));
+    } catch (java.io.IOException | RuntimeException e) {
       consumer.unregister();
       throw e;
     }
-    info.pid = process.pid();
+    info.pid = terminal.pid();
     if (info.starterGone) {
       // The starter closed before it could be attached: keep the output as backlog.
       starterClosed(info.starter());
     }
-    Thread reader = Threads.start("pty-read-" + sid, this::readLoop);
-    Threads.start("pty-wait-" + sid, () -> waitLoop(context, reader));
     return consumer.completion();
   }
 
-  /**
-   * Reads the terminal until it reports its end. pty4j reports the end once the process has
-   * exited and the terminal holds nothing more, so this also ends when a background job still
-   * has the terminal open.
-   */
-  private void readLoop() {
-    byte[] buf = new byte[StreamPump.CHUNK];
-    long afterExit = 0;
-    try (InputStream in = process.getInputStream()) {
-      int n;
-      while ((n = in.read(buf)) >= 0) {
-        if (!buffer.append(buf, 0, n)) {
-          break;
-        }
+  /** The terminal's output, into the buffer; called by the process engine. */
+  private final class Output implements OutputSink {
+    private final Context context;
+
+    Output(Context context) {
+      this.context = context;
+    }
+
+    @Override
+    public long room(Waker waker) {
+      return buffer.room(waker);
+    }
+
+    @Override
+    public boolean write(byte[] b, int off, int len) {
+      boolean open = buffer.append(b, off, len);
+      pump.wake();
+      return open;
+    }
+
+    @Override
+    public void finish() {
+      // Queued after the exit task on the same context, so the exit code is known when the pump
+      // finds the output drained.
+      context.runOnContext(v -> {
+        buffer.finish();
         pump.wake();
-        if (processExited && (afterExit += n) > MAX_TAIL_AFTER_EXIT) {
-          break;
-        }
-      }
-    } catch (IOException | InterruptedException e) {
-      // The terminal is gone: its output has ended.
+      });
     }
   }
 
   /**
-   * Waits for the process. Its exit status is known at once (list_sessions, shell_close); the
-   * output ends, and so the {@code exited} event may go, only once the reader has taken the last
-   * byte, however long a slow host takes to make room for it.
+   * The process has exited (on the engine's thread). Its exit status is known at once
+   * (list_sessions, shell_close); the output ends, and so the {@code exited} event may go, only
+   * once the engine has taken the last byte, however long a slow host takes to make room for it.
    */
-  private void waitLoop(Context context, Thread reader) {
-    int code;
-    try {
-      code = process.waitFor();
-    } catch (InterruptedException e) {
-      code = -1;
-    }
-    Reaper.disown(process.pid());
-    int exitCode = code;
-    processExited = true;
+  private void exited(Context context, int exitCode) {
     context.runOnContext(v -> {
       info.exitCode = exitCode;
       info.running = false;
       exit.complete(exitCode);
       vertx.eventBus().send(Addresses.SHELL, new Messages.SessionExited(info.sessionId()));
-    });
-    try {
-      reader.join();
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
-    // Queued after the task above on the same context, so the exit code is known when the pump
-    // finds the output drained.
-    context.runOnContext(v -> {
-      buffer.finish();
-      pump.wake();
     });
   }
 
@@ -240,27 +191,11 @@ public final class PtySessionVerticle extends VerticleBase {
       m.reply(Errors.toResponse(r.id(), Errors.busy("session input not yet read by the process")));
       return;
     }
-    if (input == null) {
-      input = new ThreadPoolExecutor(0, 1, 10, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
-          task -> {
-            Thread t = new Thread(null, task, "pty-input-" + info.sessionId(), 256 * 1024);
-            t.setDaemon(true);
-            return t;
-          });
-    }
     pendingInput += data.length;
     Context context = vertx.getOrCreateContext();
-    OutputStream out = process.getOutputStream();
-    input.execute(() -> {
-      Response resp;
-      try {
-        out.write(data);
-        out.flush();
-        resp = Response.ok(r.id());
-      } catch (IOException ex) {
-        resp = Errors.toResponse(r.id(), Errors.failed(Errors.INPUT_FAILED, ex));
-      }
-      Response done = resp;
+    terminal.write(data, ex -> {
+      Response done = ex == null ? Response.ok(r.id())
+          : Errors.toResponse(r.id(), Errors.failed(Errors.INPUT_FAILED, ex));
       context.runOnContext(v -> {
         pendingInput -= data.length;
         m.reply(done);
@@ -269,12 +204,12 @@ public final class PtySessionVerticle extends VerticleBase {
   }
 
   private void resize(Message<Messages.Envelope> m, Request r) {
-    try {
-      process.setWinSize(new WinSize(r.colsOrDefault(), r.rowsOrDefault()));
-      m.reply(Response.ok(r.id()));
-    } catch (RuntimeException ex) {
-      m.reply(Errors.toResponse(r.id(), Errors.failed(Errors.RESIZE_FAILED, ex)));
-    }
+    Context context = vertx.getOrCreateContext();
+    terminal.resize(r.colsOrDefault(), r.rowsOrDefault(), ex -> {
+      Response done = ex == null ? Response.ok(r.id())
+          : Errors.toResponse(r.id(), Errors.failed(Errors.RESIZE_FAILED, ex));
+      context.runOnContext(v -> m.reply(done));
+    });
   }
 
   private void close(Message<Messages.Envelope> m, Request r) {
@@ -314,10 +249,27 @@ public final class PtySessionVerticle extends VerticleBase {
   @Override
   public Future<?> stop() {
     buffer.close();
-    if (input != null) {
-      input.shutdownNow();
+    Future<Integer> done;
+    if (exit.isDone()) {
+      // Closed or expired: anything the process left in its session, or that escaped it, goes.
+      done = killAll().recover(e -> Future.succeededFuture(-1));
+    } else {
+      // Still running, so the agent is shutting down: a hang-up to the process and its group,
+      // as when a terminal goes away, reads no /proc; whatever is left after the grace goes with
+      // the agent's last sweep of all its descendants, one pass for everything.
+      Posix.kill(info.pid, Posix.SIGHUP);
+      Posix.kill(-info.pid, Posix.SIGHUP);
+      io.vertx.core.Promise<Integer> bounded = io.vertx.core.Promise.promise();
+      long timer = vertx.setTimer(Math.max(1, killGraceMs), t -> bounded.tryComplete(-1));
+      Future.fromCompletionStage(exit, vertx.getOrCreateContext()).onComplete(ar -> {
+        vertx.cancelTimer(timer);
+        bounded.tryComplete(ar.succeeded() ? ar.result() : -1);
+      });
+      done = bounded.future();
     }
-    Future<Integer> done = killAll().recover(e -> Future.succeededFuture(-1));
-    return done.andThen(ar -> consumer.unregister());
+    return done.andThen(ar -> {
+      terminal.close();
+      consumer.unregister();
+    });
   }
 }

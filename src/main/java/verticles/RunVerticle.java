@@ -57,6 +57,8 @@ public final class RunVerticle extends VerticleBase {
     final Request request;
     final String connId;
     RunProcess process;
+    /** The start, until it completes (a shutdown waits for it). */
+    java.util.concurrent.CompletableFuture<RunProcess> starting;
     long timer = -1;
     boolean timedOut;
     boolean answered;
@@ -122,8 +124,8 @@ public final class RunVerticle extends VerticleBase {
       err = run.errCapture = new Capture(kept, budget);
     }
     byConnection.computeIfAbsent(run.connId, k -> new HashSet<>()).add(run);
-    vertx.executeBlocking(() -> RunProcess.start(r.command(), r.cwd(), r.env(), stdin, out, err),
-        false).onComplete(ar -> {
+    run.starting = RunProcess.startAsync(r.command(), r.cwd(), r.env(), stdin, out, err);
+    Future.fromCompletionStage(run.starting, context).onComplete(ar -> {
           if (ar.failed()) {
             finish(run, Errors.toResponse(r.id(), Errors.runFailed(r.command(), r.cwd(),
                 ar.cause() instanceof IOException io && io.getCause() != null
@@ -299,8 +301,15 @@ public final class RunVerticle extends VerticleBase {
     }
   }
 
+  /**
+   * Shutdown: SIGTERM to each run's process group (it leads one of its own, so this reads no
+   * /proc), then up to the kill grace for the runs to end. What is still alive after that, or
+   * left its group, is killed by the agent's last step, one pass over all its descendants
+   * ({@code ProcessTree.killAllDescendants}), instead of a search per run here.
+   */
   @Override
   public Future<?> stop() {
+    process.Launcher.stopStarting();
     List<Run> all = new ArrayList<>();
     byConnection.values().forEach(all::addAll);
     for (Run run : all) {
@@ -308,23 +317,32 @@ public final class RunVerticle extends VerticleBase {
         b.close();
       }
       if (run.process != null) {
-        run.process.terminateTree();
+        run.process.terminateGroup();
       }
     }
     long grace = state.config().killGraceMs();
     return vertx.executeBlocking(() -> {
       long deadline = System.nanoTime() + grace * 1_000_000;
       for (Run run : all) {
-        if (run.process == null) {
-          continue;
-        }
+        RunProcess p = run.process;
         long left = Math.max(0, deadline - System.nanoTime());
         try {
-          run.process.handle().onExit().get(left, java.util.concurrent.TimeUnit.NANOSECONDS);
+          if (p == null && run.starting != null) {
+            // Still starting: it must not outlive the last sweep of the shutdown.
+            // A start already under way finishes (a spawn takes milliseconds); those queued
+            // behind it now fail at once.
+            p = run.starting.get(Math.max(left, grace * 1_000_000),
+                java.util.concurrent.TimeUnit.NANOSECONDS);
+            p.terminateGroup();
+            left = Math.max(0, deadline - System.nanoTime());
+          }
+          if (p != null) {
+            p.done().get(left, java.util.concurrent.TimeUnit.NANOSECONDS);
+          }
         } catch (Exception e) {
-          // Still alive after the grace: killed below.
+          // Still alive after the grace (or it did not start): killed with every other
+          // descendant.
         }
-        run.process.killTree();
       }
       return null;
     });

@@ -28,4 +28,8 @@ public final class SharedAgent implements BeforeAllCallback, AfterAllCallback {
   public String unix() {
     return agent.unix();
   }
+
+  public long pid() {
+    return agent.pid();
+  }
 }

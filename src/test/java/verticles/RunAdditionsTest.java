@@ -275,8 +275,14 @@ class RunAdditionsTest {
       JsonObject first = h.receive().body();
       assertEquals(new JsonObject().put("id", "st1").put("stream", "stdout")
           .put("output_base64", b64("first\n".getBytes(StandardCharsets.UTF_8))), first);
-      // The command has not exited yet: the first output did not wait for the end.
-      assertEquals(1, withArg(marker).size(), "the shell is still running");
+      // The command has not exited yet: the first output did not wait for the end. Counted
+      // exactly: the shell's own child for `sleep` carries the marker too until it execs, so
+      // only a marked process whose parent is not marked is the shell.
+      List<ProcessHandle> marked = withArg(marker);
+      Set<Long> markedPids = new java.util.HashSet<>();
+      marked.forEach(p -> markedPids.add(p.pid()));
+      assertEquals(1, marked.stream().filter(p -> !markedPids.contains(parentOf(p.pid())))
+          .count(), "the shell is still running");
       List<JsonObject> rest = h.untilFinal("st1");
       assertEquals("second\n", concat(rest, "stdout"));
       // The final response has no output fields and no flags.
@@ -451,6 +457,16 @@ class RunAdditionsTest {
   }
 
   /** Live processes (not zombies: their command line is empty) with this exact argument. */
+  /** The parent pid from /proc/PID/stat, or -1 when the process is gone. */
+  private static long parentOf(long pid) {
+    try {
+      String s = Files.readString(Path.of("/proc/" + pid + "/stat"));
+      return Long.parseLong(s.substring(s.lastIndexOf(')') + 2).split(" ")[1]);
+    } catch (IOException | RuntimeException e) {
+      return -1;
+    }
+  }
+
   static List<ProcessHandle> withArg(String arg) {
     return scan(a -> a.equals(arg));
   }

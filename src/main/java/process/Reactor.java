@@ -1,0 +1,184 @@
+package process;
+
+import com.sun.jna.Memory;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.PriorityQueue;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * One thread that waits, with one epoll set, on every pipe and terminal of every process the agent
+ * started: however many runs and sessions are in flight, they cost descriptors, not threads.
+ *
+ * <p>Handlers run on the reactor thread and must not block. Other threads hand work to it with
+ * {@link #execute(Runnable)} (an eventfd wakes it) and delays with {@link #schedule}; nothing is
+ * scheduled while nothing waits for a delay, so an idle agent does no periodic work here.
+ */
+final class Reactor {
+  /** Told when its descriptor is ready; runs on the reactor thread. */
+  interface Handler {
+    void ready(int events);
+  }
+
+  private static final int MAX_EVENTS = 256;
+  /** Bytes the reactor reads or writes at a time, through one native buffer. */
+  static final int BUFFER = 64 * 1024;
+
+  private static volatile Reactor instance;
+
+  private final int epfd;
+  private final int wakeFd;
+  private final Memory events = new Memory((long) MAX_EVENTS * LibC.EPOLL_EVENT_SIZE);
+  private final Memory eventArg = new Memory(16);
+  private final Memory wakeBuf = new Memory(8);
+  /** The native buffer that reads and writes go through; used on the reactor thread only. */
+  final Memory buffer = new Memory(BUFFER);
+  private final Map<Integer, Handler> handlers = new HashMap<>();
+  private final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
+  private final AtomicBoolean woken = new AtomicBoolean();
+  private final PriorityQueue<Timer> timers = new PriorityQueue<>();
+  private final Thread thread;
+  private long timerSeq;
+
+  private record Timer(long deadline, long seq, Runnable task) implements Comparable<Timer> {
+    @Override
+    public int compareTo(Timer o) {
+      int c = Long.compare(deadline, o.deadline);
+      return c != 0 ? c : Long.compare(seq, o.seq);
+    }
+  }
+
+  private Reactor() {
+    epfd = LibC.epoll_create1(LibC.EPOLL_CLOEXEC);
+    if (epfd < 0) {
+      throw new IllegalStateException("epoll_create1: " + LibC.strerror(LibC.errno()));
+    }
+    wakeFd = LibC.eventfd(0, LibC.EFD_CLOEXEC | LibC.EFD_NONBLOCK);
+    if (wakeFd < 0) {
+      throw new IllegalStateException("eventfd: " + LibC.strerror(LibC.errno()));
+    }
+    ctl(LibC.EPOLL_CTL_ADD, wakeFd, LibC.EPOLLIN);
+    thread = new Thread(null, this::loop, "process-reactor", 256 * 1024);
+    thread.setDaemon(true);
+  }
+
+  /** The reactor, started on first use. */
+  static Reactor get() {
+    Reactor r = instance;
+    if (r == null) {
+      synchronized (Reactor.class) {
+        r = instance;
+        if (r == null) {
+          r = new Reactor();
+          r.thread.start();
+          instance = r;
+        }
+      }
+    }
+    return r;
+  }
+
+  boolean inReactor() {
+    return Thread.currentThread() == thread;
+  }
+
+  /** Watches {@code fd} for {@code interest}; reactor thread only. */
+  void register(int fd, int interest, Handler h) {
+    handlers.put(fd, h);
+    if (ctl(LibC.EPOLL_CTL_ADD, fd, interest) != 0) {
+      handlers.remove(fd);
+      throw new IllegalStateException("epoll_ctl: " + LibC.strerror(LibC.errno()));
+    }
+  }
+
+  /** Changes what {@code fd} is watched for; reactor thread only. */
+  void modify(int fd, int interest) {
+    ctl(LibC.EPOLL_CTL_MOD, fd, interest);
+  }
+
+  /** Stops watching {@code fd}, leaving it open; reactor thread only. */
+  void unwatch(int fd) {
+    if (handlers.remove(fd) != null) {
+      ctl(LibC.EPOLL_CTL_DEL, fd, 0);
+    }
+  }
+
+  /** Stops watching {@code fd} and closes it; reactor thread only. */
+  void close(int fd) {
+    if (handlers.remove(fd) != null) {
+      ctl(LibC.EPOLL_CTL_DEL, fd, 0);
+    }
+    LibC.close(fd);
+  }
+
+  private int ctl(int op, int fd, int interest) {
+    eventArg.setInt(0, interest);
+    eventArg.setLong(LibC.EPOLL_DATA_OFFSET, fd);
+    return LibC.epoll_ctl(epfd, op, fd, eventArg);
+  }
+
+  /** Runs {@code task} on the reactor thread, after what is already queued. */
+  void execute(Runnable task) {
+    tasks.add(task);
+    if (!inReactor() && woken.compareAndSet(false, true)) {
+      wakeBuf.setLong(0, 1);
+      LibC.write(wakeFd, wakeBuf, 8);
+    }
+  }
+
+  /** Runs {@code task} on the reactor thread after {@code delayMs}. */
+  void schedule(long delayMs, Runnable task) {
+    long deadline = System.nanoTime() + delayMs * 1_000_000;
+    execute(() -> timers.add(new Timer(deadline, timerSeq++, task)));
+  }
+
+  /** Watched descriptors, the wake-up descriptor excluded (for tests and metrics). */
+  int watched() {
+    return handlers.size();
+  }
+
+  private void loop() {
+    Memory wakeRead = new Memory(8);
+    while (true) {
+      int timeout = -1;
+      Timer next = timers.peek();
+      if (next != null) {
+        long left = next.deadline - System.nanoTime();
+        timeout = left <= 0 ? 0 : (int) Math.max(1, (left + 999_999) / 1_000_000);
+      }
+      int n = tasks.isEmpty() ? LibC.epoll_wait(epfd, events, MAX_EVENTS, timeout)
+          : LibC.epoll_wait(epfd, events, MAX_EVENTS, 0);
+      for (int i = 0; i < n; i++) {
+        long base = (long) i * LibC.EPOLL_EVENT_SIZE;
+        int ev = events.getInt(base);
+        int fd = (int) events.getLong(base + LibC.EPOLL_DATA_OFFSET);
+        if (fd == wakeFd) {
+          LibC.read(wakeFd, wakeRead, 8);
+          woken.set(false);
+          continue;
+        }
+        Handler h = handlers.get(fd);
+        if (h != null) {
+          safely(() -> h.ready(ev));
+        }
+      }
+      Runnable task;
+      while ((task = tasks.poll()) != null) {
+        safely(task);
+      }
+      long now = System.nanoTime();
+      while (!timers.isEmpty() && timers.peek().deadline - now <= 0) {
+        safely(timers.poll().task);
+      }
+    }
+  }
+
+  private static void safely(Runnable r) {
+    try {
+      r.run();
+    } catch (Throwable t) {
+      log.Log.error("reactor_error", "error", String.valueOf(t));
+    }
+  }
+}
