@@ -198,12 +198,7 @@ public final class Bench {
         own.waitFor(5, TimeUnit.SECONDS);
       }
     }
-    progress("");
-    System.out.println("| figure | agent | floor | ratio | target |");
-    System.out.println("|---|---|---|---|---|");
-    for (String[] r : rows) {
-      System.out.println("| " + String.join(" | ", r) + " |");
-    }
+    printTable();
   }
 
   private void row(String... cells) {
@@ -536,6 +531,11 @@ public final class Bench {
         own.waitFor(5, TimeUnit.SECONDS);
       }
     }
+    printTable();
+  }
+
+  /** The rows gathered so far, as one Markdown table on stdout. */
+  private void printTable() {
     progress("");
     System.out.println("| figure | agent | floor | ratio | target |");
     System.out.println("|---|---|---|---|---|");
