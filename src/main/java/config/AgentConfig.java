@@ -21,12 +21,16 @@ public record AgentConfig(
     long writeQueueMaxBytes,
     String metrics,
     String logFormat,
-    String logLevel) {
+    String logLevel,
+    // Containment of runs and sessions (process/Containment).
+    boolean cgroups,
+    long pidsMax) {
 
   public static final String DEFAULT_LISTEN = "vsock://any:52000";
 
   public static AgentConfig defaults() {
     return new AgentConfig(List.of(DEFAULT_LISTEN), null, 1024, 64, 256, 64, 1024 * 1024,
-        4L * 1024 * 1024, 64L * 1024 * 1024, 600_000, 500, 64L * 1024 * 1024, null, "text", "info");
+        4L * 1024 * 1024, 64L * 1024 * 1024, 600_000, 500, 64L * 1024 * 1024, null, "text", "info",
+        true, 4096);
   }
 }

@@ -24,7 +24,8 @@ public final class ConfigLoader {
       "max_connections", "max_requests_per_connection", "max_runs", "max_sessions",
       "shell_backlog_bytes", "run_max_output_bytes", "run_output_budget_bytes",
       "session_idle_timeout_ms", "kill_grace_ms",
-      "write_queue_max_bytes", "metrics", "log_format", "log_level");
+      "write_queue_max_bytes", "metrics", "log_format", "log_level",
+      "cgroups", "pids_max");
 
   private ConfigLoader() {}
 
@@ -146,7 +147,18 @@ public final class ConfigLoader {
         num(v, "session_idle_timeout_ms", d.sessionIdleTimeoutMs(), 1, Long.MAX_VALUE / 2),
         num(v, "kill_grace_ms", d.killGraceMs(), 0, 60_000),
         num(v, "write_queue_max_bytes", d.writeQueueMaxBytes(), 1L << 20, 1L << 40),
-        str(v, "metrics", null), logFormat, logLevel);
+        str(v, "metrics", null), logFormat, logLevel,
+        cgroups(str(v, "cgroups", "auto")),
+        num(v, "pids_max", d.pidsMax(), 0, 4_194_304));
+  }
+
+  private static boolean cgroups(String v) throws ConfigException {
+    return switch (v.toLowerCase(Locale.ROOT)) {
+      case "auto", "true" -> true;
+      case "off", "false" -> false;
+      default -> throw new ConfigException("key 'cgroups' must be \"auto\" or \"off\", not \""
+          + v + "\"");
+    };
   }
 
   private static String str(Map<String, Object> v, String key, String dflt) {

@@ -32,7 +32,7 @@ public final class RunProcess {
       });
 
   private final Process process;
-  private final String tag;
+  private final Containment.Cell cell;
   private final Pipe stdout;
   private final Pipe stderr;
   private final CompletableFuture<Integer> done = new CompletableFuture<>();
@@ -80,9 +80,10 @@ public final class RunProcess {
     }
   }
 
-  private RunProcess(Process process, String tag, OutputSink stdout, OutputSink stderr) {
+  private RunProcess(Process process, Containment.Cell cell, OutputSink stdout,
+      OutputSink stderr) {
     this.process = process;
-    this.tag = tag;
+    this.cell = cell;
     this.stdout = new Pipe(stdout);
     this.stderr = new Pipe(stderr);
   }
@@ -94,8 +95,8 @@ public final class RunProcess {
     if (env != null) {
       environment.putAll(env);
     }
-    String tag = ProcessTree.newTag();
-    environment.put(ProcessTree.TAG_VARIABLE, tag);
+    Containment.Cell cell = Containment.get().open("run");
+    environment.put(ProcessTree.TAG_VARIABLE, cell.tag());
     Reaper.becomeSubreaper();
     Process process;
     Reaper.spawning().lock();
@@ -104,10 +105,14 @@ public final class RunProcess {
           ? NativeSpawn.start(command, cwd, environment, stdin == null)
           : jdkStart(command, cwd, environment, stdin == null);
       Reaper.own(process.pid());
+    } catch (IOException | RuntimeException e) {
+      cell.answered(true);
+      throw e;
     } finally {
       Reaper.spawning().unlock();
     }
-    RunProcess rp = new RunProcess(process, tag, stdout, stderr);
+    cell.place(process.pid());
+    RunProcess rp = new RunProcess(process, cell, stdout, stderr);
     rp.read(rp.process.getInputStream(), rp.stdout);
     rp.read(rp.process.getErrorStream(), rp.stderr);
     if (stdin != null) {
@@ -207,18 +212,21 @@ public final class RunProcess {
     return process.isAlive();
   }
 
-  /**
-   * Kills the process, every descendant, and every process that escaped the tree (by double-fork
-   * or setsid) but still carries this run's tag, with SIGKILL. Blocking (reads /proc).
-   */
-  public void killTree() {
-    ProcessTree.kill(process.toHandle());
-    ProcessTree.killTagged(tag);
+  /** Where the process and everything it starts live (see {@link Containment}). */
+  public Containment.Cell cell() {
+    return cell;
   }
 
-  /** SIGTERM to the whole tree, escaped members included. */
-  public void terminateTree() {
-    ProcessTree.terminate(process.toHandle());
-    ProcessTree.signalTagged(tag, Posix.SIGTERM);
+  /**
+   * Kills the process and everything it started with SIGKILL: its cell, and what escaped it
+   * before it was contained. Returns at once; completes once the signals are sent.
+   */
+  public CompletableFuture<Void> killTree() {
+    return Containment.get().kill(List.of(cell));
+  }
+
+  /** SIGTERM to the process and everything it started. */
+  public CompletableFuture<Void> terminateTree() {
+    return Containment.get().signal(List.of(cell), Posix.SIGTERM);
   }
 }

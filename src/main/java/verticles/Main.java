@@ -17,6 +17,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import log.Log;
+import process.Containment;
 import process.ProcessTree;
 import process.Reaper;
 import state.AgentState;
@@ -33,6 +34,8 @@ public final class Main {
   static final long SHUTDOWN_BUDGET_MS = 1800;
   /** How often orphans adopted as a subreaper are reaped. */
   private static final long REAP_EVERY_MS = 1000;
+  /** How long shutdown waits for the killed cells to empty so their cgroups can go. */
+  private static final long CGROUP_EMPTY_MS = 300;
   /** Time left for the last answers to be written before the process exits. */
   private static final long FLUSH_MS = 100;
 
@@ -78,6 +81,7 @@ public final class Main {
       return;
     }
     Log.configure(config.logFormat(), config.logLevel());
+    Containment.configure(config.cgroups(), config.pidsMax());
     List<ListenAddress> addresses = new ArrayList<>();
     for (String uri : config.listen()) {
       ListenAddress a = ListenAddress.parse(uri);
@@ -170,6 +174,9 @@ public final class Main {
         })
         // Whatever is left (an escaped process the agent adopted) goes too.
         .eventually(() -> vertx.executeBlocking(() -> {
+          // Every cell at once (what answered runs left running included), then anything that
+          // is not in one.
+          Containment.closeInstalled(CGROUP_EMPTY_MS);
           ProcessTree.killAllDescendants();
           return null;
         }, false))

@@ -19,6 +19,7 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import process.ChildEnvironment;
+import process.Containment;
 import process.Posix;
 import process.ProcessTree;
 import process.Reaper;
@@ -48,7 +49,8 @@ public final class PtySessionVerticle extends VerticleBase {
   private static final long MAX_PENDING_INPUT = 1024 * 1024;
 
   private final SessionInfo info;
-  private final String tag = ProcessTree.newTag();
+  /** Where the session's processes live (see process.Containment); made in start(). */
+  private Containment.Cell cell;
   private final Request request;
   /** The connection that is to receive output next: the starter, then the last to attach. */
   private String expected;
@@ -80,9 +82,11 @@ public final class PtySessionVerticle extends VerticleBase {
       env.putAll(request.env());
     }
     // Lets a shutdown or close find the session's processes that left it (see ProcessTree).
-    env.put(ProcessTree.TAG_VARIABLE, tag);
+    cell = Containment.get().open("shell");
+    env.put(ProcessTree.TAG_VARIABLE, cell.tag());
     String cwd = request.cwd() != null ? request.cwd() : System.getProperty("user.dir");
     if (!java.nio.file.Files.isDirectory(java.nio.file.Path.of(cwd))) {
+      cell.answered(true);
       throw new IOException("No such directory: " + cwd);
     }
     buffer = new OutputBuffer(backlogBytes);
@@ -117,8 +121,10 @@ public final class PtySessionVerticle extends VerticleBase {
       }
     } catch (IOException | RuntimeException e) {
       consumer.unregister();
+      cell.answered(true);
       throw e;
     }
+    cell.place(process.pid());
     info.pid = process.pid();
     if (info.starterGone) {
       // The starter closed before it could be attached: keep the output as backlog.
@@ -287,8 +293,7 @@ public final class PtySessionVerticle extends VerticleBase {
    */
   /** SIGKILL to every process of the session, and to those that left it but carry its tag. */
   private void sweep() {
-    ProcessTree.killSession(info.pid);
-    ProcessTree.killTagged(tag);
+    Containment.get().kill(java.util.List.of(cell));
   }
 
   private Future<Integer> killAll() {
@@ -300,8 +305,7 @@ public final class PtySessionVerticle extends VerticleBase {
     }
     // The process itself first: just started, it may not lead its session yet.
     Posix.kill(info.pid, Posix.SIGHUP);
-    ProcessTree.signalSession(info.pid, Posix.SIGHUP);
-    ProcessTree.signalTagged(tag, Posix.SIGHUP);
+    Containment.get().signal(java.util.List.of(cell), Posix.SIGHUP);
     long timer = vertx.setTimer(Math.max(1, killGraceMs), t -> sweep());
     return exited.andThen(ar -> {
       vertx.cancelTimer(timer);

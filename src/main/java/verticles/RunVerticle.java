@@ -17,6 +17,7 @@ import java.util.Map;
 import java.util.Set;
 import log.Log;
 import process.Capture;
+import process.Containment;
 import process.OutputBudget;
 import process.OutputSink;
 import process.RunProcess;
@@ -149,13 +150,9 @@ public final class RunVerticle extends VerticleBase {
         });
   }
 
-  /** Kills the run's process tree on a worker thread: finding the tree reads /proc. */
+  /** Kills the run's process tree (on the containment thread: this returns at once). */
   private void killTree(Run run) {
-    RunProcess p = run.process;
-    vertx.executeBlocking(() -> {
-      p.killTree();
-      return null;
-    }, false);
+    run.process.killTree();
   }
 
   private static byte[] decodeStdin(String b64) {
@@ -266,6 +263,10 @@ public final class RunVerticle extends VerticleBase {
     }
     run.answered = true;
     state.runs.decrementAndGet();
+    if (run.process != null) {
+      // What the command left running stays in its cell, or ends now if the host asked.
+      run.process.cell().answered(run.request.isKillLeftovers());
+    }
     if (run.outCapture != null) {
       run.outCapture.release();
       run.errCapture.release();
@@ -286,6 +287,9 @@ public final class RunVerticle extends VerticleBase {
     if (runs == null) {
       return;
     }
+    // One batch for the whole connection: with cgroups one write per run, without them a few
+    // passes over /proc for all of them together.
+    List<Containment.Cell> cells = new ArrayList<>();
     for (Run run : runs) {
       Log.info("run_killed", "connection", connId, "id", run.request.id(), "reason",
           "connection closed");
@@ -293,8 +297,11 @@ public final class RunVerticle extends VerticleBase {
         b.close();
       }
       if (run.process != null) {
-        killTree(run);
+        cells.add(run.process.cell());
       }
+    }
+    Containment.get().kill(cells);
+    for (Run run : runs) {
       finish(run, Response.error(run.request.id(), "Connection closed"));
     }
   }
@@ -303,14 +310,16 @@ public final class RunVerticle extends VerticleBase {
   public Future<?> stop() {
     List<Run> all = new ArrayList<>();
     byConnection.values().forEach(all::addAll);
+    List<Containment.Cell> cells = new ArrayList<>();
     for (Run run : all) {
       for (OutputBuffer b : run.buffers) {
         b.close();
       }
       if (run.process != null) {
-        run.process.terminateTree();
+        cells.add(run.process.cell());
       }
     }
+    Containment.get().signal(cells, process.Posix.SIGTERM);
     long grace = state.config().killGraceMs();
     return vertx.executeBlocking(() -> {
       long deadline = System.nanoTime() + grace * 1_000_000;
@@ -324,8 +333,8 @@ public final class RunVerticle extends VerticleBase {
         } catch (Exception e) {
           // Still alive after the grace: killed below.
         }
-        run.process.killTree();
       }
+      Containment.get().kill(cells).get(grace + 1000, java.util.concurrent.TimeUnit.MILLISECONDS);
       return null;
     });
   }
