@@ -66,7 +66,7 @@ final class CgroupWatch {
     }
   }
 
-  private synchronized int start() {
+  synchronized int start() {
     if (fd >= 0 || failed || closed) {
       return fd;
     }

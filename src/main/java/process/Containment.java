@@ -91,6 +91,10 @@ public final class Containment {
       Cgroups c = wantCgroups ? Cgroups.setUp(wantPidsMax > 0) : Cgroups.none("switched off");
       installed = new Containment(c, wantPidsMax);
       if (c.base != null) {
+        // Set up now, not on the first kill, which should cost no more than any other.
+        installed.watch.start();
+      }
+      if (c.base != null) {
         Log.info("containment", "engine", "cgroup", "detail", c.description, "pids_max",
             c.hasPidsLimit() && wantPidsMax > 0 ? wantPidsMax : "none");
       } else {
@@ -373,8 +377,9 @@ public final class Containment {
     public void answered(boolean killLeftovers) {
       if (killLeftovers) {
         kill(List.of(this));
-      } else {
-        release();
+      } else if (dir != null) {
+        // Off the caller's thread: reading the cgroup and setting a watch are system calls.
+        worker.execute(this::release);
       }
     }
 
