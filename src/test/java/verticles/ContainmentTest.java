@@ -175,6 +175,9 @@ class ContainmentTest {
       // ... in a cell of its own, known to the agent.
       assertTrue(cgroupOf(daemon).matches(".*/agent\\." + agent.pid() + "\\.[0-9a-f]+/run\\.\\d+"),
           cgroupOf(daemon));
+      JsonObject info = c.call(new JsonObject().put("id", "i").put("type", "info"));
+      assertTrue(info.getJsonObject("info").getJsonArray("capabilities")
+          .contains("run_kill_leftovers"), info::encode);
       // With kill_leftovers, what the run left goes when it is answered.
       r = c.call(run("kill", "sh", "-c", "sleep " + marker + "2 >/dev/null 2>&1 &")
           .put("kill_leftovers", true));
