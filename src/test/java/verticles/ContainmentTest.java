@@ -175,6 +175,9 @@ class ContainmentTest {
       // ... in a cell of its own, known to the agent.
       assertTrue(cgroupOf(daemon).matches(".*/agent\\." + agent.pid() + "\\.[0-9a-f]+/run\\.\\d+"),
           cgroupOf(daemon));
+      JsonObject bad = c.call(run("bad", "true").put("kill_leftovers", "yes"));
+      assertEquals("Invalid request: field 'kill_leftovers' must be a boolean",
+          bad.getString("error"), bad::encode);
       JsonObject info = c.call(new JsonObject().put("id", "i").put("type", "info"));
       assertTrue(info.getJsonObject("info").getJsonArray("capabilities")
           .contains("run_kill_leftovers"), info::encode);
