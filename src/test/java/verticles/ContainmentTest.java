@@ -258,6 +258,25 @@ class ContainmentTest {
     }
   }
 
+  @Test
+  void whereCgroupV2IsNotMountedTheAgentMountsItAndUsesIt() throws Exception {
+    // A mount namespace of its own, where an empty tmpfs hides the host's cgroup mounts.
+    String marker = "68." + ProcessHandle.current().pid();
+    Path dir = Files.createTempDirectory("containment");
+    List<String> wrapper = List.of("unshare", "--mount", "--propagation", "private", "sh", "-c",
+        "mount -t tmpfs none /sys/fs/cgroup && exec \"$@\"", "sh");
+    try (AgentProcess agent = AgentProcess.launchWrapped(dir, wrapper, List.of("--listen",
+        "unix:" + dir.resolve("agent.sock")), Map.of()).awaitReady();
+        AgentConnection c = AgentConnection.open(agent.unix())) {
+      JsonObject r = c.call(escapees("m", marker).put("timeout_ms", 3000));
+      assertEquals(124, r.getInteger("exit_code"), r::encode);
+      assertTrue(agent.log().stream().anyMatch(l -> l.contains("cgroup_mounted path=/sys/fs/cgroup")),
+          () -> "not mounted: " + agent.log());
+      assertEngine(agent, "cgroup");
+      await(() -> withArg(marker).isEmpty(), "escapees outlived the timeout: " + withArg(marker));
+    }
+  }
+
   private static void shutdown(AgentProcess agent) throws Exception {
     try (AgentConnection c = AgentConnection.open(agent.unix())) {
       c.call(new JsonObject().put("id", "bye").put("type", "shutdown"));
