@@ -201,6 +201,10 @@ final class Cgroups {
       if (pre.length < 5 || post.length < 1 || !post[0].equals(type)) {
         continue;
       }
+      // A mount hidden under a later one is still listed; its directory then shows the other.
+      if (!Files.exists(Path.of(unescape(pre[4]), "cgroup.procs"))) {
+        continue;
+      }
       if (option != null && (post.length < 3 || !List.of(post[2].split(",")).contains(option))) {
         continue;
       }
@@ -234,7 +238,7 @@ final class Cgroups {
   private static String[] mountV2() throws IOException {
     for (String target : new String[] {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}) {
       Path t = Path.of(target);
-      if (!Files.isDirectory(t) || findMountPoint(target)) {
+      if (!Files.isDirectory(t)) {
         continue;
       }
       try (var entries = Files.list(t)) {
@@ -256,16 +260,6 @@ final class Cgroups {
           + "errno " + Native.getLastError());
     }
     throw new IOException("cgroup v2 not mounted, and no empty /sys/fs/cgroup to mount it on");
-  }
-
-  private static boolean findMountPoint(String path) throws IOException {
-    for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
-      String[] f = line.split(" ");
-      if (f.length > 4 && unescape(f[4]).equals(path)) {
-        return true;
-      }
-    }
-    return false;
   }
 
   /** The agent's subtree in a cgroup v1 hierarchy with the pids controller, or null. */

@@ -47,6 +47,8 @@ public final class Containment {
   private final Set<Cell> live = ConcurrentHashMap.newKeySet();
   /** The same cells by tag, for the processes found in the agent's own leaf. */
   private final java.util.Map<String, Cell> byTag = new ConcurrentHashMap<>();
+  /** The same cells by the pid of their process, once placed. */
+  private final java.util.Map<Long, Cell> byPid = new ConcurrentHashMap<>();
   private final ConcurrentLinkedQueue<Job> jobs = new ConcurrentLinkedQueue<>();
   private final AtomicBoolean draining = new AtomicBoolean();
   private final ThreadPoolExecutor worker = new ThreadPoolExecutor(0, 1, 10, TimeUnit.SECONDS,
@@ -261,6 +263,7 @@ public final class Containment {
     int cgroupKills = 0;
     for (Job job : batch) {
       for (Cell c : job.cells) {
+        c.ensurePlaced();
         boolean swept = c.dir == null || c.forkedBeforeMove;
         if (job.signal == Posix.SIGKILL) {
           if (c.dir != null) {
@@ -308,6 +311,8 @@ public final class Containment {
     /** The cgroup v1 pids directory, or null. */
     volatile Path v1;
     private volatile long pid = -1;
+    /** Set once the process was moved (or found gone); guarded by the cell. */
+    private boolean placed;
     /** The process may have forked before it was moved: sweep through /proc too. */
     volatile boolean forkedBeforeMove;
     private final AtomicBoolean released = new AtomicBoolean();
@@ -339,15 +344,25 @@ public final class Containment {
     }
 
     /**
-     * The cell's process was just started as {@code pid}: moves it into the cell's cgroup.
-     * Blocking but short; call it right after the spawn, before anything waits on the process.
+     * The cell's process was just started as {@code pid}: moves it into the cell's cgroup, with
+     * what it forked meanwhile (see {@link #adoptStrays}). Blocking (about half a millisecond,
+     * mostly waiting in the kernel); call it right after the spawn. Done later, on another
+     * thread, the move would leave a fork bomb time to multiply outside any limit.
      */
     public void place(long pid) {
       this.pid = pid;
-      Path d = dir;
-      if (d == null) {
+      if (dir != null) {
+        byPid.put(pid, this);
+      }
+      ensurePlaced();
+    }
+
+    /** Moves the process into the cell, once. */
+    synchronized void ensurePlaced() {
+      if (placed || pid <= 0 || dir == null) {
         return;
       }
+      placed = true;
       try {
         move(pid);
       } catch (IOException e) {
@@ -388,6 +403,7 @@ public final class Containment {
       if (dir == null || !released.compareAndSet(false, true)) {
         return;
       }
+      ensurePlaced();
       if (Cgroups.empty(dir)) {
         remove();
         return;
@@ -411,6 +427,7 @@ public final class Containment {
       Containment.remove(v1);
       live.remove(this);
       byTag.remove(tag);
+      byPid.remove(pid, this);
       watch.forget(this);
     }
 
@@ -435,8 +452,17 @@ public final class Containment {
         if (p == self) {
           continue;
         }
-        Cell owner = byTag.getOrDefault(tagOf(p), placing);
-        if (owner.dir == null) {
+        Cell owner = byTag.get(tagOf(p));
+        if (owner == null) {
+          // No tag (cleared, or not past its exec yet): the cell whose process leads its
+          // session or is its parent, else the one being placed.
+          long[] ps = parentAndSession(p);
+          owner = byPid.get(ps[1]);
+          if (owner == null) {
+            owner = byPid.get(ps[0]);
+          }
+        }
+        if (owner == null || owner.dir == null) {
           owner = placing;
         }
         try {
@@ -450,6 +476,17 @@ public final class Containment {
       if (!moved) {
         return;
       }
+    }
+  }
+
+  /** The parent and session of {@code pid}, or -1s. */
+  private static long[] parentAndSession(long pid) {
+    try {
+      String s = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+      String[] f = s.substring(s.lastIndexOf(')') + 2).split(" ", 5);
+      return new long[] {Long.parseLong(f[1]), Long.parseLong(f[3])};
+    } catch (IOException | RuntimeException e) {
+      return new long[] {-1, -1};
     }
   }
 

@@ -135,8 +135,9 @@ class ContainmentTest {
       assertEngine(agent, engine);
       if (engine.equals("cgroup")) {
         for (long pid : withArg(marker)) {
-          assertTrue(cgroupOf(pid).contains("/agent." + agent.pid() + "."),
-              "process " + pid + " is not in a cell: " + cgroupOf(pid));
+          assertTrue(cgroupOf(pid).matches(".*/agent\\." + agent.pid()
+              + "\\.[0-9a-f]+/run\\.\\d+"), "process " + pid + " is not in a cell: "
+              + cgroupOf(pid));
         }
       }
       if (byTimeout) {
