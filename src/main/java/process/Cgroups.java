@@ -80,6 +80,7 @@ final class Cgroups {
     } catch (IOException | RuntimeException e) {
       return none("cgroup v2 unavailable: " + e.getMessage());
     }
+    sweepStale(own);
     Path base = own.resolve(name);
     Path self = own.resolve(name + ".self");
     boolean pidsV2 = false;
@@ -279,12 +280,46 @@ final class Cgroups {
       if (rel == null) {
         return null;
       }
+      sweepStale(under(mount, rel));
       Path dir = under(mount, rel).resolve(name);
       Files.createDirectory(dir);
       return dir;
     } catch (IOException | RuntimeException e) {
       log.Log.warn("cgroup_v1_pids_unavailable", "error", e.getMessage());
       return null;
+    }
+  }
+
+  /**
+   * Removes what agents that are gone left in {@code parent} (an agent stopped by SIGKILL cannot
+   * clean up): the empty {@code agent.<pid>.*} trees of pids that no longer exist. A tree that
+   * still holds a process is left alone.
+   */
+  private static void sweepStale(Path parent) {
+    try (var entries = Files.newDirectoryStream(parent, "agent.*")) {
+      for (Path p : entries) {
+        String[] f = p.getFileName().toString().split("\\.");
+        if (f.length < 3 || !f[1].matches("\\d{1,10}")
+            || Files.exists(Path.of("/proc", f[1]))) {
+          continue;
+        }
+        removeEmptyTree(p);
+      }
+    } catch (IOException | RuntimeException e) {
+      log.Log.debug("cgroup_sweep_failed", "path", parent, "error", e.toString());
+    }
+  }
+
+  private static void removeEmptyTree(Path dir) throws IOException {
+    try (var children = Files.list(dir)) {
+      for (Path c : children.filter(Files::isDirectory).toList()) {
+        removeEmptyTree(c);
+      }
+    }
+    try {
+      Files.delete(dir);
+    } catch (IOException e) {
+      // Still holds a process.
     }
   }
 

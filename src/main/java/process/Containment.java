@@ -193,6 +193,16 @@ public final class Containment {
       c.remove();
     }
     remove(base);
+    for (Path p : new ArrayList<>(pendingV1)) {
+      while (!remove(p) && System.nanoTime() < deadline) {
+        try {
+          Thread.sleep(5);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          break;
+        }
+      }
+    }
     remove(cgroups.pidsV1Base);
     cgroups.leave();
     watch.close();
@@ -209,6 +219,25 @@ public final class Containment {
       Log.debug("cgroup_not_removed", "path", dir, "error", e.getMessage());
       return false;
     }
+  }
+
+  /** cgroup v1 directories that could not be removed yet. */
+  private final Set<Path> pendingV1 = ConcurrentHashMap.newKeySet();
+
+  /** Tries to remove {@code dir} again after a delay that doubles, up to about 25 s in all. */
+  private void retryV1(Path dir, int attempt) {
+    pendingV1.add(dir);
+    if (attempt > 8 || closed) {
+      return;
+    }
+    java.util.concurrent.CompletableFuture.delayedExecutor(100L << attempt,
+        TimeUnit.MILLISECONDS, worker).execute(() -> {
+          if (!Files.exists(dir) || remove(dir)) {
+            pendingV1.remove(dir);
+          } else {
+            retryV1(dir, attempt + 1);
+          }
+        });
   }
 
   /** A batch of cells to signal. */
@@ -424,7 +453,10 @@ public final class Containment {
       if (!removed.compareAndSet(false, true)) {
         return;
       }
-      Containment.remove(v1);
+      if (v1 != null && !Containment.remove(v1)) {
+        // cgroup v1 may still count the exited processes for a moment: try again shortly.
+        retryV1(v1, 1);
+      }
       live.remove(this);
       byTag.remove(tag);
       byPid.remove(pid, this);
