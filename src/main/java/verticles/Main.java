@@ -35,7 +35,7 @@ public final class Main {
   /** How often orphans adopted as a subreaper are reaped. */
   private static final long REAP_EVERY_MS = 1000;
   /** How long shutdown waits for the killed cells to empty so their cgroups can go. */
-  private static final long CGROUP_EMPTY_MS = 300;
+  private static final long CGROUP_EMPTY_MS = 100;
   /** Time left for the last answers to be written before the process exits. */
   private static final long FLUSH_MS = 100;
 
@@ -193,6 +193,9 @@ public final class Main {
       try {
         if (!stopped.await(SHUTDOWN_BUDGET_MS, TimeUnit.MILLISECONDS)) {
           Log.warn("shutdown_slow", "budget_ms", SHUTDOWN_BUDGET_MS);
+          // Out of time, but nothing the agent started may outlive it.
+          Containment.killInstalledNow();
+          ProcessTree.killAllDescendants();
           Runtime.getRuntime().halt(0);
         }
       } catch (InterruptedException e) {
