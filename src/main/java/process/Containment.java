@@ -301,6 +301,12 @@ public final class Containment {
     List<ProcessTree.Target> kills = new ArrayList<>();
     java.util.Map<Integer, List<ProcessTree.Target>> signals = new java.util.HashMap<>();
     int cgroupKills = 0;
+    if (cgroups.self != null) {
+      // A fork that was under way while a cell's process was placed may have been missed then:
+      // what is still in the agent's own leaf joins its cell before the cells are killed.
+      batch.stream().flatMap(j -> j.cells.stream()).filter(c -> c.dir != null).findFirst()
+          .ifPresent(this::adoptStrays);
+    }
     for (Job job : batch) {
       for (Cell c : job.cells) {
         c.ensurePlaced();

@@ -300,7 +300,9 @@ public final class RunVerticle extends VerticleBase {
         cells.add(run.process.cell());
       }
     }
-    Containment.get().kill(cells);
+    if (!cells.isEmpty()) {
+      Containment.get().kill(cells);
+    }
     for (Run run : runs) {
       finish(run, Response.error(run.request.id(), "Connection closed"));
     }
@@ -318,6 +320,10 @@ public final class RunVerticle extends VerticleBase {
       if (run.process != null) {
         cells.add(run.process.cell());
       }
+    }
+    if (cells.isEmpty()) {
+      // Nothing to end (and no reason to set up containment while shutting down).
+      return Future.succeededFuture();
     }
     Containment.get().signal(cells, process.Posix.SIGTERM);
     long grace = state.config().killGraceMs();
