@@ -522,6 +522,12 @@ public final class Containment {
           // No tag (cleared, or not past its exec yet): the cell whose process leads its
           // session or is its parent, else the one being placed.
           long[] ps = parentAndSession(p);
+          if (ps[0] == self) {
+            // The agent's own child without a tag: another spawn in flight (before its exec it
+            // carries the agent's environment), which its own spawn places. Moved here, it
+            // would end up in the wrong cell and die with it.
+            continue;
+          }
           owner = byPid.get(ps[1]);
           if (owner == null) {
             owner = byPid.get(ps[0]);
