@@ -24,7 +24,9 @@ import java.util.concurrent.TimeUnit;
  * answering framed pings, posix_spawn of /bin/true, a bare JVM answering one ping), and prints
  * each figure with its ratio to its floor as a Markdown table.
  *
- * <pre>bin/bench [--quick] [--agent tcp://HOST:PORT] [--files-only] [--jar AGENT_JAR] [--kill-only]</pre>
+ * <pre>
+ * bin/bench [--quick] [--agent tcp://HOST:PORT] [--files-only] [--jar AGENT_JAR] [--kill-only]
+ * </pre>
  *
  * {@code --files-only} measures the file figures alone (with the agent's CPU per request), and
  * {@code --jar} starts that agent jar instead of target/agent.jar: together they compare two
@@ -104,21 +106,31 @@ public final class Bench {
   }
 
   private void killRow(String address) throws Exception {
+    // No more runs than the agent allows at once (its memory plan may have lowered max_runs).
+    int n = Math.min(200, maxRuns(address));
     double[] kill = new double[quick ? 1 : 3];
     for (int i = 0; i < kill.length; i++) {
-      kill[i] = killAfterClose(address, 200);
+      kill[i] = killAfterClose(address, n);
     }
     double[] floor = new double[kill.length];
     for (int i = 0; i < floor.length; i++) {
-      floor[i] = killFloor(200);
+      floor[i] = killFloor(n);
     }
     Arrays.sort(kill);
     Arrays.sort(floor);
     double k = kill[kill.length / 2];
     double f = floor[floor.length / 2];
-    row("200 connections running `sleep 30` close: until the last process is gone, zombies "
+    row(n + " connections running `sleep 30` close: until the last process is gone, zombies "
         + "included (median of " + kill.length + ")", ms(k),
-        "SIGKILL to 200 sleeps " + ms(f), ratio(k, f), "at most 0.5 s");
+        "SIGKILL to " + n + " sleeps " + ms(f), ratio(k, f), "at most 0.5 s");
+  }
+
+  /** The agent's {@code max_runs}, from {@code info}. */
+  private static int maxRuns(String address) throws IOException {
+    try (AgentConnection c = AgentConnection.open(address)) {
+      JsonObject r = c.call(new JsonObject().put("id", "limits").put("type", "info"));
+      return r.getJsonObject("info").getJsonObject("limits").getInteger("max_runs");
+    }
   }
 
   /**
