@@ -24,7 +24,9 @@ import java.util.concurrent.TimeUnit;
  * answering framed pings, posix_spawn of /bin/true, a bare JVM answering one ping), and prints
  * each figure with its ratio to its floor as a Markdown table.
  *
- * <pre>bin/bench [--quick] [--agent tcp://HOST:PORT] [--files-only] [--jar AGENT_JAR]</pre>
+ * <pre>
+ * bin/bench [--quick] [--agent tcp://HOST:PORT] [--files-only] [--jar AGENT_JAR] [--kill-only]
+ * </pre>
  *
  * {@code --files-only} measures the file figures alone (with the agent's CPU per request), and
  * {@code --jar} starts that agent jar instead of target/agent.jar: together they compare two
@@ -55,6 +57,7 @@ public final class Bench {
     boolean quick = false;
     boolean filesOnly = false;
     String jar = null;
+    boolean killOnly = false;
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--root" -> root = Path.of(args[++i]);
@@ -63,17 +66,165 @@ public final class Bench {
         case "--quick" -> quick = true;
         case "--files-only" -> filesOnly = true;
         case "--jar" -> jar = args[++i];
+        case "--kill-only" -> killOnly = true;
         default -> throw new IllegalArgumentException("unknown option " + args[i]);
       }
     }
     Bench bench = new Bench(root, floors, quick);
     bench.filesOnly = filesOnly;
     bench.jar = jar;
-    if (filesOnly) {
+    if (killOnly) {
+      bench.killOnly(agent);
+    } else if (filesOnly) {
       bench.runFiles(agent);
     } else {
       bench.run(agent);
     }
+  }
+
+  /** {@code --kill-only}: the kill figure alone, against a fresh agent or the one given. */
+  private void killOnly(String address) throws Exception {
+    Process own = null;
+    if (address == null) {
+      address = "tcp://127.0.0.1:" + freePort();
+      own = new ProcessBuilder(root.resolve("bin/agent").toString(), "--listen", address)
+          .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+      waitForPing(address, 30_000);
+    }
+    try {
+      killRow(address);
+    } finally {
+      if (own != null) {
+        own.destroy();
+        own.waitFor(5, TimeUnit.SECONDS);
+      }
+    }
+    progress("");
+    for (String[] r : rows) {
+      System.out.println("| " + String.join(" | ", r) + " |");
+    }
+  }
+
+  private void killRow(String address) throws Exception {
+    // No more runs than the agent allows at once (its memory plan may have lowered max_runs).
+    int n = Math.min(200, maxRuns(address));
+    double[] kill = new double[quick ? 1 : 3];
+    for (int i = 0; i < kill.length; i++) {
+      kill[i] = killAfterClose(address, n);
+    }
+    double[] floor = new double[kill.length];
+    for (int i = 0; i < floor.length; i++) {
+      floor[i] = killFloor(n);
+    }
+    Arrays.sort(kill);
+    Arrays.sort(floor);
+    double k = kill[kill.length / 2];
+    double f = floor[floor.length / 2];
+    row(n + " connections running `sleep 30` close: until the last process is gone, zombies "
+        + "included (median of " + kill.length + ")", ms(k),
+        "SIGKILL to " + n + " sleeps " + ms(f), ratio(k, f), "at most 0.5 s");
+  }
+
+  /** The agent's {@code max_runs}, from {@code info}. */
+  private static int maxRuns(String address) throws IOException {
+    try (AgentConnection c = AgentConnection.open(address)) {
+      JsonObject r = c.call(new JsonObject().put("id", "limits").put("type", "info"));
+      return r.getJsonObject("info").getJsonObject("limits").getInteger("max_runs");
+    }
+  }
+
+  /**
+   * The floor for the kill figure: this process starts {@code n} {@code sleep 30} itself, sends
+   * each SIGKILL and waits until the last has been reaped.
+   */
+  private double killFloor(int n) throws Exception {
+    List<Process> ps = new ArrayList<>();
+    try {
+      for (int i = 0; i < n; i++) {
+        ps.add(new ProcessBuilder("sleep", "30").start());
+      }
+      progress("killing " + n + " sleeps");
+      long t0 = System.nanoTime();
+      for (Process p : ps) {
+        p.destroyForcibly();
+      }
+      for (Process p : ps) {
+        p.waitFor();
+        Path proc = Path.of("/proc", Long.toString(p.pid()));
+        while (Files.exists(proc)) {
+          Thread.sleep(0, 200_000);
+        }
+      }
+      return System.nanoTime() - t0;
+    } finally {
+      ps.forEach(Process::destroyForcibly);
+    }
+  }
+
+  /**
+   * Opens {@code n} connections, each running {@code sleep 30}, closes them all, and returns the
+   * nanoseconds from the first close until the last of those processes has left /proc (so a
+   * zombie not yet reaped still counts).
+   */
+  private double killAfterClose(String address, int n) throws Exception {
+    String arg = "30." + Long.toString(System.nanoTime() % 1_000_000_000L);
+    List<AgentConnection> conns = new ArrayList<>();
+    try {
+      for (int i = 0; i < n; i++) {
+        AgentConnection c = AgentConnection.open(address);
+        conns.add(c);
+        c.send(new JsonObject().put("id", "k" + i).put("type", "run")
+            .put("command", new JsonArray().add("sleep").add(arg)));
+      }
+      List<Long> pids = List.of();
+      long deadline = System.nanoTime() + 60_000_000_000L;
+      while (pids.size() < n) {
+        if (System.nanoTime() > deadline) {
+          throw new IllegalStateException("only " + pids.size() + " of " + n + " started");
+        }
+        Thread.sleep(10);
+        pids = withArg(arg);
+      }
+      progress("closing " + n + " connections");
+      long t0 = System.nanoTime();
+      for (AgentConnection c : conns) {
+        c.close();
+      }
+      conns.clear();
+      for (long pid : pids) {
+        Path proc = Path.of("/proc", Long.toString(pid));
+        while (Files.exists(proc)) {
+          if (System.nanoTime() - t0 > 60_000_000_000L) {
+            throw new IllegalStateException("process " + pid + " still there after 60 s");
+          }
+          Thread.sleep(0, 200_000);
+        }
+      }
+      return System.nanoTime() - t0;
+    } finally {
+      for (AgentConnection c : conns) {
+        c.close();
+      }
+    }
+  }
+
+  /** Pids of the processes whose command line has {@code arg} as an argument. */
+  private static List<Long> withArg(String arg) throws IOException {
+    List<Long> out = new ArrayList<>();
+    try (var dir = Files.newDirectoryStream(Path.of("/proc"), "[0-9]*")) {
+      for (Path p : dir) {
+        try {
+          String cmd = new String(Files.readAllBytes(p.resolve("cmdline")),
+              java.nio.charset.StandardCharsets.UTF_8);
+          if (Arrays.asList(cmd.split("\0")).contains(arg)) {
+            out.add(Long.parseLong(p.getFileName().toString()));
+          }
+        } catch (IOException e) {
+          // Gone.
+        }
+      }
+    }
+    return out;
   }
 
   private int n(int full) {
@@ -184,6 +335,7 @@ public final class Bench {
       row("shell echo round trip p99", us(shell[1]), "", "", "");
       row("agentctl ping, exec to exit", ms(ctlPing), "bare JVM " + ms(bareJvm),
           ratio(ctlPing, bareJvm), "");
+      killRow(address);
       if (!Double.isNaN(startup)) {
         row("exec to first answered ping", ms(startup), "bare JVM " + ms(bareJvm),
             ratio(startup, bareJvm), "at most 3x");

@@ -25,13 +25,16 @@ public record AgentConfig(
     int listenBacklog,
     long frameBudgetBytes,
     long frameTimeoutMs,
-    long writeStallTimeoutMs) {
+    long writeStallTimeoutMs,
+    // Containment of runs and sessions (process/Containment).
+    boolean cgroups,
+    long pidsMax) {
 
   public static final String DEFAULT_LISTEN = "vsock://any:52000";
 
   public static AgentConfig defaults() {
     return new AgentConfig(List.of(DEFAULT_LISTEN), null, 1024, 64, 256, 64, 1024 * 1024,
         4L * 1024 * 1024, 64L * 1024 * 1024, 600_000, 500, 64L * 1024 * 1024, null, "text", "info",
-        1024, 64L * 1024 * 1024, 30_000, 30_000);
+        1024, 64L * 1024 * 1024, 30_000, 30_000, true, 4096);
   }
 }

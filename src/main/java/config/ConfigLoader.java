@@ -25,7 +25,8 @@ public final class ConfigLoader {
       "shell_backlog_bytes", "run_max_output_bytes", "run_output_budget_bytes",
       "session_idle_timeout_ms", "kill_grace_ms",
       "write_queue_max_bytes", "metrics", "log_format", "log_level",
-      "listen_backlog", "frame_budget_bytes", "frame_timeout_ms", "write_stall_timeout_ms");
+      "listen_backlog", "frame_budget_bytes", "frame_timeout_ms", "write_stall_timeout_ms",
+      "cgroups", "pids_max");
 
   private ConfigLoader() {}
 
@@ -152,7 +153,9 @@ public final class ConfigLoader {
         (int) num(v, "listen_backlog", d.listenBacklog(), 1, 65_535),
         num(v, "frame_budget_bytes", d.frameBudgetBytes(), 1L << 20, 1L << 40),
         num(v, "frame_timeout_ms", d.frameTimeoutMs(), 1, Long.MAX_VALUE / 2),
-        num(v, "write_stall_timeout_ms", d.writeStallTimeoutMs(), 1, Long.MAX_VALUE / 2));
+        num(v, "write_stall_timeout_ms", d.writeStallTimeoutMs(), 1, Long.MAX_VALUE / 2),
+        cgroups(str(v, "cgroups", "auto")),
+        num(v, "pids_max", d.pidsMax(), 0, 4_194_304));
   }
 
   /** Why a file could not be read, in the system's words, without repeating its name. */
@@ -168,6 +171,15 @@ public final class ConfigLoader {
     }
     String m = e.getMessage();
     return m == null ? e.getClass().getSimpleName() : m.toLowerCase(Locale.ROOT);
+  }
+
+  private static boolean cgroups(String v) throws ConfigException {
+    return switch (v.toLowerCase(Locale.ROOT)) {
+      case "auto", "true" -> true;
+      case "off", "false" -> false;
+      default -> throw new ConfigException("key 'cgroups' must be \"auto\" or \"off\", not \""
+          + v + "\"");
+    };
   }
 
   private static String str(Map<String, Object> v, String key, String dflt) {

@@ -144,6 +144,6 @@ public final class MemoryPlan {
         c.maxRequestsPerConnection(), maxRuns, maxSessions, backlog, c.runMaxOutputBytes(),
         runOutputBudget, c.sessionIdleTimeoutMs(), c.killGraceMs(), c.writeQueueMaxBytes(),
         c.metrics(), c.logFormat(), c.logLevel(), c.listenBacklog(), c.frameBudgetBytes(),
-        c.frameTimeoutMs(), c.writeStallTimeoutMs());
+        c.frameTimeoutMs(), c.writeStallTimeoutMs(), c.cgroups(), c.pidsMax());
   }
 }

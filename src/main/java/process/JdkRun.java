@@ -71,25 +71,26 @@ final class JdkRun extends RunProcess {
     }
   }
 
-  private JdkRun(Process process, String tag, OutputSink stdout, OutputSink stderr) {
-    super(tag);
+  private JdkRun(Process process, Containment.Cell cell, OutputSink stdout, OutputSink stderr) {
+    super(cell);
     this.process = process;
     this.stdout = new Pipe(stdout);
     this.stderr = new Pipe(stderr);
   }
 
   static JdkRun start(List<String> command, String cwd, Map<String, String> environment,
-      byte[] stdin, OutputSink stdout, OutputSink stderr, String tag) throws IOException {
+      byte[] stdin, OutputSink stdout, OutputSink stderr, Containment.Cell cell)
+      throws IOException {
     Process process;
     Reaper.spawning().lock();
     try {
       process = jdkStart(command, cwd, environment, stdin == null);
       Reaper.own(process.pid());
-      Launcher.spawned(process.pid(), tag);
+      Launcher.spawned(process.pid(), cell.tag());
     } finally {
       Reaper.spawning().unlock();
     }
-    JdkRun rp = new JdkRun(process, tag, stdout, stderr);
+    JdkRun rp = new JdkRun(process, cell, stdout, stderr);
     rp.read(rp.process.getInputStream(), rp.stdout);
     rp.read(rp.process.getErrorStream(), rp.stderr);
     if (stdin != null) {

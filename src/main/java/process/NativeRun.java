@@ -20,18 +20,18 @@ final class NativeRun extends RunProcess {
   private boolean exitSeen;
   private long exitedAt;
 
-  private NativeRun(String tag) {
-    super(tag);
+  private NativeRun(Containment.Cell cell) {
+    super(cell);
   }
 
   static NativeRun start(List<String> command, String cwd, String[] env, byte[] stdin,
-      OutputSink stdout, OutputSink stderr, String tag) throws IOException {
-    NativeRun run = new NativeRun(tag);
+      OutputSink stdout, OutputSink stderr, Containment.Cell cell) throws IOException {
+    NativeRun run = new NativeRun(cell);
     NativeSpawn.Child c = NativeSpawn.start(command, cwd, env, stdin == null, (pid, t) -> {
       run.pid = (int) pid;
       Reaper.watch((int) pid, run::exited);
       Launcher.spawned(pid, t);
-    }, tag);
+    }, cell.tag());
     run.out = new Channel(run.reactor, c.stdout(), stdout, run::sinkDone, false);
     run.err = new Channel(run.reactor, c.stderr(), stderr, run::sinkDone, false);
     Channel in = null;

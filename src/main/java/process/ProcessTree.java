@@ -1,28 +1,34 @@
 package process;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Deque;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Finds and signals every process that belongs to one started process: its descendants, and when
- * it leads a session (as a shell on a terminal does), every process still in that session, even
- * one whose parent already exited.
+ * Finds and signals, through /proc, every process that belongs to a started process: its
+ * descendants, every process still in the session it leads (even one whose parent already
+ * exited), and every descendant of the agent that carries its tag. This is the way where cgroup
+ * v2 is not available (see {@link Containment}), and the sweep for what a process forked before
+ * it was moved into its cgroup.
+ *
+ * <p>Work is done in batches: one pass over /proc serves every tree of the batch, so that killing
+ * the 200 runs of a closing connection reads /proc a few times, not a few times per run.
  */
 public final class ProcessTree {
-  /** Bound on the searches for new members while freezing a tree (each adds a generation). */
+  /** Bound on the searches for new members while freezing a batch (each adds a generation). */
   private static final int MAX_FREEZE_ROUNDS = 64;
 
   /**
@@ -33,7 +39,19 @@ public final class ProcessTree {
    */
   public static final String TAG_VARIABLE = "AGENT_RUN_ID";
 
+  private static final byte[] TAG_PREFIX =
+      (TAG_VARIABLE + "=").getBytes(StandardCharsets.US_ASCII);
+
+  /** Passes over /proc made so far, for the log and the tests that count them. */
+  static final AtomicLong SCANS = new AtomicLong();
+
   private ProcessTree() {}
+
+  /**
+   * One tree: {@code root} (or -1) with its descendants and the session it leads, and the agent's
+   * descendants whose environment carries {@code tag} (or null).
+   */
+  public record Target(long root, String tag) {}
 
   /** A fresh tag value. */
   public static String newTag() {
@@ -41,63 +59,216 @@ public final class ProcessTree {
         + Long.toHexString(System.nanoTime());
   }
 
-  /** The agent's descendants whose environment carries {@code tag}. Reads /proc. */
-  static List<ProcessHandle> tagged(String tag) {
-    byte[] needle = (TAG_VARIABLE + "=" + tag).getBytes(java.nio.charset.StandardCharsets.UTF_8);
-    List<ProcessHandle> out = new ArrayList<>();
-    ProcessHandle.current().descendants().forEach(p -> {
-      try {
-        byte[] env = Files.readAllBytes(Path.of("/proc", Long.toString(p.pid()), "environ"));
-        if (containsEntry(env, needle)) {
-          out.add(p);
-        }
-      } catch (IOException | RuntimeException e) {
-        // Gone already.
-      }
-    });
-    return out;
-  }
-
-  /** Whether the NUL-separated {@code env} holds exactly the entry {@code needle}. */
-  static boolean containsEntry(byte[] env, byte[] needle) {
-    int start = 0;
-    for (int i = 0; i <= env.length; i++) {
-      if (i == env.length || env[i] == 0) {
-        if (i - start == needle.length
-            && java.util.Arrays.equals(env, start, i, needle, 0, needle.length)) {
-          return true;
-        }
-        start = i + 1;
-      }
+  /**
+   * Kills every member of every target with SIGKILL. Members are first stopped with SIGSTOP, and
+   * the batch is searched again until no new member appears: a stopped process can neither fork
+   * nor exit, so a process that forks in a loop cannot leave a child behind, and no child is
+   * orphaned (and so lost from its tree) while the search goes on. Blocking; returns how many
+   * processes were killed.
+   */
+  public static int kill(Collection<Target> targets) {
+    if (targets.isEmpty()) {
+      return 0;
     }
-    return false;
-  }
-
-  /** Stops, then kills, every tagged descendant; repeats while new ones appear (forkers). */
-  public static void killTagged(String tag) {
-    Set<Long> seen = new HashSet<>();
+    Batch b = new Batch(targets);
     for (int round = 0; round < MAX_FREEZE_ROUNDS; round++) {
-      List<ProcessHandle> found = tagged(tag);
-      boolean fresh = false;
-      for (ProcessHandle p : found) {
-        if (seen.add(p.pid())) {
-          Posix.kill(p.pid(), Posix.SIGSTOP);
-          fresh = true;
-        }
-      }
-      if (!fresh) {
+      if (!b.search(Posix.SIGSTOP)) {
         break;
       }
     }
-    for (long pid : seen) {
+    for (long pid : b.members) {
       Posix.kill(pid, Posix.SIGKILL);
+    }
+    return b.members.size();
+  }
+
+  /**
+   * Sends {@code signal} to every member of every target: one pass over /proc, more only while a
+   * process's environment could not be told (it was in the middle of an exec), bounded.
+   */
+  public static int signal(Collection<Target> targets, int signal) {
+    if (targets.isEmpty()) {
+      return 0;
+    }
+    Batch b = new Batch(targets);
+    for (int round = 0; round < MAX_FREEZE_ROUNDS; round++) {
+      b.search(signal);
+      if (!b.unsure) {
+        break;
+      }
+    }
+    return b.members.size();
+  }
+
+  private static final int UNTAGGED = 0;
+  private static final int TAGGED = 1;
+  private static final int UNKNOWN = 2;
+
+  /** The state of one batch across its passes over /proc. */
+  private static final class Batch {
+    final Set<Long> roots = new HashSet<>();
+    final Set<String> tags = new HashSet<>();
+    /** Members found so far, each signalled once. */
+    final Set<Long> members = new LinkedHashSet<>();
+    /** Descendants of the agent whose environment was read already. */
+    final Set<Long> envRead = new HashSet<>();
+    /** The last pass met a process whose environment could not be told: search again. */
+    boolean unsure;
+    final long self = ProcessHandle.current().pid();
+
+    Batch(Collection<Target> targets) {
+      for (Target t : targets) {
+        if (t.root() > 0) {
+          roots.add(t.root());
+        }
+        if (t.tag() != null) {
+          tags.add(t.tag());
+        }
+      }
+    }
+
+    /**
+     * One pass: signals every member not signalled yet. Returns whether there was one, or a
+     * process whose environment could not be told yet (then another pass must follow).
+     */
+    boolean search(int signal) {
+      unsure = false;
+      Map<Long, List<Long>> children = new HashMap<>();
+      List<Long> start = new ArrayList<>();
+      readTable(children, roots, start);
+      Deque<Long> todo = new ArrayDeque<>(start);
+      todo.addAll(members);
+      if (!tags.isEmpty()) {
+        // The agent's descendants that carry one of the batch's tags.
+        Deque<Long> below = new ArrayDeque<>(children.getOrDefault(self, List.of()));
+        Set<Long> seen = new HashSet<>();
+        while (!below.isEmpty()) {
+          long pid = below.pop();
+          if (!seen.add(pid)) {
+            continue;
+          }
+          if (!members.contains(pid) && envRead.add(pid)) {
+            int t = tagged(pid);
+            if (t == TAGGED) {
+              todo.add(pid);
+            } else if (t == UNKNOWN) {
+              // Read again in the next pass, once its exec is over.
+              envRead.remove(pid);
+              unsure = true;
+            }
+          }
+          below.addAll(children.getOrDefault(pid, List.of()));
+        }
+      }
+      boolean fresh = false;
+      Set<Long> visited = new HashSet<>();
+      while (!todo.isEmpty()) {
+        long pid = todo.pop();
+        if (pid == self || !visited.add(pid)) {
+          continue;
+        }
+        if (members.add(pid)) {
+          Posix.kill(pid, signal);
+          fresh = true;
+        }
+        todo.addAll(children.getOrDefault(pid, List.of()));
+      }
+      return fresh || unsure;
+    }
+
+    /**
+     * Whether {@code pid}'s environment carries one of the batch's tags: {@link #TAGGED},
+     * {@link #UNTAGGED} (or gone), or {@link #UNKNOWN}. In the middle of an exec the kernel shows
+     * an empty environment (the old memory is gone, the new one not yet laid out); an empty
+     * command line at the same moment says so, and the process is read again later.
+     */
+    private static int tagged(long pid, Set<String> tags) {
+      Path proc = Path.of("/proc", Long.toString(pid));
+      byte[] env = read(proc.resolve("environ"));
+      if (env != null && env.length == 0) {
+        byte[] cmd = read(proc.resolve("cmdline"));
+        if (cmd == null) {
+          return UNTAGGED;
+        }
+        if (cmd.length == 0) {
+          return UNKNOWN;
+        }
+        // The exec may have ended between the two reads: the environment is read once more.
+        env = read(proc.resolve("environ"));
+      }
+      if (env == null) {
+        return UNTAGGED;
+      }
+      return carries(env, tags) ? TAGGED : UNTAGGED;
+    }
+
+    private int tagged(long pid) {
+      return tagged(pid, tags);
+    }
+
+    /** The file's bytes, or null if the process is gone. */
+    private static byte[] read(Path p) {
+      try {
+        return Files.readAllBytes(p);
+      } catch (IOException | RuntimeException e) {
+        return null;
+      }
+    }
+
+    private static boolean carries(byte[] env, Set<String> tags) {
+      int start = 0;
+      for (int i = 0; i <= env.length; i++) {
+        if (i == env.length || env[i] == 0) {
+          int len = i - start;
+          if (len > TAG_PREFIX.length && java.util.Arrays.equals(env, start,
+              start + TAG_PREFIX.length, TAG_PREFIX, 0, TAG_PREFIX.length)) {
+            String value = new String(env, start + TAG_PREFIX.length, len - TAG_PREFIX.length,
+                StandardCharsets.US_ASCII);
+            return tags.contains(value);
+          }
+          start = i + 1;
+        }
+      }
+      return false;
     }
   }
 
-  /** Sends {@code signal} to every tagged descendant. */
-  public static void signalTagged(String tag, int signal) {
-    for (ProcessHandle p : tagged(tag)) {
-      Posix.kill(p.pid(), signal);
+  /**
+   * One pass over /proc: each process's children by parent pid, and into {@code start} every live
+   * root and every member of a session a root leads. Leaves both empty where /proc is absent.
+   */
+  private static void readTable(Map<Long, List<Long>> children, Set<Long> roots,
+      List<Long> start) {
+    SCANS.incrementAndGet();
+    try (DirectoryStream<Path> dir = Files.newDirectoryStream(Path.of("/proc"), "[0-9]*")) {
+      for (Path p : dir) {
+        long[] f = parentAndSession(p.resolve("stat"));
+        if (f == null) {
+          continue;
+        }
+        long pid = Long.parseLong(p.getFileName().toString());
+        children.computeIfAbsent(f[0], k -> new ArrayList<>()).add(pid);
+        if (roots.contains(pid) || roots.contains(f[1])) {
+          start.add(pid);
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      // No /proc: nothing can be found this way.
+    }
+  }
+
+  /** The parent pid and session id in a /proc/PID/stat line, or null (gone, or a zombie). */
+  private static long[] parentAndSession(Path stat) {
+    try {
+      String s = Files.readString(stat);
+      String[] f = s.substring(s.lastIndexOf(')') + 2).split(" ", 6);
+      if (f[0].equals("Z")) {
+        // Nothing left to signal; its parent reaps it.
+        return null;
+      }
+      return new long[] {Long.parseLong(f[1]), Long.parseLong(f[3])};
+    } catch (IOException | RuntimeException e) {
+      return null;
     }
   }
 
@@ -112,155 +283,33 @@ public final class ProcessTree {
     }
   }
 
-  /** The root (if alive), its descendants and the members of the session it leads. */
-  public static List<ProcessHandle> members(ProcessHandle root) {
-    Set<ProcessHandle> out = new LinkedHashSet<>();
-    if (root.isAlive()) {
-      out.add(root);
-    }
-    root.descendants().forEach(out::add);
-    for (long pid : sessionMembers(root.pid())) {
-      ProcessHandle.of(pid).ifPresent(out::add);
-    }
-    return new ArrayList<>(out);
+  /** Stops, then kills, every tagged descendant of the agent. */
+  public static void killTagged(String tag) {
+    kill(List.of(new Target(-1, tag)));
   }
 
-  /**
-   * Kills the whole tree with SIGKILL. Every member is first stopped with SIGSTOP, and the tree is
-   * searched again until no new member appears: a stopped process can neither fork nor exit, so a
-   * process that forks in a loop cannot leave a child behind, and no child is orphaned (and so
-   * lost from the tree) while the search goes on.
-   */
+  /** Sends {@code signal} to every tagged descendant. */
+  public static void signalTagged(String tag, int signal) {
+    signal(List.of(new Target(-1, tag)), signal);
+  }
+
+  /** Kills {@code root}, its descendants and the session it leads. */
   public static void kill(ProcessHandle root) {
-    Map<Long, ProcessHandle> seen = new LinkedHashMap<>();
-    members(root).forEach(p -> seen.put(p.pid(), p));
-    seen.keySet().forEach(pid -> Posix.kill(pid, Posix.SIGSTOP));
-    for (int round = 0; round < MAX_FREEZE_ROUNDS; round++) {
-      Map<Long, List<Long>> children = new HashMap<>();
-      List<Long> session = new ArrayList<>();
-      readTable(children, root.pid(), session);
-      // Everything below a member, and every process of the session the root leads.
-      Deque<Long> todo = new ArrayDeque<>(seen.keySet());
-      todo.addAll(session);
-      Set<Long> visited = new HashSet<>();
-      boolean fresh = false;
-      while (!todo.isEmpty()) {
-        long pid = todo.pop();
-        if (!visited.add(pid)) {
-          continue;
-        }
-        if (!seen.containsKey(pid)) {
-          Optional<ProcessHandle> h = ProcessHandle.of(pid);
-          if (h.isPresent()) {
-            seen.put(pid, h.get());
-            Posix.kill(pid, Posix.SIGSTOP);
-            fresh = true;
-          }
-        }
-        todo.addAll(children.getOrDefault(pid, List.of()));
-      }
-      if (!fresh) {
-        break;
-      }
-    }
-    for (ProcessHandle p : seen.values()) {
-      p.destroyForcibly();
-    }
+    kill(List.of(new Target(root.pid(), null)));
   }
 
-  /**
-   * One pass over /proc: each process's children by parent pid, and the members of session
-   * {@code sid}. Leaves both empty where /proc is absent.
-   */
-  private static void readTable(Map<Long, List<Long>> children, long sid, List<Long> session) {
-    try (DirectoryStream<Path> dir = Files.newDirectoryStream(Path.of("/proc"), "[0-9]*")) {
-      for (Path p : dir) {
-        long[] f = parentAndSession(p.resolve("stat"));
-        if (f == null) {
-          continue;
-        }
-        long pid = Long.parseLong(p.getFileName().toString());
-        children.computeIfAbsent(f[0], k -> new ArrayList<>()).add(pid);
-        if (f[1] == sid) {
-          session.add(pid);
-        }
-      }
-    } catch (IOException | RuntimeException e) {
-      // No /proc: the members found through ProcessHandle must do.
-    }
-  }
-
-  /** The parent pid and session id in a /proc/PID/stat line, or null. */
-  private static long[] parentAndSession(Path stat) {
-    try {
-      String s = Files.readString(stat);
-      String[] f = s.substring(s.lastIndexOf(')') + 2).split(" ");
-      return new long[] {Long.parseLong(f[1]), Long.parseLong(f[3])};
-    } catch (IOException | RuntimeException e) {
-      return null;
-    }
-  }
-
-  /** Sends SIGTERM to the whole tree. */
+  /** Sends SIGTERM to {@code root}, its descendants and the session it leads. */
   public static void terminate(ProcessHandle root) {
-    for (ProcessHandle p : members(root)) {
-      p.destroy();
-    }
+    signal(List.of(new Target(root.pid(), null)), Posix.SIGTERM);
   }
 
-  /** Every process of the session that {@code sid} leads, whether or not the leader is alive. */
-  public static List<ProcessHandle> sessionTree(long sid) {
-    Optional<ProcessHandle> leader = ProcessHandle.of(sid);
-    if (leader.isPresent()) {
-      return members(leader.get());
-    }
-    List<ProcessHandle> out = new ArrayList<>();
-    for (long pid : sessionMembers(sid)) {
-      ProcessHandle.of(pid).ifPresent(out::add);
-    }
-    return out;
-  }
-
-  /** SIGKILL to every process of the session {@code sid}. */
+  /** SIGKILL to every process of the session {@code sid}, leader alive or not. */
   public static void killSession(long sid) {
-    for (ProcessHandle p : sessionTree(sid)) {
-      p.destroyForcibly();
-    }
+    kill(List.of(new Target(sid, null)));
   }
 
   /** Sends {@code signal} to every process of the session {@code sid}. */
   public static void signalSession(long sid, int signal) {
-    for (ProcessHandle p : sessionTree(sid)) {
-      Posix.kill(p.pid(), signal);
-    }
-  }
-
-  /** Pids whose session id is {@code sid}, read from /proc. Empty where /proc is absent. */
-  static List<Long> sessionMembers(long sid) {
-    List<Long> out = new ArrayList<>();
-    try (DirectoryStream<Path> dir = Files.newDirectoryStream(Path.of("/proc"), "[0-9]*")) {
-      for (Path p : dir) {
-        long s = sessionOf(p.resolve("stat"));
-        if (s == sid) {
-          out.add(Long.parseLong(p.getFileName().toString()));
-        }
-      }
-    } catch (IOException | RuntimeException e) {
-      // No /proc: descendants alone must do.
-    }
-    return out;
-  }
-
-  /** The session id in a /proc/PID/stat line, or -1. */
-  static long sessionOf(Path stat) {
-    try {
-      String s = Files.readString(stat);
-      // The command name is in parentheses and may hold spaces: fields restart after the last ')'.
-      String[] f = s.substring(s.lastIndexOf(')') + 2).split(" ");
-      // f[0] state, f[1] ppid, f[2] pgrp, f[3] session.
-      return Long.parseLong(f[3]);
-    } catch (IOException | RuntimeException e) {
-      return -1;
-    }
+    signal(List.of(new Target(sid, null)), signal);
   }
 }

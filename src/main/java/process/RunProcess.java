@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 
 /**
@@ -20,32 +19,41 @@ public abstract class RunProcess {
    */
   static final long PIPE_GRACE_MS = 200;
 
-  final String tag;
+  final Containment.Cell cell;
   final CompletableFuture<Integer> done = new CompletableFuture<>();
 
-  RunProcess(String tag) {
-    this.tag = tag;
+  RunProcess(Containment.Cell cell) {
+    this.cell = cell;
   }
 
-  /** Starts the command. Blocking (a spawn); call it off any event loop. */
+  /**
+   * Starts the command in a cell of its own (see {@link Containment}): the cell is opened before
+   * the spawn, its tag goes into the child's environment, and the containment's spawn listener
+   * places the pid right after the spawn. Blocking (a spawn); call it off any event loop.
+   */
   public static RunProcess start(List<String> command, String cwd, Map<String, String> env,
       byte[] stdin, OutputSink stdout, OutputSink stderr) throws IOException {
-    String tag = ProcessTree.newTag();
     Reaper.becomeSubreaper();
     Launcher.logEngineOnce();
     Launcher.checkOpen();
-    if (NativeSpawn.available()) {
-      Map<String, String> extra = env == null ? new HashMap<>(2) : new HashMap<>(env);
-      extra.put(ProcessTree.TAG_VARIABLE, tag);
-      return NativeRun.start(command, cwd, ChildEnvironment.entries(extra), stdin, stdout, stderr,
-          tag);
+    Containment.Cell cell = Containment.get().open("run");
+    try {
+      if (NativeSpawn.available()) {
+        Map<String, String> extra = env == null ? new HashMap<>(2) : new HashMap<>(env);
+        extra.put(ProcessTree.TAG_VARIABLE, cell.tag());
+        return NativeRun.start(command, cwd, ChildEnvironment.entries(extra), stdin, stdout,
+            stderr, cell);
+      }
+      Map<String, String> environment = ChildEnvironment.base();
+      if (env != null) {
+        environment.putAll(env);
+      }
+      environment.put(ProcessTree.TAG_VARIABLE, cell.tag());
+      return JdkRun.start(command, cwd, environment, stdin, stdout, stderr, cell);
+    } catch (IOException | RuntimeException e) {
+      cell.answered(true);
+      throw e;
     }
-    Map<String, String> environment = ChildEnvironment.base();
-    if (env != null) {
-      environment.putAll(env);
-    }
-    environment.put(ProcessTree.TAG_VARIABLE, tag);
-    return JdkRun.start(command, cwd, environment, stdin, stdout, stderr, tag);
   }
 
   /** {@link #start} on the engine's small spawning pool. */
@@ -72,19 +80,17 @@ public abstract class RunProcess {
   /** True until the started process itself has exited (its descendants may live on). */
   public abstract boolean isAlive();
 
+  /** Where the process and everything it starts live (see {@link Containment}). */
+  public Containment.Cell cell() {
+    return cell;
+  }
+
   /**
-   * Kills the process, every descendant, and every process that escaped the tree (by double-fork
-   * or setsid) but still carries this run's tag, with SIGKILL. Blocking (reads /proc).
+   * Kills the process and everything it started with SIGKILL: its cell, and what escaped it
+   * before it was contained. Returns at once; completes once the signals are sent.
    */
-  public void killTree() {
-    Optional<ProcessHandle> h = isAlive() ? ProcessHandle.of(pid()) : Optional.empty();
-    if (h.isPresent()) {
-      ProcessTree.kill(h.get());
-    } else {
-      // The leader is gone: what is left of its session, and what left the session, remain.
-      ProcessTree.killSession(pid());
-    }
-    ProcessTree.killTagged(tag);
+  public CompletableFuture<Void> killTree() {
+    return Containment.get().kill(List.of(cell));
   }
 
   /**
@@ -99,14 +105,8 @@ public abstract class RunProcess {
     }
   }
 
-  /** SIGTERM to the whole tree, escaped members included. */
-  public void terminateTree() {
-    Optional<ProcessHandle> h = isAlive() ? ProcessHandle.of(pid()) : Optional.empty();
-    if (h.isPresent()) {
-      ProcessTree.terminate(h.get());
-    } else {
-      ProcessTree.signalSession(pid(), Posix.SIGTERM);
-    }
-    ProcessTree.signalTagged(tag, Posix.SIGTERM);
+  /** SIGTERM to the process and everything it started. */
+  public CompletableFuture<Void> terminateTree() {
+    return Containment.get().signal(List.of(cell), Posix.SIGTERM);
   }
 }

@@ -31,7 +31,8 @@ public record Request(
     Boolean append,
     Integer mode,
     String newPath,
-    String authToken) {
+    String authToken,
+    Boolean killLeftovers) {
 
   /** How a run's output is carried in its response. */
   public enum OutputEncoding {
@@ -45,6 +46,11 @@ public record Request(
 
   public boolean isStream() {
     return Boolean.TRUE.equals(stream);
+  }
+
+  /** {@code run}: end what the command left running once it is answered. */
+  public boolean isKillLeftovers() {
+    return Boolean.TRUE.equals(killLeftovers);
   }
 
   public boolean isAppend() {

@@ -74,6 +74,7 @@ public final class RequestParser {
     private Integer mode;
     private String newPath;
     private String authToken;
+    private Boolean killLeftovers;
 
     Fields(JsonParser p) {
       this.p = p;
@@ -103,7 +104,7 @@ public final class RequestParser {
       }
       return new Request(id, type, command, cwd, env, path, contentBase64, recursive, sessionId,
           rows, cols, inputBase64, timeoutMs, stdinBase64, maxOutputBytes, outputEncoding, stream,
-          offset, length, append, mode, newPath, authToken);
+          offset, length, append, mode, newPath, authToken, killLeftovers);
     }
 
     private void field(String name) throws IOException {
@@ -161,6 +162,7 @@ public final class RequestParser {
         }
         case "new_path" -> newPath = string(name);
         case "auth_token" -> authToken = string(name);
+        case "kill_leftovers" -> killLeftovers = bool(name);
         default -> p.skipChildren();
       }
     }

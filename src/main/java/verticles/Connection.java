@@ -353,5 +353,5 @@ final class Connection {
       "shell_attach", "list_sessions", "shell_cwd", "run_timeout", "run_stdin",
       "run_max_output_bytes", "run_output_base64", "run_stream", "read_file_chunks",
       "write_file_append", "write_file_mode", "remove_recursive", "stat", "list_dir", "rename",
-      "info", "auth_token");
+      "info", "auth_token", "run_kill_leftovers");
 }

@@ -18,6 +18,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import log.Log;
+import process.Containment;
 import process.ProcessTree;
 import state.AgentState;
 import transport.ListenAddress;
@@ -31,7 +32,8 @@ import transport.ListenAddress;
 public final class Main {
   /** The whole shutdown, from the request to the exit, stays under this. */
   static final long SHUTDOWN_BUDGET_MS = 1800;
-  /** How often orphans adopted as a subreaper are reaped. */
+  /** How long shutdown waits for the killed cells to empty so their cgroups can go. */
+  private static final long CGROUP_EMPTY_MS = 100;
   /** Time left for the last answers to be written before the process exits. */
   private static final long FLUSH_MS = 100;
 
@@ -82,6 +84,7 @@ public final class Main {
     Log.configure(config.logFormat(), config.logLevel());
     Log.info("memory_plan", "heap_bytes", Runtime.getRuntime().maxMemory(), "worst_case_bytes",
         MemoryPlan.worstCase(config));
+    Containment.configure(config.cgroups(), config.pidsMax());
     Vertx vertx = Vertx.vertx(new VertxOptions()
         // Netty's epoll transport: every socket family (TCP, Unix, vsock) on the event loops.
         .setPreferNativeTransport(true)
@@ -161,6 +164,9 @@ public final class Main {
         })
         // Whatever is left (an escaped process the agent adopted) goes too.
         .eventually(() -> vertx.executeBlocking(() -> {
+          // Every cell at once (what answered runs left running included), then anything that
+          // is not in one.
+          Containment.closeInstalled(CGROUP_EMPTY_MS);
           ProcessTree.killAllDescendants();
           return null;
         }, false))
@@ -177,6 +183,9 @@ public final class Main {
       try {
         if (!stopped.await(SHUTDOWN_BUDGET_MS, TimeUnit.MILLISECONDS)) {
           Log.warn("shutdown_slow", "budget_ms", SHUTDOWN_BUDGET_MS);
+          // Out of time, but nothing the agent started may outlive it.
+          Containment.killInstalledNow();
+          ProcessTree.killAllDescendants();
           Runtime.getRuntime().halt(0);
         }
       } catch (InterruptedException e) {

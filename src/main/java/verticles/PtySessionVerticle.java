@@ -9,6 +9,7 @@ import java.util.Base64;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import process.ChildEnvironment;
+import process.Containment;
 import process.OutputSink;
 import process.Posix;
 import process.ProcessTree;
@@ -33,7 +34,8 @@ public final class PtySessionVerticle extends VerticleBase {
   private static final long MAX_PENDING_INPUT = 1024 * 1024;
 
   private final SessionInfo info;
-  private final String tag = ProcessTree.newTag();
+  /** Where the session's processes live (see process.Containment); made in start(). */
+  private Containment.Cell cell;
   private final Request request;
   /** The connection that is to receive output next: the starter, then the last to attach. */
   private String expected;
@@ -63,7 +65,8 @@ public final class PtySessionVerticle extends VerticleBase {
       env.putAll(request.env());
     }
     // Lets a shutdown or close find the session's processes that left it (see ProcessTree).
-    env.put(ProcessTree.TAG_VARIABLE, tag);
+    cell = Containment.get().open("shell");
+    env.put(ProcessTree.TAG_VARIABLE, cell.tag());
     String cwd = request.cwd() != null ? request.cwd() : System.getProperty("user.dir");
     buffer = new OutputBuffer(backlogBytes);
     String id = request.id();
@@ -80,9 +83,10 @@ public final class PtySessionVerticle extends VerticleBase {
     consumer = vertx.eventBus().localConsumer(ackAddress, this::onMessage);
     try {
       terminal = Terminal.start(info.command(), cwd, env, request.colsOrDefault(),
-          request.rowsOrDefault(), tag, new Output(context), code -> exited(context, code));
+          request.rowsOrDefault(), cell.tag(), new Output(context), code -> exited(context, code));
     } catch (java.io.IOException | RuntimeException e) {
       consumer.unregister();
+      cell.answered(true);
       throw e;
     }
     info.pid = terminal.pid();
@@ -217,17 +221,16 @@ public final class PtySessionVerticle extends VerticleBase {
         : Errors.toResponse(r.id(), Errors.failed(Errors.CLOSE_FAILED, ar.cause()))));
   }
 
+  /** SIGKILL to every process of the session's cell, and to what escaped it before its placing. */
+  private void sweep() {
+    Containment.get().kill(java.util.List.of(cell));
+  }
+
   /**
    * Ends every process of the session: SIGHUP, as when a terminal goes away, then SIGKILL after
    * the grace. Completes with the exit code once the session's process has exited. Nothing here
    * waits on a thread, so that many sessions can end at once within the shutdown budget.
    */
-  /** SIGKILL to every process of the session, and to those that left it but carry its tag. */
-  private void sweep() {
-    ProcessTree.killSession(info.pid);
-    ProcessTree.killTagged(tag);
-  }
-
   private Future<Integer> killAll() {
     Future<Integer> exited = Future.fromCompletionStage(exit, vertx.getOrCreateContext());
     if (exit.isDone()) {
@@ -237,8 +240,7 @@ public final class PtySessionVerticle extends VerticleBase {
     }
     // The process itself first: just started, it may not lead its session yet.
     Posix.kill(info.pid, Posix.SIGHUP);
-    ProcessTree.signalSession(info.pid, Posix.SIGHUP);
-    ProcessTree.signalTagged(tag, Posix.SIGHUP);
+    Containment.get().signal(java.util.List.of(cell), Posix.SIGHUP);
     long timer = vertx.setTimer(Math.max(1, killGraceMs), t -> sweep());
     return exited.andThen(ar -> {
       vertx.cancelTimer(timer);

@@ -17,6 +17,7 @@ import java.util.Map;
 import java.util.Set;
 import log.Log;
 import process.Capture;
+import process.Containment;
 import process.OutputBudget;
 import process.OutputSink;
 import process.RunProcess;
@@ -151,13 +152,9 @@ public final class RunVerticle extends VerticleBase {
         });
   }
 
-  /** Kills the run's process tree on a worker thread: finding the tree reads /proc. */
+  /** Kills the run's process tree (on the containment thread: this returns at once). */
   private void killTree(Run run) {
-    RunProcess p = run.process;
-    vertx.executeBlocking(() -> {
-      p.killTree();
-      return null;
-    }, false);
+    run.process.killTree();
   }
 
   private static byte[] decodeStdin(String b64) {
@@ -268,6 +265,10 @@ public final class RunVerticle extends VerticleBase {
     }
     run.answered = true;
     state.runs.decrementAndGet();
+    if (run.process != null) {
+      // What the command left running stays in its cell, or ends now if the host asked.
+      run.process.cell().answered(run.request.isKillLeftovers());
+    }
     if (run.outCapture != null) {
       run.outCapture.release();
       run.errCapture.release();
@@ -288,6 +289,9 @@ public final class RunVerticle extends VerticleBase {
     if (runs == null) {
       return;
     }
+    // One batch for the whole connection: with cgroups one write per run, without them a few
+    // passes over /proc for all of them together.
+    List<Containment.Cell> cells = new ArrayList<>();
     for (Run run : runs) {
       Log.info("run_killed", "connection", connId, "id", run.request.id(), "reason",
           "connection closed");
@@ -295,8 +299,13 @@ public final class RunVerticle extends VerticleBase {
         b.close();
       }
       if (run.process != null) {
-        killTree(run);
+        cells.add(run.process.cell());
       }
+    }
+    if (!cells.isEmpty()) {
+      Containment.get().kill(cells);
+    }
+    for (Run run : runs) {
       finish(run, Response.error(run.request.id(), "Connection closed"));
     }
   }

@@ -56,7 +56,7 @@ class MemoryPlanTest {
   void explicitValuesThatCannotFitAreRefusedWithTheArithmetic() {
     AgentConfig c = new AgentConfig(AgentConfig.defaults().listen(), null, 1024, 64, 256, 64,
         1024 * 1024, 4 * MIB, 1024 * MIB, 600_000, 500, 64 * MIB, null, "text", "info", 1024,
-        64 * MIB, 30_000, 30_000);
+        64 * MIB, 30_000, 30_000, true, 4096);
     ConfigException e = assertThrows(ConfigException.class,
         () -> MemoryPlan.fit(c, Set.of("run_output_budget_bytes"), AGENT_HEAP));
     assertTrue(e.getMessage().contains("run_output_budget_bytes"), e.getMessage());

@@ -1,0 +1,122 @@
+package process;
+
+import com.sun.jna.Library;
+import com.sun.jna.Native;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Consumer;
+import log.Log;
+
+/**
+ * Tells when a cell's cgroup changes, so that it is removed once its last process is gone: one
+ * inotify descriptor watches the {@code cgroup.events} file of every cell that waits to empty,
+ * and one thread (started with the first watch) reads it. Nothing is polled.
+ */
+final class CgroupWatch {
+  private static final int IN_MODIFY = 0x2;
+  private static final int IN_IGNORED = 0x8000;
+  private static final int IN_CLOEXEC = 02000000;
+
+  private final Consumer<Containment.Cell> changed;
+  private final Map<Integer, Containment.Cell> cells = new ConcurrentHashMap<>();
+  private int fd = -1;
+  private boolean failed;
+  private volatile boolean closed;
+
+  CgroupWatch(Consumer<Containment.Cell> changed) {
+    this.changed = changed;
+  }
+
+  private interface C extends Library {
+    int inotify_init1(int flags);
+
+    int inotify_add_watch(int fd, String path, int mask);
+
+    int inotify_rm_watch(int fd, int wd);
+
+    long read(int fd, byte[] buf, long count);
+
+    int close(int fd);
+  }
+
+  private static final class Holder {
+    static final C C = Native.load("c", C.class);
+  }
+
+  /** Watches the cell's cgroup; returns the watch descriptor, or -1 where watching fails. */
+  int add(Containment.Cell cell) {
+    int f = start();
+    if (f < 0) {
+      return -1;
+    }
+    int wd = Holder.C.inotify_add_watch(f, cell.dir.resolve("cgroup.events").toString(),
+        IN_MODIFY);
+    if (wd >= 0) {
+      cells.put(wd, cell);
+    }
+    return wd;
+  }
+
+  /** Stops watching the cell (its cgroup is gone; the kernel dropped the watch with it). */
+  void forget(Containment.Cell cell) {
+    if (cell.watchId >= 0) {
+      cells.remove(cell.watchId, cell);
+    }
+  }
+
+  synchronized int start() {
+    if (fd >= 0 || failed || closed) {
+      return fd;
+    }
+    try {
+      fd = Holder.C.inotify_init1(IN_CLOEXEC);
+    } catch (LinkageError e) {
+      fd = -1;
+    }
+    if (fd < 0) {
+      failed = true;
+      Log.warn("cgroup_watch_unavailable", "errno", Native.getLastError());
+      return -1;
+    }
+    Thread t = new Thread(null, this::loop, "cgroup-watch", 128 * 1024);
+    t.setDaemon(true);
+    t.start();
+    return fd;
+  }
+
+  private void loop() {
+    byte[] buf = new byte[4096];
+    while (!closed) {
+      long n = Holder.C.read(fd, buf, buf.length);
+      if (n <= 0) {
+        if (n < 0 && Native.getLastError() == 4) {
+          continue;
+        }
+        return;
+      }
+      ByteBuffer b = ByteBuffer.wrap(buf, 0, (int) n).order(ByteOrder.nativeOrder());
+      while (b.remaining() >= 16) {
+        int wd = b.getInt();
+        int mask = b.getInt();
+        b.getInt();
+        int len = b.getInt();
+        b.position(Math.min(b.limit(), b.position() + len));
+        Containment.Cell cell = (mask & IN_IGNORED) != 0 ? cells.remove(wd) : cells.get(wd);
+        if (cell != null && (mask & IN_MODIFY) != 0) {
+          try {
+            changed.accept(cell);
+          } catch (RuntimeException e) {
+            Log.warn("cgroup_watch_failed", "error", e.toString());
+          }
+        }
+      }
+    }
+  }
+
+  /** Shutdown: the thread is a daemon and ends with the agent; no more watches are set. */
+  void close() {
+    closed = true;
+  }
+}

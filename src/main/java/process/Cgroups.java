@@ -1,0 +1,371 @@
+package process;
+
+import com.sun.jna.Library;
+import com.sun.jna.Native;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.List;
+
+/**
+ * The agent's part of the cgroup file systems: where cgroup v2 is mounted, which cgroup the agent
+ * is in, and the subtree it makes there for the processes it starts.
+ *
+ * <p>Layout, with {@code O} the agent's own cgroup (from {@code /proc/self/cgroup}):
+ * {@code O/agent.<pid>.<n>/} holds one child cgroup per run or session. cgroup v2 lets a cgroup
+ * give controllers to its children only while it holds no process itself; where the agent's own
+ * cgroup is not the root and the {@code pids} controller is to be given, the agent first moves
+ * itself into a leaf {@code O/agent.<pid>.<n>.self}. Where {@code pids} is bound to a cgroup v1
+ * hierarchy instead (hybrid hosts), the same subtree is made there for the limit alone; killing
+ * always goes through cgroup v2's {@code cgroup.kill}.
+ */
+final class Cgroups {
+  private static final long MS_NOSUID = 2;
+  private static final long MS_NODEV = 4;
+  private static final long MS_NOEXEC = 8;
+
+  /** Where each run's or session's cgroup v2 is made, or null without cgroup v2. */
+  final Path base;
+  /** The leaf the agent moved itself into, or null where it stayed where it was. */
+  final Path self;
+  /** The agent's own cgroup before it moved. */
+  final Path own;
+  /** Whether the agent gave {@code pids} to the children of {@link #own} itself. */
+  final boolean enabledPidsInOwn;
+  /** The same subtree in a cgroup v1 {@code pids} hierarchy, or null. */
+  final Path pidsV1Base;
+  /** Whether children of {@link #base} get {@code pids.max} in cgroup v2 itself. */
+  final boolean pidsV2;
+  /** What was found, for the log. */
+  final String description;
+
+  private Cgroups(Path base, Path self, Path own, boolean enabledPidsInOwn, Path pidsV1Base,
+      boolean pidsV2, String description) {
+    this.base = base;
+    this.self = self;
+    this.own = own;
+    this.enabledPidsInOwn = enabledPidsInOwn;
+    this.pidsV1Base = pidsV1Base;
+    this.pidsV2 = pidsV2;
+    this.description = description;
+  }
+
+  static Cgroups none(String why) {
+    return new Cgroups(null, null, null, false, null, false, why);
+  }
+
+  boolean hasPidsLimit() {
+    return pidsV2 || pidsV1Base != null;
+  }
+
+  private interface C extends Library {
+    int mount(String source, String target, String type, long flags, String data);
+  }
+
+  /**
+   * Finds (or, as root, mounts) cgroup v2, and makes the agent's subtree in it. Never throws: what
+   * cannot be done leaves a {@link Cgroups} without the part that failed, and says why.
+   */
+  static Cgroups setUp(boolean wantPids) {
+    String name = "agent." + ProcessHandle.current().pid() + "."
+        + Long.toHexString(System.nanoTime() & 0xffffffL);
+    Path own;
+    try {
+      own = ownV2();
+      if (!Files.isDirectory(own)) {
+        throw new IOException(own + " is not a directory");
+      }
+    } catch (IOException | RuntimeException e) {
+      return none("cgroup v2 unavailable: " + e.getMessage());
+    }
+    sweepStale(own);
+    Path base = own.resolve(name);
+    Path self = own.resolve(name + ".self");
+    boolean pidsV2 = false;
+    boolean enabled = false;
+    StringBuilder how = new StringBuilder("cgroup v2 at ").append(base);
+    try {
+      if (!Files.exists(own.resolve("cgroup.procs"))) {
+        throw new IOException("no cgroup.procs in " + own);
+      }
+      // The agent moves into a leaf of its own. A process a run forks in the moment between its
+      // start and its move into its cell is then born in that leaf, where the agent finds it
+      // (see Containment); and the agent's cgroup, left empty, may give controllers to its
+      // children (cgroup v2 allows no process in a cgroup that does).
+      Files.createDirectory(self);
+      try {
+        write(self.resolve("cgroup.procs"), Long.toString(ProcessHandle.current().pid()));
+      } catch (IOException e) {
+        Files.delete(self);
+        self = null;
+        how.append(" (agent stays in its cgroup: ").append(e.getMessage()).append(')');
+      }
+      if (wantPids && words(own.resolve("cgroup.controllers")).contains("pids")) {
+        pidsV2 = words(own.resolve("cgroup.subtree_control")).contains("pids");
+        if (!pidsV2) {
+          pidsV2 = enabled = tryWrite(own.resolve("cgroup.subtree_control"), "+pids");
+        }
+      }
+      Files.createDirectory(base);
+      if (pidsV2) {
+        pidsV2 = tryWrite(base.resolve("cgroup.subtree_control"), "+pids");
+      }
+      if (!Files.exists(base.resolve("cgroup.kill"))) {
+        Files.delete(base);
+        Cgroups c = new Cgroups(null, self, own, enabled, null, false, null);
+        c.leave();
+        return none("cgroup v2 without cgroup.kill (Linux before 5.14)");
+      }
+    } catch (IOException | RuntimeException e) {
+      new Cgroups(null, self, own, enabled, null, false, null).leave();
+      return none("cgroup v2 at " + own + " not usable: " + e);
+    }
+    Path pidsV1 = null;
+    if (wantPids && !pidsV2) {
+      pidsV1 = pidsV1Base(name);
+    }
+    how.append(pidsV2 ? ", pids.max in cgroup v2" : pidsV1 != null
+        ? ", pids.max in cgroup v1 at " + pidsV1 : ", no pids controller");
+    return new Cgroups(base, self, own, enabled, pidsV1, pidsV2, how.toString());
+  }
+
+  /**
+   * Undoes what {@link #setUp} did to the agent's own cgroup: takes back the {@code pids}
+   * controller, moves the agent back and removes its leaf. Call it once the subtree is gone.
+   */
+  void leave() {
+    if (self == null || own == null) {
+      return;
+    }
+    if (enabledPidsInOwn) {
+      tryWrite(own.resolve("cgroup.subtree_control"), "-pids");
+    }
+    if (tryWrite(own.resolve("cgroup.procs"), Long.toString(ProcessHandle.current().pid()))) {
+      try {
+        Files.deleteIfExists(self);
+      } catch (IOException e) {
+        log.Log.debug("cgroup_not_removed", "path", self, "error", e.getMessage());
+      }
+    }
+  }
+
+  /** The agent's own cgroup v2 directory; mounts cgroup v2 first where it is not mounted. */
+  private static Path ownV2() throws IOException {
+    String rel = null;
+    for (String line : Files.readAllLines(Path.of("/proc/self/cgroup"))) {
+      if (line.startsWith("0::")) {
+        rel = line.substring(3);
+      }
+    }
+    if (rel == null) {
+      throw new IOException("no cgroup v2 line in /proc/self/cgroup");
+    }
+    String[] mount = findMount("cgroup2", null);
+    if (mount == null) {
+      mount = mountV2();
+    }
+    return under(mount, rel);
+  }
+
+  /** The mount point of {@code rel}, a path in the hierarchy mounted as {@code mount}. */
+  private static Path under(String[] mount, String rel) throws IOException {
+    String root = mount[1];
+    if (!root.equals("/")) {
+      if (!rel.equals(root) && !rel.startsWith(root + "/")) {
+        throw new IOException("own cgroup " + rel + " is outside the mounted " + root);
+      }
+      rel = rel.substring(root.length());
+    }
+    Path dir = Path.of(mount[0]);
+    for (String part : rel.split("/")) {
+      if (!part.isEmpty()) {
+        dir = dir.resolve(part);
+      }
+    }
+    return dir;
+  }
+
+  /**
+   * {mount point, root within the hierarchy} of the first mount of file system type {@code type}
+   * (whose super options include {@code option}, if given), from /proc/self/mountinfo; or null.
+   */
+  static String[] findMount(String type, String option) throws IOException {
+    for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
+      int dash = line.indexOf(" - ");
+      if (dash < 0) {
+        continue;
+      }
+      String[] pre = line.substring(0, dash).split(" ");
+      String[] post = line.substring(dash + 3).split(" ");
+      if (pre.length < 5 || post.length < 1 || !post[0].equals(type)) {
+        continue;
+      }
+      // A mount hidden under a later one is still listed; its directory then shows the other.
+      if (!Files.exists(Path.of(unescape(pre[4]), "cgroup.procs"))) {
+        continue;
+      }
+      if (option != null && (post.length < 3 || !List.of(post[2].split(",")).contains(option))) {
+        continue;
+      }
+      return new String[] {unescape(pre[4]), unescape(pre[3])};
+    }
+    return null;
+  }
+
+  /** mountinfo escapes space, tab, newline and backslash as octal. */
+  private static String unescape(String s) {
+    if (s.indexOf('\\') < 0) {
+      return s;
+    }
+    StringBuilder b = new StringBuilder();
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (c == '\\' && i + 3 < s.length()) {
+        b.append((char) Integer.parseInt(s.substring(i + 1, i + 4), 8));
+        i += 3;
+      } else {
+        b.append(c);
+      }
+    }
+    return b.toString();
+  }
+
+  /**
+   * Mounts cgroup v2 where a VM's init usually would: on /sys/fs/cgroup when that is an empty
+   * directory, or on /sys/fs/cgroup/unified beside cgroup v1. Needs root.
+   */
+  private static String[] mountV2() throws IOException {
+    for (String target : new String[] {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}) {
+      Path t = Path.of(target);
+      if (!Files.isDirectory(t)) {
+        continue;
+      }
+      try (var entries = Files.list(t)) {
+        if (entries.findAny().isPresent()) {
+          continue;
+        }
+      }
+      C c;
+      try {
+        c = Native.load("c", C.class);
+      } catch (LinkageError e) {
+        throw new IOException("cgroup v2 not mounted, and no C library to mount it");
+      }
+      if (c.mount("cgroup2", target, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, null) == 0) {
+        log.Log.info("cgroup_mounted", "path", target);
+        return new String[] {target, "/"};
+      }
+      throw new IOException("cgroup v2 not mounted, and mounting it on " + target + " failed: "
+          + "errno " + Native.getLastError());
+    }
+    throw new IOException("cgroup v2 not mounted, and no empty /sys/fs/cgroup to mount it on");
+  }
+
+  /** The agent's subtree in a cgroup v1 hierarchy with the pids controller, or null. */
+  private static Path pidsV1Base(String name) {
+    try {
+      String[] mount = findMount("cgroup", "pids");
+      if (mount == null) {
+        return null;
+      }
+      String rel = null;
+      for (String line : Files.readAllLines(Path.of("/proc/self/cgroup"))) {
+        String[] f = line.split(":", 3);
+        if (f.length == 3 && List.of(f[1].split(",")).contains("pids")) {
+          rel = f[2];
+        }
+      }
+      if (rel == null) {
+        return null;
+      }
+      sweepStale(under(mount, rel));
+      Path dir = under(mount, rel).resolve(name);
+      Files.createDirectory(dir);
+      return dir;
+    } catch (IOException | RuntimeException e) {
+      log.Log.warn("cgroup_v1_pids_unavailable", "error", e.getMessage());
+      return null;
+    }
+  }
+
+  /**
+   * Removes what agents that are gone left in {@code parent} (an agent stopped by SIGKILL cannot
+   * clean up): the empty {@code agent.<pid>.*} trees of pids that no longer exist. A tree that
+   * still holds a process is left alone.
+   */
+  private static void sweepStale(Path parent) {
+    try (var entries = Files.newDirectoryStream(parent, "agent.*")) {
+      for (Path p : entries) {
+        String[] f = p.getFileName().toString().split("\\.");
+        if (f.length < 3 || !f[1].matches("\\d{1,10}")
+            || Files.exists(Path.of("/proc", f[1]))) {
+          continue;
+        }
+        removeEmptyTree(p);
+      }
+    } catch (IOException | RuntimeException e) {
+      log.Log.debug("cgroup_sweep_failed", "path", parent, "error", e.toString());
+    }
+  }
+
+  private static void removeEmptyTree(Path dir) throws IOException {
+    try (var children = Files.list(dir)) {
+      for (Path c : children.filter(Files::isDirectory).toList()) {
+        removeEmptyTree(c);
+      }
+    }
+    try {
+      Files.delete(dir);
+    } catch (IOException e) {
+      // Still holds a process.
+    }
+  }
+
+  /** The words of a one-line cgroup file. */
+  static List<String> words(Path file) throws IOException {
+    String s = Files.readString(file).trim();
+    return s.isEmpty() ? List.of() : List.of(s.split("\\s+"));
+  }
+
+  /** Writes a cgroup control file (no create, no truncate). */
+  static void write(Path file, String value) throws IOException {
+    Files.write(file, value.getBytes(StandardCharsets.US_ASCII), StandardOpenOption.WRITE);
+  }
+
+  static boolean tryWrite(Path file, String value) {
+    try {
+      write(file, value);
+      return true;
+    } catch (IOException e) {
+      log.Log.debug("cgroup_write_failed", "file", file, "error", e.getMessage());
+      return false;
+    }
+  }
+
+  /** Whether the cgroup at {@code dir} has no live process in it or below it. */
+  static boolean empty(Path dir) {
+    try {
+      for (String line : Files.readAllLines(dir.resolve("cgroup.events"))) {
+        if (line.startsWith("populated ")) {
+          return line.endsWith(" 0");
+        }
+      }
+      return false;
+    } catch (IOException e) {
+      // Gone already.
+      return true;
+    }
+  }
+
+  /** The pids in a cgroup (v1 or v2), or none where it is gone. */
+  static long[] procs(Path dir) {
+    try {
+      return Files.readAllLines(dir.resolve("cgroup.procs")).stream()
+          .filter(s -> !s.isBlank()).mapToLong(Long::parseLong).toArray();
+    } catch (IOException | RuntimeException e) {
+      return new long[0];
+    }
+  }
+}

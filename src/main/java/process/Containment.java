@@ -1,0 +1,602 @@
+package process;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import log.Log;
+
+/**
+ * Keeps each run and each terminal session in a {@link Cell} of its own, and ends cells.
+ *
+ * <p>With cgroup v2 (see {@link Cgroups}) a cell is a cgroup: the process is moved into it right
+ * after it is started, and everything it forks from then on is born there, whatever session it
+ * makes or however it double-forks. Killing a cell is one write to {@code cgroup.kill}, a cost in
+ * proportion to the cell alone. A cell carries {@code pids.max}, so a fork bomb in one run cannot
+ * fill the VM's process table. The few microseconds between the start and the move are covered
+ * by the sweep: if the process had forked before the move, its cell is also swept through /proc
+ * (session and tag) when killed. Once a cell is answered or killed and holds no process, its
+ * cgroup is removed; until then, what a run left running stays in it, known to the agent, and
+ * shutdown ends it.
+ *
+ * <p>Without cgroup v2 (or with it switched off) a cell is its process's session and tag, and
+ * kills go through {@link ProcessTree} in batches: every kill asked for while one pass is under
+ * way joins the next, so a closing connection with 200 runs costs a few passes over /proc.
+ *
+ * <p>All the work happens on one thread of its own (started when needed, gone when idle), never
+ * on the caller's.
+ */
+public final class Containment {
+  private static volatile Containment installed;
+
+  private final Cgroups cgroups;
+  private final long pidsMax;
+  private final AtomicLong nextCell = new AtomicLong();
+  /** Cells whose cgroup still exists. */
+  private final Set<Cell> live = ConcurrentHashMap.newKeySet();
+  /** The same cells by tag, for the processes found in the agent's own leaf. */
+  private final java.util.Map<String, Cell> byTag = new ConcurrentHashMap<>();
+  /** Every cell opened whose process has not been started yet, by tag. */
+  private final java.util.Map<String, Cell> unplaced = new ConcurrentHashMap<>();
+  /** The same cells by the pid of their process, once placed. */
+  private final java.util.Map<Long, Cell> byPid = new ConcurrentHashMap<>();
+  private final ConcurrentLinkedQueue<Job> jobs = new ConcurrentLinkedQueue<>();
+  private final AtomicBoolean draining = new AtomicBoolean();
+  private final ThreadPoolExecutor worker = new ThreadPoolExecutor(0, 1, 10, TimeUnit.SECONDS,
+      new LinkedBlockingQueue<>(), r -> {
+        Thread t = new Thread(null, r, "containment", 256 * 1024);
+        t.setDaemon(true);
+        return t;
+      });
+  private final CgroupWatch watch = new CgroupWatch(this::emptied);
+  private volatile boolean closed;
+
+  private Containment(Cgroups cgroups, long pidsMax) {
+    this.cgroups = cgroups;
+    this.pidsMax = pidsMax;
+  }
+
+  private static boolean wantCgroups = true;
+  private static long wantPidsMax = 4096;
+
+  /**
+   * How containment is to be set up, on first use.
+   *
+   * @param useCgroups false to use /proc alone
+   * @param pidsMax {@code pids.max} of each cell; 0 for no limit
+   */
+  public static synchronized void configure(boolean useCgroups, long pidsMax) {
+    wantCgroups = useCgroups;
+    wantPidsMax = pidsMax;
+  }
+
+  /**
+   * The containment of this agent, set up on first use (so that an agent that never starts a
+   * process leaves no trace in the cgroup tree), which logs which way it works.
+   */
+  public static Containment get() {
+    Containment c = installed;
+    return c != null ? c : install();
+  }
+
+  private static synchronized Containment install() {
+    if (installed == null) {
+      Cgroups c = wantCgroups ? Cgroups.setUp(wantPidsMax > 0) : Cgroups.none("switched off");
+      installed = new Containment(c, wantPidsMax);
+      // Each process is placed on the spawning thread right after its spawn, before the engine
+      // does anything else with it.
+      Launcher.addSpawnListener(installed::spawned);
+      if (c.base != null) {
+        // Set up now, not on the first kill, which should cost no more than any other.
+        installed.watch.start();
+      }
+      if (c.base != null) {
+        Log.info("containment", "engine", "cgroup", "detail", c.description, "pids_max",
+            c.hasPidsLimit() && wantPidsMax > 0 ? wantPidsMax : "none");
+      } else {
+        Log.info("containment", "engine", "proc", "detail", c.description);
+      }
+    }
+    return installed;
+  }
+
+  /**
+   * The last resort of a shutdown that ran out of time: kills every cell with one write, without
+   * waiting for anything.
+   */
+  public static void killInstalledNow() {
+    Containment c = installed;
+    if (c != null && c.cgroups.base != null) {
+      Cgroups.tryWrite(c.cgroups.base.resolve("cgroup.kill"), "1");
+    }
+  }
+
+  /** Shutdown: {@link #close} on the containment in use, if any was set up. */
+  public static void closeInstalled(long boundMs) {
+    Containment c = installed;
+    if (c != null) {
+      c.close(boundMs);
+    }
+  }
+
+  /** Whether cells are cgroups. */
+  public boolean usesCgroups() {
+    return cgroups.base != null;
+  }
+
+  /** Cells whose cgroup is still there (answered runs' leftovers included). */
+  public int liveCells() {
+    return live.size();
+  }
+
+  /**
+   * A new cell for a process about to start: its tag for the environment, and (with cgroups) its
+   * cgroup, made now. Blocking but short (a mkdir); call it where the spawn is called.
+   *
+   * @param kind "run" or "shell", part of the cgroup's name
+   */
+  public Cell open(String kind) {
+    Cell cell = new Cell(kind + "." + nextCell.incrementAndGet());
+    unplaced.put(cell.tag, cell);
+    if (cgroups.base != null && !closed) {
+      try {
+        Path dir = cgroups.base.resolve(cell.name);
+        Files.createDirectory(dir);
+        cell.dir = dir;
+        live.add(cell);
+        byTag.put(cell.tag, cell);
+        if (pidsMax > 0 && cgroups.pidsV2) {
+          Cgroups.tryWrite(dir.resolve("pids.max"), Long.toString(pidsMax));
+        }
+        if (pidsMax > 0 && cgroups.pidsV1Base != null) {
+          Path v1 = cgroups.pidsV1Base.resolve(cell.name);
+          Files.createDirectory(v1);
+          cell.v1 = v1;
+          Cgroups.tryWrite(v1.resolve("pids.max"), Long.toString(pidsMax));
+        }
+      } catch (IOException e) {
+        Log.warn("cgroup_failed", "cell", cell.name, "error", e.getMessage());
+      }
+    }
+    return cell;
+  }
+
+  /** The spawn listener: the process of an open cell was just started. */
+  private void spawned(long pid, String tag) {
+    Cell cell = unplaced.remove(tag);
+    if (cell != null) {
+      cell.place(pid);
+    }
+  }
+
+  /**
+   * Kills every process of these cells with SIGKILL, all in one batch, and removes their cgroups
+   * once empty. Returns at once; completes when the signals are sent.
+   */
+  public CompletableFuture<Void> kill(Collection<Cell> cells) {
+    return submit(new Job(List.copyOf(cells), Posix.SIGKILL));
+  }
+
+  /** Sends {@code signal} to every process of these cells, in one batch. */
+  public CompletableFuture<Void> signal(Collection<Cell> cells, int signal) {
+    return submit(new Job(List.copyOf(cells), signal));
+  }
+
+  /**
+   * Shutdown: kills every cell still holding a process (leftovers included) with one write, and
+   * removes the agent's cgroups, waiting at most {@code boundMs} for them to empty. Blocking.
+   */
+  public void close(long boundMs) {
+    closed = true;
+    Path base = cgroups.base;
+    if (base == null) {
+      return;
+    }
+    Cgroups.tryWrite(base.resolve("cgroup.kill"), "1");
+    long deadline = System.nanoTime() + boundMs * 1_000_000;
+    while (!Cgroups.empty(base) && System.nanoTime() < deadline) {
+      Thread.onSpinWait();
+      try {
+        Thread.sleep(1);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        break;
+      }
+    }
+    for (Cell c : new ArrayList<>(live)) {
+      c.remove();
+    }
+    remove(base);
+    for (Path p : new ArrayList<>(pendingV1)) {
+      while (!remove(p) && System.nanoTime() < deadline) {
+        try {
+          Thread.sleep(5);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          break;
+        }
+      }
+    }
+    remove(cgroups.pidsV1Base);
+    cgroups.leave();
+    watch.close();
+  }
+
+  private static boolean remove(Path dir) {
+    if (dir == null) {
+      return true;
+    }
+    try {
+      Files.deleteIfExists(dir);
+      return true;
+    } catch (IOException e) {
+      Log.debug("cgroup_not_removed", "path", dir, "error", e.getMessage());
+      return false;
+    }
+  }
+
+  /** cgroup v1 directories that could not be removed yet. */
+  private final Set<Path> pendingV1 = ConcurrentHashMap.newKeySet();
+
+  /** Tries to remove {@code dir} again after a delay that doubles, up to about 25 s in all. */
+  private void retryV1(Path dir, int attempt) {
+    pendingV1.add(dir);
+    if (attempt > 8 || closed) {
+      return;
+    }
+    java.util.concurrent.CompletableFuture.delayedExecutor(100L << attempt,
+        TimeUnit.MILLISECONDS, worker).execute(() -> {
+          if (!Files.exists(dir) || remove(dir)) {
+            pendingV1.remove(dir);
+          } else {
+            retryV1(dir, attempt + 1);
+          }
+        });
+  }
+
+  /** A batch of cells to signal. */
+  private static final class Job {
+    final List<Cell> cells;
+    final int signal;
+    final CompletableFuture<Void> done = new CompletableFuture<>();
+
+    Job(List<Cell> cells, int signal) {
+      this.cells = cells;
+      this.signal = signal;
+    }
+  }
+
+  private CompletableFuture<Void> submit(Job job) {
+    jobs.add(job);
+    if (draining.compareAndSet(false, true)) {
+      worker.execute(this::drain);
+    }
+    return job.done;
+  }
+
+  /** Takes every job queued by now: cgroup writes first, then one /proc batch per signal. */
+  private void drain() {
+    while (true) {
+      List<Job> batch = new ArrayList<>();
+      Job j;
+      while ((j = jobs.poll()) != null) {
+        batch.add(j);
+      }
+      if (batch.isEmpty()) {
+        draining.set(false);
+        // A job queued after the poll and before the flag was cleared is taken now.
+        if (jobs.isEmpty() || !draining.compareAndSet(false, true)) {
+          return;
+        }
+        continue;
+      }
+      try {
+        run(batch);
+      } catch (RuntimeException e) {
+        Log.error("kill_failed", "error", e.toString());
+      } finally {
+        batch.forEach(b -> b.done.complete(null));
+      }
+    }
+  }
+
+  private void run(List<Job> batch) {
+    List<ProcessTree.Target> kills = new ArrayList<>();
+    java.util.Map<Integer, List<ProcessTree.Target>> signals = new java.util.HashMap<>();
+    int cgroupKills = 0;
+    if (cgroups.self != null) {
+      // A fork that was under way while a cell's process was placed may have been missed then:
+      // what is still in the agent's own leaf joins its cell before the cells are killed.
+      batch.stream().flatMap(j -> j.cells.stream()).filter(c -> c.dir != null).findFirst()
+          .ifPresent(this::adoptStrays);
+    }
+    for (Job job : batch) {
+      for (Cell c : job.cells) {
+        c.ensurePlaced();
+        boolean swept = c.dir == null || c.forkedBeforeMove;
+        if (job.signal == Posix.SIGKILL) {
+          if (c.dir != null) {
+            Cgroups.tryWrite(c.dir.resolve("cgroup.kill"), "1");
+            cgroupKills++;
+            c.release();
+          }
+          if (swept) {
+            kills.add(c.target());
+          }
+        } else {
+          if (c.dir != null) {
+            for (long pid : Cgroups.procs(c.dir)) {
+              Posix.kill(pid, job.signal);
+            }
+          }
+          if (swept) {
+            signals.computeIfAbsent(job.signal, k -> new ArrayList<>()).add(c.target());
+          }
+        }
+      }
+    }
+    long scans = ProcessTree.SCANS.get();
+    int swept = ProcessTree.kill(kills);
+    signals.forEach((sig, targets) -> ProcessTree.signal(targets, sig));
+    if (Log.enabled(Log.Level.DEBUG)) {
+      Log.debug("kill_batch", "cgroups", cgroupKills, "swept_trees", kills.size(), "swept_pids",
+          swept, "proc_scans", ProcessTree.SCANS.get() - scans);
+    }
+  }
+
+  /** The watch saw the cgroup of {@code cell} change: removes it if it is empty. */
+  private void emptied(Cell cell) {
+    if (Cgroups.empty(cell.dir)) {
+      cell.remove();
+    }
+  }
+
+  /** Where one run's or session's processes live. */
+  public final class Cell {
+    final String name;
+    private final String tag = ProcessTree.newTag();
+    /** The cgroup v2 directory, or null. */
+    volatile Path dir;
+    /** The cgroup v1 pids directory, or null. */
+    volatile Path v1;
+    private volatile long pid = -1;
+    /** Set once the process was moved (or found gone); guarded by the cell. */
+    private boolean placed;
+    /** The process may have forked before it was moved: sweep through /proc too. */
+    volatile boolean forkedBeforeMove;
+    private final AtomicBoolean released = new AtomicBoolean();
+    private final AtomicBoolean removed = new AtomicBoolean();
+    /** The watch descriptor while the cgroup is watched, or -1. */
+    volatile int watchId = -1;
+
+    private Cell(String name) {
+      this.name = name;
+    }
+
+    /** The value of {@link ProcessTree#TAG_VARIABLE} for this cell's process. */
+    public String tag() {
+      return tag;
+    }
+
+    /** Whether the cell's process was moved into a cgroup of its own. */
+    public boolean contained() {
+      return dir != null && !forkedBeforeMove && pid > 0;
+    }
+
+    /** The cgroup v2 directory, or null. */
+    public Path cgroup() {
+      return dir;
+    }
+
+    ProcessTree.Target target() {
+      return new ProcessTree.Target(pid, tag);
+    }
+
+    /**
+     * The cell's process was just started as {@code pid}: moves it into the cell's cgroup, with
+     * what it forked meanwhile (see {@link #adoptStrays}). Blocking (about half a millisecond,
+     * mostly waiting in the kernel); call it right after the spawn. Done later, on another
+     * thread, the move would leave a fork bomb time to multiply outside any limit.
+     */
+    public void place(long pid) {
+      this.pid = pid;
+      if (dir != null) {
+        byPid.put(pid, this);
+      }
+      ensurePlaced();
+    }
+
+    /** Moves the process into the cell, once. */
+    synchronized void ensurePlaced() {
+      if (placed || pid <= 0 || dir == null) {
+        return;
+      }
+      placed = true;
+      try {
+        move(pid);
+      } catch (IOException e) {
+        // Exited already (what it forked is found below) or refused (then it is swept).
+        forkedBeforeMove = ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
+        Log.debug("cgroup_place_failed", "cell", name, "pid", pid, "error", e.getMessage());
+      }
+      if (cgroups.self != null) {
+        adoptStrays(this);
+      } else {
+        forkedBeforeMove |= mayHaveForked(pid);
+      }
+    }
+
+    void move(long p) throws IOException {
+      if (v1 != null) {
+        Cgroups.write(v1.resolve("cgroup.procs"), Long.toString(p));
+      }
+      Cgroups.write(dir.resolve("cgroup.procs"), Long.toString(p));
+    }
+
+    /**
+     * The run was answered. With {@code killLeftovers}, whatever it left running is killed now;
+     * otherwise it stays in the cell until it exits or the agent shuts down. The cgroup goes
+     * once it is empty.
+     */
+    public void answered(boolean killLeftovers) {
+      // A spawn that failed placed nothing.
+      unplaced.remove(tag, this);
+      if (killLeftovers) {
+        kill(List.of(this));
+      } else if (dir != null) {
+        // Off the caller's thread: reading the cgroup and setting a watch are system calls.
+        worker.execute(this::release);
+      }
+    }
+
+    /** Nothing more will be started in the cell: remove its cgroup once it is empty. */
+    void release() {
+      if (dir == null || !released.compareAndSet(false, true)) {
+        return;
+      }
+      ensurePlaced();
+      if (Cgroups.empty(dir)) {
+        remove();
+        return;
+      }
+      watchId = watch.add(this);
+      if (watchId < 0 || Cgroups.empty(dir)) {
+        // Emptied before the watch was set, or no watch: try now (later tries come from the
+        // watch, or at shutdown).
+        emptied(this);
+      }
+    }
+
+    void remove() {
+      Path d = dir;
+      if (d == null || !Containment.remove(d)) {
+        return;
+      }
+      if (!removed.compareAndSet(false, true)) {
+        return;
+      }
+      if (v1 != null && !Containment.remove(v1)) {
+        // cgroup v1 may still count the exited processes for a moment: try again shortly.
+        retryV1(v1, 1);
+      }
+      live.remove(this);
+      byTag.remove(tag);
+      byPid.remove(pid, this);
+      watch.forget(this);
+    }
+
+    @Override
+    public String toString() {
+      return name;
+    }
+  }
+
+  /**
+   * Moves every process but the agent out of the agent's own leaf: a process there was forked by
+   * a run or session before its move (or is one about to be moved). Each goes to the cell its
+   * tag names, or to {@code placing} when it carries none. Repeats while new ones appear, so a
+   * child forked meanwhile follows its parent. Costs a read of a file that holds the agent alone
+   * unless something was forked in that moment.
+   */
+  private void adoptStrays(Cell placing) {
+    long self = ProcessHandle.current().pid();
+    for (int round = 0; round < 16; round++) {
+      boolean moved = false;
+      for (long p : Cgroups.procs(cgroups.self)) {
+        if (p == self) {
+          continue;
+        }
+        Cell owner = byTag.get(tagOf(p));
+        if (owner == null) {
+          // No tag (cleared, or not past its exec yet): the cell whose process leads its
+          // session or is its parent, else the one being placed.
+          long[] ps = parentAndSession(p);
+          if (ps[0] == self) {
+            // The agent's own child without a tag: another spawn in flight (before its exec it
+            // carries the agent's environment), which its own spawn places. Moved here, it
+            // would end up in the wrong cell and die with it.
+            continue;
+          }
+          owner = byPid.get(ps[1]);
+          if (owner == null) {
+            owner = byPid.get(ps[0]);
+          }
+        }
+        if (owner == null || owner.dir == null) {
+          owner = placing;
+        }
+        try {
+          owner.move(p);
+          moved = true;
+          Log.debug("cgroup_stray_moved", "pid", p, "cell", owner.name);
+        } catch (IOException e) {
+          // Exited meanwhile.
+        }
+      }
+      if (!moved) {
+        return;
+      }
+    }
+  }
+
+  /** The parent and session of {@code pid}, or -1s. */
+  private static long[] parentAndSession(long pid) {
+    try {
+      String s = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+      String[] f = s.substring(s.lastIndexOf(')') + 2).split(" ", 5);
+      return new long[] {Long.parseLong(f[1]), Long.parseLong(f[3])};
+    } catch (IOException | RuntimeException e) {
+      return new long[] {-1, -1};
+    }
+  }
+
+  /** The value of the tag variable in {@code pid}'s environment, or "". */
+  private static String tagOf(long pid) {
+    byte[] env;
+    try {
+      env = Files.readAllBytes(Path.of("/proc", Long.toString(pid), "environ"));
+    } catch (IOException e) {
+      return "";
+    }
+    String prefix = ProcessTree.TAG_VARIABLE + "=";
+    String all = new String(env, java.nio.charset.StandardCharsets.ISO_8859_1);
+    for (String entry : all.split("\0")) {
+      if (entry.startsWith(prefix)) {
+        return entry.substring(prefix.length());
+      }
+    }
+    return "";
+  }
+
+  /**
+   * Whether {@code pid} may have started a process before it was moved: it has a child, live
+   * or not yet reaped, or has reaped one (whose page faults then count in its own stat).
+   */
+  static boolean mayHaveForked(long pid) {
+    Path proc = Path.of("/proc", Long.toString(pid));
+    try (var tasks = Files.newDirectoryStream(proc.resolve("task"))) {
+      for (Path t : tasks) {
+        if (!Files.readString(t.resolve("children")).isBlank()) {
+          return true;
+        }
+      }
+      String s = Files.readString(proc.resolve("stat"));
+      String[] f = s.substring(s.lastIndexOf(')') + 2).split(" ", 10);
+      // f[8] is cminflt: page faults of children it waited for.
+      return Long.parseLong(f[8]) != 0;
+    } catch (IOException | RuntimeException e) {
+      return true;
+    }
+  }
+}

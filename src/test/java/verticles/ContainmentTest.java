@@ -1,0 +1,398 @@
+package verticles;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import client.AgentConnection;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.io.IOException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.function.BooleanSupplier;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+import support.AgentProcess;
+
+/**
+ * Each run and each session lives in a cell of its own: a cgroup where cgroup v2 is available
+ * (here, at /sys/fs/cgroup/unified; pids.max from the cgroup v1 pids hierarchy beside it), or its
+ * session and tag read from /proc where it is not or is switched off ({@code cgroups: off}).
+ * Every test counts processes, never times them; the bounds only catch hangs.
+ */
+class ContainmentTest {
+  private static final long BOUND_MS = 30_000;
+
+  /** A run whose tree escapes it in every way a careless command does. */
+  private static JsonObject escapees(String id, String marker) {
+    String script = "(setsid sleep " + marker + " &); "
+        + "(sh -c 'sleep " + marker + " & exit' &); "
+        + "(env -i /usr/bin/setsid /bin/sleep " + marker + " &); "
+        + "echo started; sleep " + marker;
+    return run(id, "sh", "-c", script);
+  }
+
+  private static JsonObject run(String id, String... command) {
+    JsonArray cmd = new JsonArray();
+    for (String c : command) {
+      cmd.add(c);
+    }
+    return new JsonObject().put("id", id).put("type", "run").put("command", cmd);
+  }
+
+  private static AgentProcess agent(Map<String, String> env) throws Exception {
+    Path dir = Files.createTempDirectory("containment");
+    return AgentProcess.launch(dir, List.of("--listen", "unix:" + dir.resolve("agent.sock"),
+        "--log-level", "debug"), env).awaitReady();
+  }
+
+  private static AgentProcess cgroupAgent(String pidsMax) throws Exception {
+    return agent(Map.of("AGENT_PIDS_MAX", pidsMax));
+  }
+
+  private static AgentProcess procAgent() throws Exception {
+    return agent(Map.of("AGENT_CGROUPS", "off"));
+  }
+
+  @Test
+  void aBoundedForkBombStaysUnderPidsMaxLeavesTheVmUsableAndIsGoneAfterTheKill()
+      throws Exception {
+    // At most 2^8 - 1 = 255 processes even without a limit: the bomb is bounded by its depth.
+    String marker = "61." + ProcessHandle.current().pid() + "1";
+    String bomb = "f(){ if [ $1 -gt 0 ]; then f $(($1-1)) & f $(($1-1)) & wait; "
+        + "else exec sleep \"$0\"; fi; }; f 7";
+    try (AgentProcess agent = cgroupAgent("64")) {
+      try (AgentConnection a = AgentConnection.open(agent.unix())) {
+        a.send(run("bomb", "bash", "-c", bomb, marker).put("stream", true));
+        await(() -> withArg(marker).size() >= 48, "the bomb never grew");
+        assertEngine(agent, "cgroup");
+        // Never more than the cell allows, however long it tries.
+        for (int i = 0; i < 20; i++) {
+          int n = withArg(marker).size();
+          assertTrue(n <= 64, "processes in the bomb's cell: " + n);
+          Thread.sleep(25);
+        }
+        // And it did try for more: the cell refused forks.
+        long member = withArg(marker).get(0);
+        Path events = pidsEvents(member);
+        assertTrue(Files.readString(events).matches("(?s).*max [1-9].*"),
+            events + ": " + Files.readString(events));
+        // The VM is still usable: another run starts and answers.
+        try (AgentConnection b = AgentConnection.open(agent.unix())) {
+          JsonObject r = b.call(run("ok", "sh", "-c", "echo ok"));
+          assertEquals("ok\n", r.getString("stdout"), r::encode);
+        }
+      }
+      // The bomb's connection is gone: so is every process of it.
+      await(() -> withArg(marker).isEmpty(), "bomb processes outlived the kill: "
+          + withArg(marker).size());
+      await(() -> runCells(agent).isEmpty(), "cgroups left: " + runCells(agent));
+    }
+  }
+
+  @Test
+  void cgroupPathKillsEscapeesOnTimeoutAndOnDisconnect() throws Exception {
+    killsEscapees(cgroupAgent("4096"), "cgroup", "62." + ProcessHandle.current().pid());
+  }
+
+  @Test
+  void procPathKillsEscapeesOnTimeoutAndOnDisconnect() throws Exception {
+    killsEscapees(procAgent(), "proc", "63." + ProcessHandle.current().pid());
+  }
+
+  private void killsEscapees(AgentProcess started, String engine, String marker)
+      throws Exception {
+    try (AgentProcess agent = started) {
+      killsEscapees(agent, engine, marker + "1", true);
+      killsEscapees(agent, engine, marker + "2", false);
+      if (engine.equals("proc")) {
+        shutdown(agent);
+        await(() -> withArg(marker + "1").isEmpty() && withArg(marker + "2").isEmpty(),
+            "escapees outlived the agent");
+      }
+    }
+  }
+
+  /** One run whose tree escapes, ended by its timeout or by its connection closing. */
+  private void killsEscapees(AgentProcess agent, String engine, String marker,
+      boolean byTimeout) throws Exception {
+    try (AgentConnection c = AgentConnection.open(agent.unix())) {
+      JsonObject req = escapees("e", marker).put("stream", true);
+      if (byTimeout) {
+        req.put("timeout_ms", 5000);
+      }
+      c.send(req);
+      JsonObject first = c.receive();
+      assertEquals("stdout", first.getString("stream"), first::encode);
+      // The setsid, double-fork and detached cleared-environment sleeps, and the run's own.
+      // Each past its last exec (argv[0] is sleep): before it, setsid or env still carries the
+      // tag, and killing it then would stop the cleared-environment one from ever starting.
+      await(() -> sleeping(marker).size() == 4, "not everything started: " + withArg(marker));
+      assertEngine(agent, engine);
+      if (engine.equals("cgroup")) {
+        for (long pid : withArg(marker)) {
+          assertTrue(cgroupOf(pid).matches(".*/agent\\." + agent.pid()
+              + "\\.[0-9a-f]+/run\\.\\d+"), "process " + pid + " is not in a cell: "
+              + cgroupOf(pid));
+        }
+      }
+      if (byTimeout) {
+        JsonObject r;
+        while (!(r = c.receive()).containsKey("exit_code")) {
+          assertTrue(r.containsKey("stream"), r::encode);
+        }
+        assertEquals(124, r.getInteger("exit_code"), r::encode);
+      }
+    }
+    if (engine.equals("cgroup")) {
+      await(() -> withArg(marker).isEmpty(), "escapees outlived the kill: " + withArg(marker));
+      await(() -> runCells(agent).isEmpty(), "cgroups left: " + runCells(agent));
+    } else {
+      // Without cgroups, one that left the session and cleared its environment cannot be told
+      // from the agent's other descendants until shutdown; every other one goes now.
+      await(() -> withArg(marker).size() == 1, "escapees outlived the kill: "
+          + withArg(marker));
+      long survivor = withArg(marker).get(0);
+      assertFalse(new String(Files.readAllBytes(Path.of("/proc/" + survivor + "/environ")))
+          .contains("AGENT_RUN_ID"), "a tagged process survived");
+    }
+  }
+
+  @Test
+  void leftoversStayInTheirCellUntilShutdownUnlessKillLeftoversIsSet() throws Exception {
+    String marker = "64." + ProcessHandle.current().pid();
+    try (AgentProcess agent = cgroupAgent("4096");
+        AgentConnection c = AgentConnection.open(agent.unix())) {
+      // The default: a daemon started the way hosts start them keeps running...
+      JsonObject r = c.call(run("keep", "sh", "-c",
+          "sleep " + marker + "1 >/dev/null 2>&1 &"));
+      assertEquals(0, r.getInteger("exit_code"), r::encode);
+      assertEquals(1, withArg(marker + "1").size(), "the daemon did not keep running");
+      long daemon = withArg(marker + "1").get(0);
+      // ... in a cell of its own, known to the agent.
+      assertTrue(cgroupOf(daemon).matches(".*/agent\\." + agent.pid() + "\\.[0-9a-f]+/run\\.\\d+"),
+          cgroupOf(daemon));
+      JsonObject bad = c.call(run("bad", "true").put("kill_leftovers", "yes"));
+      assertEquals("Invalid request: field 'kill_leftovers' must be a boolean",
+          bad.getString("error"), bad::encode);
+      JsonObject info = c.call(new JsonObject().put("id", "i").put("type", "info"));
+      assertTrue(info.getJsonObject("info").getJsonArray("capabilities")
+          .contains("run_kill_leftovers"), info::encode);
+      // With kill_leftovers, what the run left goes when it is answered.
+      r = c.call(run("kill", "sh", "-c", "sleep " + marker + "2 >/dev/null 2>&1 &")
+          .put("kill_leftovers", true));
+      assertEquals(0, r.getInteger("exit_code"), r::encode);
+      await(() -> withArg(marker + "2").isEmpty(), "kill_leftovers left it running");
+      assertEquals(List.of(daemon), withArg(marker + "1"), "the first daemon went too");
+      // The empty cell is removed; the daemon's stays.
+      await(() -> runCells(agent).stream().map(p -> p.getFileName().toString()).distinct()
+          .toList().equals(List.of("run.1")), "cells: " + runCells(agent));
+      List<Path> bases = bases(agent);
+      assertFalse(bases.isEmpty(), "no cgroup subtree for the agent");
+      shutdown(agent);
+      await(() -> withArg(marker + "1").isEmpty(), "the daemon outlived the agent");
+      // Nothing of the agent is left in the cgroup trees.
+      for (Path base : bases) {
+        assertFalse(Files.exists(base), base + " outlived the agent");
+      }
+      assertEquals(List.of(), bases(agent), "cgroups left by the agent");
+    }
+  }
+
+  @Test
+  void twoHundredRunsAreKilledWhenTheirConnectionsCloseOnTheCgroupPath() throws Exception {
+    twoHundredRuns(cgroupAgent("4096"), "65." + ProcessHandle.current().pid());
+  }
+
+  @Test
+  void twoHundredRunsAreKilledWhenTheirConnectionsCloseOnTheProcPath() throws Exception {
+    twoHundredRuns(procAgent(), "66." + ProcessHandle.current().pid());
+  }
+
+  private void twoHundredRuns(AgentProcess started, String marker) throws Exception {
+    try (AgentProcess agent = started) {
+      List<AgentConnection> conns = new ArrayList<>();
+      try {
+        for (int i = 0; i < 200; i++) {
+          AgentConnection c = AgentConnection.open(agent.unix());
+          conns.add(c);
+          c.send(run("s" + i, "sleep", marker));
+        }
+        await(() -> withArg(marker).size() == 200, "not all 200 started: "
+            + withArg(marker).size());
+      } finally {
+        for (AgentConnection c : conns) {
+          c.close();
+        }
+      }
+      await(() -> withArg(marker).isEmpty(), "left running: " + withArg(marker).size());
+      await(() -> zombies(agent.pid()) == 0, "zombies left: " + zombies(agent.pid()));
+      await(() -> runCells(agent).isEmpty(), "cgroups left: " + runCells(agent));
+    }
+  }
+
+  @Test
+  void onTheProcPathARunsWholeConnectionIsKilledInOneBatchOfFewScans() throws Exception {
+    String marker = "67." + ProcessHandle.current().pid();
+    try (AgentProcess agent = procAgent()) {
+      try (AgentConnection c = AgentConnection.open(agent.unix())) {
+        for (int i = 0; i < 50; i++) {
+          c.send(run("s" + i, "sh", "-c", "sleep " + marker + " & sleep " + marker));
+        }
+        await(() -> withArg(marker).size() == 100, "not all started: " + withArg(marker).size());
+      }
+      await(() -> withArg(marker).isEmpty(), "left running: " + withArg(marker).size());
+      Pattern batch = Pattern.compile("kill_batch .*swept_trees=50 .*proc_scans=(\\d+)");
+      await(() -> agent.log().stream().anyMatch(l -> batch.matcher(l).find()),
+          "no batch of 50: " + agent.log());
+      for (String line : agent.log()) {
+        Matcher m = batch.matcher(line);
+        if (m.find()) {
+          // Stopping the trees takes a pass, and one more finds nothing new: not 50 passes.
+          assertTrue(Integer.parseInt(m.group(1)) <= 3, line);
+        }
+      }
+    }
+  }
+
+  @Test
+  void whereCgroupV2IsNotMountedTheAgentMountsItAndUsesIt() throws Exception {
+    // A mount namespace of its own, where an empty tmpfs hides the host's cgroup mounts.
+    String marker = "68." + ProcessHandle.current().pid();
+    Path dir = Files.createTempDirectory("containment");
+    List<String> wrapper = List.of("unshare", "--mount", "--propagation", "private", "sh", "-c",
+        "mount -t tmpfs none /sys/fs/cgroup && exec \"$@\"", "sh");
+    try (AgentProcess agent = AgentProcess.launchWrapped(dir, wrapper, List.of("--listen",
+        "unix:" + dir.resolve("agent.sock")), Map.of()).awaitReady();
+        AgentConnection c = AgentConnection.open(agent.unix())) {
+      JsonObject r = c.call(escapees("m", marker).put("timeout_ms", 3000));
+      assertEquals(124, r.getInteger("exit_code"), r::encode);
+      assertTrue(agent.log().stream().anyMatch(l -> l.contains("cgroup_mounted path=/sys/fs/cgroup")),
+          () -> "not mounted: " + agent.log());
+      assertEngine(agent, "cgroup");
+      await(() -> withArg(marker).isEmpty(), "escapees outlived the timeout: " + withArg(marker));
+    }
+  }
+
+  private static void shutdown(AgentProcess agent) throws Exception {
+    try (AgentConnection c = AgentConnection.open(agent.unix())) {
+      c.call(new JsonObject().put("id", "bye").put("type", "shutdown"));
+    }
+    assertEquals(0, agent.awaitExit(30));
+  }
+
+  private static void assertEngine(AgentProcess agent, String engine) {
+    assertTrue(agent.log().stream().anyMatch(l -> l.contains("containment engine=" + engine)),
+        () -> "not the " + engine + " engine: " + agent.log());
+  }
+
+  private static void await(BooleanSupplier cond, String what) throws InterruptedException {
+    support.Poll.until(what, BOUND_MS, cond);
+  }
+
+  /** The cgroup v2 path of {@code pid}, or "" once it is gone. */
+  private static String cgroupOf(long pid) {
+    try {
+      for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/cgroup"))) {
+        if (line.startsWith("0::")) {
+          return line.substring(3);
+        }
+      }
+    } catch (IOException e) {
+      // Gone.
+    }
+    return "";
+  }
+
+  /** The pids.events file of the cgroup that limits {@code pid}'s process count. */
+  private static Path pidsEvents(long pid) throws IOException {
+    for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/cgroup"))) {
+      String[] f = line.split(":", 3);
+      if (f[1].equals("pids")) {
+        return Path.of("/sys/fs/cgroup/pids" + f[2], "pids.events");
+      }
+    }
+    // pids in cgroup v2.
+    return Path.of("/sys/fs/cgroup/unified" + cgroupOf(pid), "pids.events");
+  }
+
+  /** The agent's cgroup subtrees (v2, and v1 pids where there is one). */
+  private static List<Path> bases(AgentProcess agent) throws IOException {
+    List<Path> out = new ArrayList<>();
+    for (Path root : List.of(Path.of("/sys/fs/cgroup/unified"), Path.of("/sys/fs/cgroup/pids"))) {
+      if (!Files.isDirectory(root)) {
+        continue;
+      }
+      try (DirectoryStream<Path> d = Files.newDirectoryStream(root,
+          "agent." + agent.pid() + ".*")) {
+        d.forEach(out::add);
+      }
+    }
+    return out;
+  }
+
+  /** The run and session cgroups the agent has now, in both hierarchies. */
+  private static List<Path> runCells(AgentProcess agent) {
+    List<Path> out = new ArrayList<>();
+    try {
+      for (Path base : bases(agent)) {
+        if (!Files.isDirectory(base)) {
+          continue;
+        }
+        try (DirectoryStream<Path> d = Files.newDirectoryStream(base, "{run,shell}.*")) {
+          d.forEach(out::add);
+        }
+      }
+    } catch (IOException e) {
+      throw new AssertionError(e);
+    }
+    return out;
+  }
+
+  private static List<Long> withArg(String arg) {
+    return ProcessTreeTest.withArg(arg);
+  }
+
+  /** The processes with {@code arg} as an argument that have exec'd sleep. */
+  private static List<Long> sleeping(String arg) {
+    List<Long> out = new ArrayList<>();
+    for (long pid : withArg(arg)) {
+      try {
+        String argv0 = new String(Files.readAllBytes(Path.of("/proc/" + pid + "/cmdline")))
+            .split("\0", 2)[0];
+        if (argv0.equals("sleep") || argv0.endsWith("/sleep")) {
+          out.add(pid);
+        }
+      } catch (IOException e) {
+        // Gone.
+      }
+    }
+    return out;
+  }
+
+  private static int zombies(long parent) {
+    int n = 0;
+    try (DirectoryStream<Path> dir = Files.newDirectoryStream(Path.of("/proc"), "[0-9]*")) {
+      for (Path p : dir) {
+        try {
+          String stat = Files.readString(p.resolve("stat"));
+          String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+          if (f[0].equals("Z") && Long.parseLong(f[1]) == parent) {
+            n++;
+          }
+        } catch (IOException e) {
+          // Gone.
+        }
+      }
+    } catch (IOException e) {
+      throw new AssertionError(e);
+    }
+    return n;
+  }
+}
