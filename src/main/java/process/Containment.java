@@ -522,10 +522,9 @@ public final class Containment {
           // No tag (cleared, or not past its exec yet): the cell whose process leads its
           // session or is its parent, else the one being placed.
           long[] ps = parentAndSession(p);
-          if (ps[0] == self) {
-            // The agent's own child without a tag: another spawn in flight (before its exec it
-            // carries the agent's environment), which its own spawn places. Moved here, it
-            // would end up in the wrong cell and die with it.
+          if (ps[0] == self && inFlight(p)) {
+            // Another spawn in flight: a copy of the agent not past its exec yet, which its own
+            // spawn places. Moved here, it would end up in the wrong cell and die with it.
             continue;
           }
           owner = byPid.get(ps[1]);
@@ -547,6 +546,21 @@ public final class Containment {
       if (!moved) {
         return;
       }
+    }
+  }
+
+  /**
+   * Whether {@code pid} is a spawn that has not exec'd its command yet: it still runs the agent's
+   * own program (or the JDK's spawn helper, on the fallback engine).
+   */
+  private static boolean inFlight(long pid) {
+    try {
+      Path exe = Files.readSymbolicLink(Path.of("/proc", Long.toString(pid), "exe"));
+      return exe.equals(Files.readSymbolicLink(Path.of("/proc/self/exe")))
+          || exe.getFileName().toString().equals("jspawnhelper");
+    } catch (IOException | RuntimeException e) {
+      // Gone, or mid-exec: not moved now; a process that lives on is found at the next kill.
+      return true;
     }
   }
 
