@@ -58,6 +58,7 @@ public final class Bench {
     boolean filesOnly = false;
     String jar = null;
     boolean killOnly = false;
+    boolean runsOnly = false;
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--root" -> root = Path.of(args[++i]);
@@ -67,6 +68,7 @@ public final class Bench {
         case "--files-only" -> filesOnly = true;
         case "--jar" -> jar = args[++i];
         case "--kill-only" -> killOnly = true;
+        case "--runs-only" -> runsOnly = true;
         default -> throw new IllegalArgumentException("unknown option " + args[i]);
       }
     }
@@ -75,6 +77,8 @@ public final class Bench {
     bench.jar = jar;
     if (killOnly) {
       bench.killOnly(agent);
+    } else if (runsOnly) {
+      bench.runsOnly();
     } else if (filesOnly) {
       bench.runFiles(agent);
     } else {
@@ -99,10 +103,63 @@ public final class Bench {
         own.waitFor(5, TimeUnit.SECONDS);
       }
     }
-    progress("");
-    for (String[] r : rows) {
-      System.out.println("| " + String.join(" | ", r) + " |");
+    printTable();
+  }
+
+  /** Measures the run figures of the agent at {@code address} and adds their rows. */
+  private void runRows(String address, Process own, double[] cPing, double[] spawn)
+      throws Exception {
+    double[] run = runs(address, n(500));
+    double[] cpu = own == null ? new double[] {Double.NaN} : agentCpuPerRun(address, own.pid(),
+        n(2000));
+    double[] threads = own == null ? new double[] {Double.NaN, Double.NaN}
+        : threadsInFlight(address, own.pid(), 200);
+    double[] through = throughput(address, 16, n(100));
+    double runFloor = spawn[0] + cPing[0];
+    row("run /bin/true p50", us(run[0]), "posix_spawn + C ping " + us(runFloor),
+        ratio(run[0], runFloor), "at most 1.3x");
+    row("run /bin/true p99", us(run[1]), "", "", "");
+    if (!Double.isNaN(cpu[0])) {
+      row("agent's own CPU per run /bin/true (children excluded)", us(cpu[0]),
+          "C spawner's own CPU per spawn " + us(spawn[3]), ratio(cpu[0], spawn[3]),
+          "at most 5x");
+      row("agent threads: idle, then with 200 runs in flight",
+          String.format(Locale.ROOT, "%.0f, then %.0f", threads[0], threads[1]), "", "",
+          "at most 16 more");
     }
+    row("runs/s over 16 connections", String.format(Locale.ROOT, "%.0f", through[0]),
+        "one core spawning " + String.format(Locale.ROOT, "%.0f", spawn[2]),
+        ratio(through[0], spawn[2]), "at least 1.2x");
+    row("CPU busy meanwhile (all cores, client included)",
+        String.format(Locale.ROOT, "%.0f %% of %d cores", through[1] * 100,
+            Runtime.getRuntime().availableProcessors()), "", "", "");
+  }
+
+  /**
+   * {@code --runs-only}: the run figures alone (latency, the agent's own CPU per run, threads in
+   * flight, throughput) against their floors, on a fresh agent.
+   */
+  private void runsOnly() throws Exception {
+    int cPort = freePort();
+    Process cServer = start(List.of(floors.resolve("ping_server").toString(),
+        Integer.toString(cPort)), "ready");
+    double[] cPing;
+    try {
+      cPing = pings("tcp://127.0.0.1:" + cPort, n(5000), "C ping server");
+    } finally {
+      cServer.destroy();
+    }
+    double[] spawn = spawnFloor(n(2000));
+    String address = "tcp://127.0.0.1:" + freePort();
+    Process own = startAgent(address);
+    try {
+      waitForPing(address, 30_000);
+      runRows(address, own, cPing, spawn);
+    } finally {
+      own.destroy();
+      own.waitFor(5, TimeUnit.SECONDS);
+    }
+    printTable();
   }
 
   private void killRow(String address) throws Exception {
@@ -278,12 +335,6 @@ public final class Bench {
       double[] idle = unix == null ? null : idleConnections(own.pid(), unix, 1000);
       double[] hop = busRoundTrips(address, n(5000));
       double[] json = jsonCosts(n(200_000));
-      double[] run = runs(address, n(500));
-      double[] cpu = own == null ? new double[] {Double.NaN} : agentCpuPerRun(address, own.pid(),
-          n(2000));
-      double[] threads = own == null ? new double[] {Double.NaN, Double.NaN}
-          : threadsInFlight(address, own.pid(), 200);
-      double[] through = throughput(address, 16, n(100));
       double[] files = files(address, n(20));
       double[] small = smallFiles(address, n(5000), own == null ? -1 : own.pid());
       double[] shell = shellEcho(address, n(500));
@@ -310,24 +361,7 @@ public final class Bench {
           "", "", "");
       row("serialise a run response (in process)",
           String.format(Locale.ROOT, "%.2f µs", json[1] / 1e3), "", "", "");
-      double runFloor = spawn[0] + cPing[0];
-      row("run /bin/true p50", us(run[0]), "posix_spawn + C ping " + us(runFloor),
-          ratio(run[0], runFloor), "at most 1.3x");
-      row("run /bin/true p99", us(run[1]), "", "", "");
-      if (!Double.isNaN(cpu[0])) {
-        row("agent's own CPU per run /bin/true (children excluded)", us(cpu[0]),
-            "C spawner's own CPU per spawn " + us(spawn[3]), ratio(cpu[0], spawn[3]),
-            "at most 5x");
-        row("agent threads: idle, then with 200 runs in flight",
-            String.format(Locale.ROOT, "%.0f, then %.0f", threads[0], threads[1]), "", "",
-            "at most 16 more");
-      }
-      row("runs/s over 16 connections", String.format(Locale.ROOT, "%.0f", through[0]),
-          "one core spawning " + String.format(Locale.ROOT, "%.0f", spawn[2]),
-          ratio(through[0], spawn[2]), "at least 1.2x");
-      row("CPU busy meanwhile (all cores, client included)",
-          String.format(Locale.ROOT, "%.0f %% of %d cores", through[1] * 100,
-              Runtime.getRuntime().availableProcessors()), "", "", "");
+      runRows(address, own, cPing, spawn);
       row("write 8 MiB p50", ms(files[0]), "", "", "");
       row("read 8 MiB p50", ms(files[1]), "", "", "");
       smallRows(small);
