@@ -511,56 +511,117 @@ public final class Containment {
    */
   private void adoptStrays(Cell placing) {
     long self = ProcessHandle.current().pid();
+    List<Long> skipped = new ArrayList<>();
     for (int round = 0; round < 16; round++) {
       boolean moved = false;
+      skipped.clear();
       for (long p : Cgroups.procs(cgroups.self)) {
-        if (p == self) {
-          continue;
-        }
-        Cell owner = byTag.get(tagOf(p));
-        if (owner == null) {
-          // No tag (cleared, or not past its exec yet): the cell whose process leads its
-          // session or is its parent, else the one being placed.
-          long[] ps = parentAndSession(p);
-          if (ps[0] == self && inFlight(p)) {
-            // Another spawn in flight: a copy of the agent not past its exec yet, which its own
-            // spawn places. Moved here, it would end up in the wrong cell and die with it.
-            continue;
-          }
-          owner = byPid.get(ps[1]);
-          if (owner == null) {
-            owner = byPid.get(ps[0]);
-          }
-        }
-        if (owner == null || owner.dir == null) {
-          owner = placing;
-        }
-        try {
-          owner.move(p);
+        if (p != self && adopt(p, self, placing, skipped)) {
           moved = true;
-          Log.debug("cgroup_stray_moved", "pid", p, "cell", owner.name);
-        } catch (IOException e) {
-          // Exited meanwhile.
         }
       }
       if (!moved) {
-        return;
+        break;
       }
+    }
+    if (!skipped.isEmpty()) {
+      recheckLater(placing, skipped, 1);
     }
   }
 
   /**
-   * Whether {@code pid} is a spawn that has not exec'd its command yet: it still runs the agent's
-   * own program (or the JDK's spawn helper, on the fallback engine).
+   * Moves {@code p}, found in the agent's own leaf, to its cell; adds it to {@code skipped}
+   * instead if it may be a spawn in flight. Returns whether it was moved.
    */
-  private static boolean inFlight(long pid) {
+  private boolean adopt(long p, long self, Cell placing, List<Long> skipped) {
+    Cell owner = byTag.get(tagOf(p));
+    if (owner == null) {
+      // No tag (cleared, or not past its exec yet): the cell whose process leads its session or
+      // is its parent, else the one being placed.
+      long[] ps = parentAndSession(p);
+      if (ps[0] == self) {
+        if (!pastExec(p)) {
+          // Another spawn in flight, which its own spawn places (moved here, it would end up in
+          // the wrong cell and die with it), or an orphan in the middle of an exec: looked at
+          // again shortly.
+          skipped.add(p);
+          return false;
+        }
+        // Its exec done, its environment is final now: it may carry a tag after all.
+        owner = byTag.get(tagOf(p));
+      }
+      if (owner == null) {
+        owner = byPid.get(ps[1]);
+      }
+      if (owner == null) {
+        owner = byPid.get(ps[0]);
+      }
+    }
+    if (owner == null || owner.dir == null) {
+      owner = placing;
+    }
+    try {
+      owner.move(p);
+      Log.debug("cgroup_stray_moved", "pid", p, "cell", owner.name);
+      return true;
+    } catch (IOException e) {
+      // Exited meanwhile.
+      return false;
+    }
+  }
+
+  /**
+   * Looks again, on the containment thread, at processes that {@link #adoptStrays} left in the
+   * agent's leaf as possible spawns in flight: one that is still there once past its exec is an
+   * orphan and joins its cell. A spawn in flight has been placed by its own spawn by then. The
+   * delay doubles from 1 ms, for at most about half a second.
+   */
+  private void recheckLater(Cell placing, List<Long> pids, int attempt) {
+    if (attempt > 9 || closed) {
+      return;
+    }
+    List<Long> waiting = List.copyOf(pids);
+    CompletableFuture.delayedExecutor(1L << (attempt - 1), TimeUnit.MILLISECONDS, worker)
+        .execute(() -> {
+          long self = ProcessHandle.current().pid();
+          Set<Long> inLeaf = new java.util.HashSet<>();
+          for (long p : Cgroups.procs(cgroups.self)) {
+            inLeaf.add(p);
+          }
+          List<Long> again = new ArrayList<>();
+          for (long p : waiting) {
+            if (inLeaf.contains(p)) {
+              adopt(p, self, placing, again);
+            }
+          }
+          if (!again.isEmpty()) {
+            recheckLater(placing, again, attempt + 1);
+          }
+        });
+  }
+
+
+  /**
+   * Whether the agent's child {@code pid} is past its exec, so that its environment can be read:
+   * it no longer runs the agent's own program (or the JDK's spawn helper, on the fallback
+   * engine), and its new program's environment is set up ({@code env_start} in its stat is 0
+   * until then; an empty environment has a start too). Read in the order the exec changes them,
+   * so a spawn that moves on between the reads is never taken for one past its exec.
+   */
+  private static boolean pastExec(long pid) {
     try {
       Path exe = Files.readSymbolicLink(Path.of("/proc", Long.toString(pid), "exe"));
-      return exe.equals(Files.readSymbolicLink(Path.of("/proc/self/exe")))
-          || exe.getFileName().toString().equals("jspawnhelper");
+      if (exe.equals(Files.readSymbolicLink(Path.of("/proc/self/exe")))
+          || exe.getFileName().toString().equals("jspawnhelper")) {
+        return false;
+      }
+      String s = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+      // After the command name: f[0] is field 3 (state), so env_start (50) is f[47].
+      String[] f = s.substring(s.lastIndexOf(')') + 2).split(" ", 50);
+      return f.length > 47 && Long.parseLong(f[47]) != 0;
     } catch (IOException | RuntimeException e) {
       // Gone, or mid-exec: not moved now; a process that lives on is found at the next kill.
-      return true;
+      return false;
     }
   }
 
