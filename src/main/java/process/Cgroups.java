@@ -329,9 +329,24 @@ final class Cgroups {
     return s.isEmpty() ? List.of() : List.of(s.split("\\s+"));
   }
 
-  /** Writes a cgroup control file (no create, no truncate). */
+  /**
+   * Writes a cgroup control file (no create, no truncate). Control files are written on every
+   * run's path, so this is one open, write and close, without the file channel's machinery.
+   */
   static void write(Path file, String value) throws IOException {
-    Files.write(file, value.getBytes(StandardCharsets.US_ASCII), StandardOpenOption.WRITE);
+    if (!LibC.available()) {
+      Files.write(file, value.getBytes(StandardCharsets.US_ASCII), StandardOpenOption.WRITE);
+      return;
+    }
+    int fd = open(file, LibC.O_WRONLY);
+    try {
+      byte[] b = value.getBytes(StandardCharsets.US_ASCII);
+      if (LibC.write(fd, b, b.length) != b.length) {
+        throw new IOException(file + ": " + LibC.strerror(LibC.errno()));
+      }
+    } finally {
+      LibC.close(fd);
+    }
   }
 
   static boolean tryWrite(Path file, String value) {
@@ -346,26 +361,109 @@ final class Cgroups {
 
   /** Whether the cgroup at {@code dir} has no live process in it or below it. */
   static boolean empty(Path dir) {
+    String events;
     try {
-      for (String line : Files.readAllLines(dir.resolve("cgroup.events"))) {
-        if (line.startsWith("populated ")) {
-          return line.endsWith(" 0");
-        }
-      }
-      return false;
+      events = read(dir.resolve("cgroup.events"));
     } catch (IOException e) {
       // Gone already.
       return true;
     }
+    int at = events.indexOf("populated ");
+    return at >= 0 && events.startsWith("0", at + "populated ".length());
   }
 
   /** The pids in a cgroup (v1 or v2), or none where it is gone. */
   static long[] procs(Path dir) {
+    String all;
     try {
-      return Files.readAllLines(dir.resolve("cgroup.procs")).stream()
-          .filter(s -> !s.isBlank()).mapToLong(Long::parseLong).toArray();
-    } catch (IOException | RuntimeException e) {
+      all = read(dir.resolve("cgroup.procs"));
+    } catch (IOException e) {
       return new long[0];
     }
+    long[] pids = new long[8];
+    int n = 0;
+    long v = -1;
+    for (int i = 0; i < all.length(); i++) {
+      char ch = all.charAt(i);
+      if (ch >= '0' && ch <= '9') {
+        v = (v < 0 ? 0 : v * 10) + (ch - '0');
+      } else if (v >= 0) {
+        if (n == pids.length) {
+          pids = java.util.Arrays.copyOf(pids, n * 2);
+        }
+        pids[n++] = v;
+        v = -1;
+      }
+    }
+    if (v >= 0) {
+      pids = java.util.Arrays.copyOf(pids, n + 1);
+      pids[n++] = v;
+    }
+    return java.util.Arrays.copyOf(pids, n);
+  }
+
+  /** A small control file, whole, read with one open and as few reads as it takes. */
+  private static String read(Path file) throws IOException {
+    if (!LibC.available()) {
+      return Files.readString(file, StandardCharsets.US_ASCII);
+    }
+    int fd = open(file, LibC.O_RDONLY);
+    try {
+      byte[] chunk = new byte[512];
+      StringBuilder text = new StringBuilder();
+      while (true) {
+        long got = LibC.read(fd, chunk, chunk.length);
+        if (got < 0 && LibC.errno() == LibC.EINTR) {
+          continue;
+        }
+        if (got < 0) {
+          throw new IOException(file + ": " + LibC.strerror(LibC.errno()));
+        }
+        if (got == 0) {
+          return text.toString();
+        }
+        text.append(new String(chunk, 0, (int) got, StandardCharsets.US_ASCII));
+      }
+    } finally {
+      LibC.close(fd);
+    }
+  }
+
+  /** Makes the cgroup {@code dir}; fails if it exists. */
+  static void mkdir(Path dir) throws IOException {
+    if (!LibC.available()) {
+      Files.createDirectory(dir);
+    } else if (LibC.mkdir(cString(dir), 0755) != 0) {
+      throw new IOException(dir + ": " + LibC.strerror(LibC.errno()));
+    }
+  }
+
+  /**
+   * Removes the cgroup {@code dir} if it holds no process (the kernel refuses otherwise, which is
+   * the cheapest way to ask). True if it is gone.
+   */
+  static boolean rmdir(Path dir) {
+    if (!LibC.available()) {
+      try {
+        Files.deleteIfExists(dir);
+        return true;
+      } catch (IOException e) {
+        return false;
+      }
+    }
+    return LibC.rmdir(cString(dir)) == 0 || LibC.errno() == LibC.ENOENT;
+  }
+
+  private static byte[] cString(Path p) {
+    byte[] name = p.toString().getBytes(StandardCharsets.UTF_8);
+    return java.util.Arrays.copyOf(name, name.length + 1);
+  }
+
+  private static int open(Path file, int flags) throws IOException {
+    int fd = LibC.open(cString(file), flags | LibC.O_CLOEXEC);
+    if (fd < 0) {
+      throw new IOException(file + ": " + LibC.strerror(LibC.errno()));
+    }
+    return fd;
   }
 }

@@ -152,7 +152,7 @@ public final class Containment {
     if (cgroups.base != null && !closed) {
       try {
         Path dir = cgroups.base.resolve(cell.name);
-        Files.createDirectory(dir);
+        Cgroups.mkdir(dir);
         cell.dir = dir;
         live.add(cell);
         byTag.put(cell.tag, cell);
@@ -161,7 +161,7 @@ public final class Containment {
         }
         if (pidsMax > 0 && cgroups.pidsV1Base != null) {
           Path v1 = cgroups.pidsV1Base.resolve(cell.name);
-          Files.createDirectory(v1);
+          Cgroups.mkdir(v1);
           cell.v1 = v1;
           Cgroups.tryWrite(v1.resolve("pids.max"), Long.toString(pidsMax));
         }
@@ -234,17 +234,13 @@ public final class Containment {
   }
 
   private static boolean remove(Path dir) {
-    if (dir == null) {
+    if (dir == null || Cgroups.rmdir(dir)) {
       return true;
     }
-    try {
-      Files.deleteIfExists(dir);
-      return true;
-    } catch (IOException e) {
-      Log.debug("cgroup_not_removed", "path", dir, "error", e.getMessage());
-      return false;
-    }
+    Log.debug("cgroup_not_removed", "path", dir);
+    return false;
   }
+
 
   /** cgroup v1 directories that could not be removed yet. */
   private final Set<Path> pendingV1 = ConcurrentHashMap.newKeySet();
@@ -466,8 +462,9 @@ public final class Containment {
         return;
       }
       ensurePlaced();
-      if (Cgroups.empty(dir)) {
-        remove();
+      // Most cells are empty once answered: the kernel refuses to remove one that is not.
+      remove();
+      if (removed.get()) {
         return;
       }
       watchId = watch.add(this);

@@ -13,9 +13,12 @@ final class LibC {
   static final int EINTR = 4;
   static final int EAGAIN = 11;
   static final int ECHILD = 10;
+  static final int ENOENT = 2;
+  static final int EEXIST = 17;
   static final int EIO = 5;
 
   static final int O_RDONLY = 0;
+  static final int O_WRONLY = 1;
   static final int O_RDWR = 2;
   static final int O_NOCTTY = 0400;
   static final int O_NONBLOCK = 04000;
@@ -77,6 +80,17 @@ final class LibC {
   static native long write(int fd, Pointer buf, long count);
 
   static native int close(int fd);
+
+  /** {@code open(2)} without a mode: never with O_CREAT. The path ends with a NUL. */
+  static native int open(byte[] path, int flags);
+
+  static native long read(int fd, byte[] buf, long count);
+
+  static native int mkdir(byte[] path, int mode);
+
+  static native int rmdir(byte[] path);
+
+  static native long write(int fd, byte[] buf, long count);
 
   static native int pipe2(int[] fds, int flags);
 
