@@ -88,15 +88,27 @@ public final class Bench {
 
   /** {@code --kill-only}: the kill figure alone, against a fresh agent or the one given. */
   private void killOnly(String address) throws Exception {
+    alone(address, (a, own) -> killRow(a));
+  }
+
+  /** One part of the benchmark, against the agent at {@code address}. */
+  private interface Part {
+    void measure(String address, Process own) throws Exception;
+  }
+
+  /**
+   * Measures {@code part} against the agent at {@code address}, or against a fresh one started
+   * with bin/agent when it is null, and prints the table.
+   */
+  private void alone(String address, Part part) throws Exception {
     Process own = null;
     if (address == null) {
       address = "tcp://127.0.0.1:" + freePort();
-      own = new ProcessBuilder(root.resolve("bin/agent").toString(), "--listen", address)
-          .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+      own = startAgent(address);
       waitForPing(address, 30_000);
     }
     try {
-      killRow(address);
+      part.measure(address, own);
     } finally {
       if (own != null) {
         own.destroy();
@@ -140,26 +152,9 @@ public final class Bench {
    * flight, throughput) against their floors, on a fresh agent.
    */
   private void runsOnly() throws Exception {
-    int cPort = freePort();
-    Process cServer = start(List.of(floors.resolve("ping_server").toString(),
-        Integer.toString(cPort)), "ready");
-    double[] cPing;
-    try {
-      cPing = pings("tcp://127.0.0.1:" + cPort, n(5000), "C ping server");
-    } finally {
-      cServer.destroy();
-    }
+    double[] cPing = cPings();
     double[] spawn = spawnFloor(n(2000));
-    String address = "tcp://127.0.0.1:" + freePort();
-    Process own = startAgent(address);
-    try {
-      waitForPing(address, 30_000);
-      runRows(address, own, cPing, spawn);
-    } finally {
-      own.destroy();
-      own.waitFor(5, TimeUnit.SECONDS);
-    }
-    printTable();
+    alone(null, (address, own) -> runRows(address, own, cPing, spawn));
   }
 
   private void killRow(String address) throws Exception {
@@ -284,21 +279,25 @@ public final class Bench {
     return out;
   }
 
+  /** The C server's ping latencies over TCP: the floor of every request's figure. */
+  private double[] cPings() throws Exception {
+    int cPort = freePort();
+    Process cServer = start(List.of(floors.resolve("ping_server").toString(),
+        Integer.toString(cPort)), "ready");
+    try {
+      return pings("tcp://127.0.0.1:" + cPort, n(5000), "C ping server");
+    } finally {
+      cServer.destroy();
+    }
+  }
+
   private int n(int full) {
     return quick ? Math.max(5, full / 10) : full;
   }
 
   private void run(String agentAddress) throws Exception {
     // Floors.
-    int cPort = freePort();
-    Process cServer = start(List.of(floors.resolve("ping_server").toString(),
-        Integer.toString(cPort)), "ready");
-    double[] cPing;
-    try {
-      cPing = pings("tcp://127.0.0.1:" + cPort, n(5000), "C ping server");
-    } finally {
-      cServer.destroy();
-    }
+    double[] cPing = cPings();
     Path cSock = Files.createTempDirectory("bench-ping").resolve("c.sock");
     Process cUnixServer = start(List.of(floors.resolve("ping_server").toString(),
         "unix:" + cSock), "ready");
@@ -698,26 +697,13 @@ public final class Bench {
 
   /** The file figures alone, against the agent at {@code address} or one started here. */
   private void runFiles(String agentAddress) throws Exception {
-    Process own = null;
-    String address = agentAddress;
-    if (address == null) {
-      address = "tcp://127.0.0.1:" + freePort();
-      own = startAgent(address);
-      waitForPing(address, 30_000);
-    }
-    try {
+    alone(agentAddress, (address, own) -> {
       double[] files = files(address, n(20));
       double[] small = smallFiles(address, n(5000), own == null ? -1 : own.pid());
       row("write 8 MiB p50", ms(files[0]), "", "", "");
       row("read 8 MiB p50", ms(files[1]), "", "", "");
       smallRows(small);
-    } finally {
-      if (own != null) {
-        own.destroy();
-        own.waitFor(5, TimeUnit.SECONDS);
-      }
-    }
-    printTable();
+    });
   }
 
   /** The rows gathered so far, as one Markdown table on stdout. */
