@@ -29,6 +29,7 @@ import java.util.zip.ZipEntry;
 import java.util.zip.ZipFile;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The packaged agent, target/agent.jar, as the build leaves it: what it holds, and that what the
@@ -43,6 +44,9 @@ class AgentJarCheck {
   private static final long MAX_BYTES = 12L * 1024 * 1024;
   private static final Pattern PING_COUNTED = Pattern.compile(
       "agent_requests_total\\{[^}]*type=\"ping\"[^}]*} 1(\\.0)?\n");
+
+  @TempDir
+  Path dir;
 
   @Test
   void holdsOnlyWhatTheAgentLoads() throws Exception {
@@ -76,7 +80,6 @@ class AgentJarCheck {
   /** The fallback engine's terminals go through pty4j, whose Kotlin and JNA parts were trimmed. */
   @Test
   void fallbackEngineRunsATerminalFromTheJar() throws Exception {
-    Path dir = Files.createTempDirectory("agent-jar");
     String sock = "unix:" + dir.resolve("agent.sock");
     try (Started agent = Started.jar(List.of("-Dagent.spawn.jdk=true"), List.of("--listen",
         sock)); AgentConnection c = AgentConnection.open(sock)) {
@@ -120,7 +123,6 @@ class AgentJarCheck {
   /** The metrics endpoint serves the text format without the protobuf one. */
   @Test
   void metricsServeFromTheJar() throws Exception {
-    Path dir = Files.createTempDirectory("agent-jar");
     String sock = "unix:" + dir.resolve("agent.sock");
     for (int attempt = 1; ; attempt++) {
       int port;
