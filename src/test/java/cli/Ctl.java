@@ -12,7 +12,7 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
-/** Runs bin/agentctl as a separate process, on the test classpath instead of target/agent.jar. */
+/** Runs bin/agentctl as a separate process, on the test classpath instead of agentctl.jar. */
 final class Ctl {
   static final Path LAUNCHER = Path.of("bin", "agentctl").toAbsolutePath();
 

@@ -47,8 +47,8 @@ import transport.ListenAddress;
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class K8sManifestTest {
-  private static final Path ROOT = Path.of(System.getProperty("basedir",
-      System.getProperty("user.dir")));
+  /** The repository's top: the tests' working folder (the agent module's surefire sets it). */
+  private static final Path ROOT = Path.of(System.getProperty("user.dir"));
   private static final String TOKEN_VARIABLE = "AGENT_" + "auth_token".toUpperCase(Locale.ROOT);
 
   private static final List<Map<String, Object>> DOCS = new ArrayList<>();

@@ -34,8 +34,8 @@ import java.nio.file.Path;
  * writing may happen at the same time from different threads.
  */
 public final class AgentConnection implements AutoCloseable {
-  /** The largest frame body either side may send. */
-  public static final int MAX_FRAME = 10 * 1024 * 1024;
+  /** The largest frame body either side may send: the wire module's, shared with the agent. */
+  public static final int MAX_FRAME = protocol.Frames.MAX_FRAME;
   /** The agent's port when none is given for {@code fc:}. */
   public static final int DEFAULT_PORT = 52000;
 

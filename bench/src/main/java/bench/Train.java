@@ -10,14 +10,19 @@ import java.util.Base64;
 
 /**
  * The training run behind the class-data archive that {@code mvn package} builds: starts the agent
- * in this JVM on a private Unix socket, sends it one of every common request, and shuts it down.
- * The JVM then writes every class that was loaded into the archive, so a real start skips
- * loading and verifying them.
+ * jar in its own JVM, as {@code bin/agent} does, with the archive's flag, on a private Unix socket
+ * and a loopback TCP port, sends it one of every common request, and shuts it down. That JVM then
+ * writes every class that was loaded into the archive, so a real start skips loading and
+ * verifying them. The archive records the agent jar alone as its class path, which is what
+ * {@code bin/agent} runs.
+ *
+ * <p>Arguments: the agent jar, then the JVM flags for the agent (the archive's flag first).
  */
 public final class Train {
   private Train() {}
 
   public static void main(String[] args) throws Exception {
+    Path jar = Path.of(args[0]).toRealPath();
     Path dir = Files.createTempDirectory("agent-train");
     Path sock = dir.resolve("agent.sock");
     int port;
@@ -27,29 +32,41 @@ public final class Train {
     }
     String tcp = "tcp://127.0.0.1:" + port;
     // Both transports and the usual log level, so that their classes are in the archive too.
-    Thread agent = new Thread(() -> verticles.Main.main(new String[] {"--listen", "unix:" + sock,
-        "--listen", tcp}), "train-agent");
-    agent.setDaemon(true);
-    agent.start();
-    long deadline = System.nanoTime() + 60_000_000_000L;
-    AgentConnection c = null;
-    while (c == null) {
-      try {
-        c = AgentConnection.open("unix:" + sock);
-      } catch (java.io.IOException e) {
-        if (System.nanoTime() > deadline) {
-          throw new IllegalStateException("the agent did not start", e);
+    java.util.List<String> cmd = new java.util.ArrayList<>();
+    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    cmd.addAll(java.util.Arrays.asList(args).subList(1, args.length));
+    cmd.addAll(java.util.List.of("-jar", jar.toString(), "--listen", "unix:" + sock,
+        "--listen", tcp));
+    Process agent = new ProcessBuilder(cmd).inheritIO().start();
+    try {
+      long deadline = System.nanoTime() + 60_000_000_000L;
+      AgentConnection c = null;
+      while (c == null) {
+        try {
+          c = AgentConnection.open("unix:" + sock);
+        } catch (java.io.IOException e) {
+          if (System.nanoTime() > deadline || !agent.isAlive()) {
+            throw new IllegalStateException("the agent did not start", e);
+          }
+          Thread.sleep(20);
         }
-        Thread.onSpinWait();
       }
+      exercise(c, dir);
+      try (AgentConnection t = AgentConnection.open(tcp)) {
+        exercise(t, dir);
+      }
+      c.send(req("bye", "shutdown"));
+      c.receive();
+      // The archive is written as the agent's JVM exits.
+      if (!agent.waitFor(60, java.util.concurrent.TimeUnit.SECONDS)) {
+        throw new IllegalStateException("the agent did not exit after shutdown");
+      }
+      if (agent.exitValue() != 0) {
+        throw new IllegalStateException("the agent exited with " + agent.exitValue());
+      }
+    } finally {
+      agent.destroyForcibly();
     }
-    exercise(c, dir);
-    try (AgentConnection t = AgentConnection.open(tcp)) {
-      exercise(t, dir);
-    }
-    c.send(req("bye", "shutdown"));
-    c.receive();
-    agent.join(10_000);
   }
 
   private static JsonObject req(String id, String type) {
