@@ -16,6 +16,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import log.Log;
+import sys.LibC;
 
 /**
  * Keeps each run and each terminal session in a {@link Cell} of its own, and ends cells.
@@ -185,7 +186,7 @@ public final class Containment {
    * once empty. Returns at once; completes when the signals are sent.
    */
   public CompletableFuture<Void> kill(Collection<Cell> cells) {
-    return submit(new Job(List.copyOf(cells), Posix.SIGKILL));
+    return submit(new Job(List.copyOf(cells), LibC.SIGKILL));
   }
 
   /** Sends {@code signal} to every process of these cells, in one batch. */
@@ -325,7 +326,7 @@ public final class Containment {
       for (Cell c : job.cells) {
         c.ensurePlaced();
         boolean swept = c.dir == null || c.forkedBeforeMove;
-        if (job.signal == Posix.SIGKILL) {
+        if (job.signal == LibC.SIGKILL) {
           if (c.dir != null) {
             Cgroups.tryWrite(c.dir.resolve("cgroup.kill"), "1");
             cgroupKills++;
@@ -337,7 +338,7 @@ public final class Containment {
         } else {
           if (c.dir != null) {
             for (long pid : Cgroups.procs(c.dir)) {
-              Posix.kill(pid, job.signal);
+              LibC.signal(pid, job.signal);
             }
           }
           if (swept) {

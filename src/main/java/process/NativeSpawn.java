@@ -6,6 +6,7 @@ import com.sun.jna.Pointer;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
+import sys.LibC;
 
 /**
  * Starts a command with glibc's {@code posix_spawnp}, in a session (and so a process group) of its

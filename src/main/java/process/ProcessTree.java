@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
+import sys.LibC;
 
 /**
  * Finds and signals, through /proc, every process that belongs to a started process: its
@@ -72,12 +73,12 @@ public final class ProcessTree {
     }
     Batch b = new Batch(targets);
     for (int round = 0; round < MAX_FREEZE_ROUNDS; round++) {
-      if (!b.search(Posix.SIGSTOP)) {
+      if (!b.search(LibC.SIGSTOP)) {
         break;
       }
     }
     for (long pid : b.members) {
-      Posix.kill(pid, Posix.SIGKILL);
+      LibC.signal(pid, LibC.SIGKILL);
     }
     return b.members.size();
   }
@@ -168,7 +169,7 @@ public final class ProcessTree {
           continue;
         }
         if (members.add(pid)) {
-          Posix.kill(pid, signal);
+          LibC.signal(pid, signal);
           fresh = true;
         }
         todo.addAll(children.getOrDefault(pid, List.of()));
@@ -276,7 +277,7 @@ public final class ProcessTree {
   public static void killAllDescendants() {
     List<ProcessHandle> all = ProcessHandle.current().descendants().toList();
     for (ProcessHandle p : all) {
-      Posix.kill(p.pid(), Posix.SIGSTOP);
+      LibC.signal(p.pid(), LibC.SIGSTOP);
     }
     for (ProcessHandle p : all) {
       p.destroyForcibly();
@@ -300,7 +301,7 @@ public final class ProcessTree {
 
   /** Sends SIGTERM to {@code root}, its descendants and the session it leads. */
   public static void terminate(ProcessHandle root) {
-    signal(List.of(new Target(root.pid(), null)), Posix.SIGTERM);
+    signal(List.of(new Target(root.pid(), null)), LibC.SIGTERM);
   }
 
   /** SIGKILL to every process of the session {@code sid}, leader alive or not. */

@@ -6,6 +6,7 @@ import java.util.Map;
 import java.util.PriorityQueue;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicBoolean;
+import sys.LibC;
 
 /**
  * One thread that waits, with one epoll set, on every pipe and terminal of every process the agent

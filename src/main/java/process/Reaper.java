@@ -1,7 +1,5 @@
 package process;
 
-import com.sun.jna.Library;
-import com.sun.jna.Native;
 import java.io.IOException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
@@ -11,6 +9,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
+import sys.LibC;
 
 /**
  * Makes the agent a child subreaper, so that a process that double-forks or calls setsid still
@@ -29,9 +28,6 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * it does not know; it runs whenever one of the JVM's own children exits.
  */
 public final class Reaper {
-  private static final int PR_SET_CHILD_SUBREAPER = 36;
-  private static final int WNOHANG = 1;
-
   private static final ReentrantReadWriteLock LOCK = new ReentrantReadWriteLock();
   private static final Set<Long> OWNED = ConcurrentHashMap.newKeySet();
   private static final java.util.Map<Integer, java.util.function.IntConsumer> WATCHED =
@@ -44,16 +40,6 @@ public final class Reaper {
 
   private Reaper() {}
 
-  private interface C extends Library {
-    int prctl(int option, long arg2, long arg3, long arg4, long arg5);
-
-    int waitpid(int pid, int[] status, int options);
-  }
-
-  private static final class Holder {
-    static final C C = Native.load("c", C.class);
-  }
-
   /**
    * Becomes a child subreaper, once; called before the first process is started, so that start-up
    * does not pay for loading the native library. Returns false where the kernel refuses.
@@ -62,7 +48,7 @@ public final class Reaper {
     if (!subreaper && !tried) {
       tried = true;
       try {
-        subreaper = Holder.C.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0;
+        subreaper = LibC.prctl(LibC.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0;
       } catch (LinkageError e) {
         log.Log.warn("subreaper_unavailable", "error", e.getMessage());
       }
@@ -161,7 +147,7 @@ public final class Reaper {
     try {
       int n = 0;
       for (long pid : zombieChildren(self)) {
-        if (!OWNED.contains(pid) && Holder.C.waitpid((int) pid, new int[1], WNOHANG) > 0) {
+        if (!OWNED.contains(pid) && LibC.waitpid((int) pid, new int[1], LibC.WNOHANG) > 0) {
           n++;
         }
       }

@@ -11,7 +11,6 @@ import java.util.concurrent.CompletableFuture;
 import process.ChildEnvironment;
 import process.Containment;
 import process.OutputSink;
-import process.Posix;
 import process.ProcessTree;
 import process.Terminal;
 import protocol.Errors;
@@ -19,6 +18,7 @@ import protocol.Request;
 import protocol.Response;
 import stream.OutputBuffer;
 import stream.StreamPump;
+import sys.LibC;
 
 /**
  * One interactive session: a process on its own {@link Terminal}. A worker verticle, so that
@@ -239,8 +239,8 @@ public final class PtySessionVerticle extends VerticleBase {
       return exited;
     }
     // The process itself first: just started, it may not lead its session yet.
-    Posix.kill(info.pid, Posix.SIGHUP);
-    Containment.get().signal(java.util.List.of(cell), Posix.SIGHUP);
+    LibC.signal(info.pid, LibC.SIGHUP);
+    Containment.get().signal(java.util.List.of(cell), LibC.SIGHUP);
     long timer = vertx.setTimer(Math.max(1, killGraceMs), t -> sweep());
     return exited.andThen(ar -> {
       vertx.cancelTimer(timer);
@@ -259,8 +259,8 @@ public final class PtySessionVerticle extends VerticleBase {
       // Still running, so the agent is shutting down: a hang-up to the process and its group,
       // as when a terminal goes away, reads no /proc; whatever is left after the grace goes with
       // the agent's last sweep of all its descendants, one pass for everything.
-      Posix.kill(info.pid, Posix.SIGHUP);
-      Posix.kill(-info.pid, Posix.SIGHUP);
+      LibC.signal(info.pid, LibC.SIGHUP);
+      LibC.signal(-info.pid, LibC.SIGHUP);
       io.vertx.core.Promise<Integer> bounded = io.vertx.core.Promise.promise();
       long timer = vertx.setTimer(Math.max(1, killGraceMs), t -> bounded.tryComplete(-1));
       Future.fromCompletionStage(exit, vertx.getOrCreateContext()).onComplete(ar -> {
