@@ -567,13 +567,8 @@ public final class Containment {
 
   /** The parent and session of {@code pid}, or -1s. */
   private static long[] parentAndSession(long pid) {
-    try {
-      String s = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
-      String[] f = s.substring(s.lastIndexOf(')') + 2).split(" ", 5);
-      return new long[] {Long.parseLong(f[1]), Long.parseLong(f[3])};
-    } catch (IOException | RuntimeException e) {
-      return new long[] {-1, -1};
-    }
+    ProcStat p = ProcStat.read(pid);
+    return p == null ? new long[] {-1, -1} : new long[] {p.ppid(), p.session()};
   }
 
   /** The value of the tag variable in {@code pid}'s environment, or "". */
@@ -606,10 +601,8 @@ public final class Containment {
           return true;
         }
       }
-      String s = Files.readString(proc.resolve("stat"));
-      String[] f = s.substring(s.lastIndexOf(')') + 2).split(" ", 10);
-      // f[8] is cminflt: page faults of children it waited for.
-      return Long.parseLong(f[8]) != 0;
+      ProcStat p = ProcStat.read(pid);
+      return p == null || p.cminflt() != 0;
     } catch (IOException | RuntimeException e) {
       return true;
     }

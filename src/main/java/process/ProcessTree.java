@@ -2,7 +2,6 @@ package process;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
@@ -241,36 +240,16 @@ public final class ProcessTree {
   private static void readTable(Map<Long, List<Long>> children, Set<Long> roots,
       List<Long> start) {
     SCANS.incrementAndGet();
-    try (DirectoryStream<Path> dir = Files.newDirectoryStream(Path.of("/proc"), "[0-9]*")) {
-      for (Path p : dir) {
-        long[] f = parentAndSession(p.resolve("stat"));
-        if (f == null) {
-          continue;
-        }
-        long pid = Long.parseLong(p.getFileName().toString());
-        children.computeIfAbsent(f[0], k -> new ArrayList<>()).add(pid);
-        if (roots.contains(pid) || roots.contains(f[1])) {
-          start.add(pid);
-        }
-      }
-    } catch (IOException | RuntimeException e) {
-      // No /proc: nothing can be found this way.
-    }
-  }
-
-  /** The parent pid and session id in a /proc/PID/stat line, or null (gone, or a zombie). */
-  private static long[] parentAndSession(Path stat) {
-    try {
-      String s = Files.readString(stat);
-      String[] f = s.substring(s.lastIndexOf(')') + 2).split(" ", 6);
-      if (f[0].equals("Z")) {
+    ProcStat.scan(p -> {
+      if (p.zombie()) {
         // Nothing left to signal; its parent reaps it.
-        return null;
+        return;
       }
-      return new long[] {Long.parseLong(f[1]), Long.parseLong(f[3])};
-    } catch (IOException | RuntimeException e) {
-      return null;
-    }
+      children.computeIfAbsent(p.ppid(), k -> new ArrayList<>()).add(p.pid());
+      if (roots.contains(p.pid()) || roots.contains(p.session())) {
+        start.add(p.pid());
+      }
+    });
   }
 
   /** SIGKILL to every descendant of the agent: the last step of a shutdown. */

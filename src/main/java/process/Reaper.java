@@ -1,9 +1,5 @@
 package process;
 
-import java.io.IOException;
-import java.nio.file.DirectoryStream;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -160,21 +156,11 @@ public final class Reaper {
   /** Children of {@code parent} that have exited and wait to be reaped, read from /proc. */
   static List<Long> zombieChildren(long parent) {
     List<Long> out = new ArrayList<>();
-    try (DirectoryStream<Path> dir = Files.newDirectoryStream(Path.of("/proc"), "[0-9]*")) {
-      for (Path p : dir) {
-        try {
-          String s = Files.readString(p.resolve("stat"));
-          String[] f = s.substring(s.lastIndexOf(')') + 2).split(" ", 3);
-          if (f[0].equals("Z") && Long.parseLong(f[1]) == parent) {
-            out.add(Long.parseLong(p.getFileName().toString()));
-          }
-        } catch (IOException | RuntimeException e) {
-          // The process is gone already.
-        }
+    ProcStat.scan(p -> {
+      if (p.zombie() && p.ppid() == parent) {
+        out.add(p.pid());
       }
-    } catch (IOException e) {
-      // No /proc: nothing to reap here.
-    }
+    });
     return out;
   }
 }
