@@ -8,6 +8,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
 import log.Log;
 import sys.LibC;
+import sys.Threads;
 
 /**
  * Tells when a cell's cgroup changes, so that it is removed once its last process is gone: one
@@ -60,9 +61,7 @@ final class CgroupWatch {
       Log.warn("cgroup_watch_unavailable", "errno", LibC.errno());
       return -1;
     }
-    Thread t = new Thread(null, this::loop, "cgroup-watch", 128 * 1024);
-    t.setDaemon(true);
-    t.start();
+    Threads.start("cgroup-watch", Threads.SMALL_STACK, this::loop);
     return fd;
   }
 

@@ -17,6 +17,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import log.Log;
 import sys.LibC;
+import sys.Threads;
 
 /**
  * Keeps each run and each terminal session in a {@link Cell} of its own, and ends cells.
@@ -55,11 +56,7 @@ public final class Containment {
   private final ConcurrentLinkedQueue<Job> jobs = new ConcurrentLinkedQueue<>();
   private final AtomicBoolean draining = new AtomicBoolean();
   private final ThreadPoolExecutor worker = new ThreadPoolExecutor(0, 1, 10, TimeUnit.SECONDS,
-      new LinkedBlockingQueue<>(), r -> {
-        Thread t = new Thread(null, r, "containment", 256 * 1024);
-        t.setDaemon(true);
-        return t;
-      });
+      new LinkedBlockingQueue<>(), Threads.factory("containment"));
   private final CgroupWatch watch = new CgroupWatch(this::emptied);
   private volatile boolean closed;
 

@@ -6,6 +6,7 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import sys.LibC;
+import sys.Threads;
 
 /**
  * Makes the agent a child subreaper, so that a process that double-forks or calls setsid still
@@ -71,9 +72,7 @@ public final class Reaper {
     if (t == null) {
       synchronized (Reaper.class) {
         if (waiter == null) {
-          waiter = new Thread(null, Reaper::waitLoop, "process-reaper", 128 * 1024);
-          waiter.setDaemon(true);
-          waiter.start();
+          waiter = Threads.start("process-reaper", Threads.SMALL_STACK, Reaper::waitLoop);
         }
         t = waiter;
       }

@@ -21,6 +21,7 @@ import protocol.Request;
 import protocol.RequestParser;
 import protocol.Response;
 import protocol.ResponseWriter;
+import protocol.Transport;
 import state.AgentState;
 import transport.Link;
 
@@ -62,7 +63,7 @@ final class Connection {
     this.id = id;
     this.state = state;
     String t = state.config().authToken();
-    this.token = t == null || !link.transport().equals("tcp") ? null
+    this.token = t == null || link.transport() != Transport.TCP ? null
         : t.getBytes(StandardCharsets.UTF_8);
     this.decoder = new FrameDecoder(new FrameDecoder.Sink() {
       @Override

@@ -20,8 +20,10 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import log.Log;
 import process.Containment;
 import process.ProcessTree;
+import protocol.Address;
+import protocol.Transport;
 import state.AgentState;
-import transport.ListenAddress;
+import sys.Threads;
 
 /**
  * Starts the agent: reads the configuration, deploys the Run, File and Shell verticles, then the
@@ -67,7 +69,7 @@ public final class Main {
       System.setProperty("vertx.disableDnsResolver", "true");
     }
     AgentConfig config;
-    List<ListenAddress> addresses;
+    List<Address> addresses;
     try {
       config = parse(args);
       if (config == null) {
@@ -112,7 +114,7 @@ public final class Main {
     }
   }
 
-  private Future<Void> start(List<ListenAddress> addresses) {
+  private Future<Void> start(List<Address> addresses) {
     Messages.registerCodecs(vertx.eventBus());
     Future<?> metrics = state.config().metrics() == null ? Future.succeededFuture()
         : startMetrics();
@@ -179,7 +181,7 @@ public final class Main {
             System.exit(0);
           });
         });
-    Thread guard = new Thread(() -> {
+    Threads.start("shutdown-guard", () -> {
       try {
         if (!stopped.await(SHUTDOWN_BUDGET_MS, TimeUnit.MILLISECONDS)) {
           Log.warn("shutdown_slow", "budget_ms", SHUTDOWN_BUDGET_MS);
@@ -191,9 +193,7 @@ public final class Main {
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
       }
-    }, "shutdown-guard");
-    guard.setDaemon(true);
-    guard.start();
+    });
   }
 
   static final String USAGE = """
@@ -236,16 +236,16 @@ public final class Main {
   }
 
   /** The addresses of key 'listen'; a malformed one, or open TCP without a token, is refused. */
-  static List<ListenAddress> listenAddresses(AgentConfig config) throws ConfigException {
-    List<ListenAddress> addresses = new ArrayList<>();
+  static List<Address> listenAddresses(AgentConfig config) throws ConfigException {
+    List<Address> addresses = new ArrayList<>();
     for (String uri : config.listen()) {
-      ListenAddress a;
+      Address a;
       try {
-        a = ListenAddress.parse(uri);
+        a = Address.listen(uri);
       } catch (IllegalArgumentException e) {
         throw new ConfigException("key 'listen': " + e.getMessage());
       }
-      if (a.scheme().equals("tcp") && !a.isLoopback() && config.authToken() == null) {
+      if (a.transport() == Transport.TCP && !a.isLoopback() && config.authToken() == null) {
         throw new ConfigException("key 'listen': refusing to listen on " + a + " without a"
             + " token: set auth_token or auth_token_file (or AGENT_AUTH_TOKEN), or listen on"
             + " loopback");

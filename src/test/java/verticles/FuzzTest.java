@@ -85,10 +85,10 @@ class FuzzTest {
         while (junk.length - pos >= 4) {
           long len = (junk[pos] & 0xFFL) | (junk[pos + 1] & 0xFFL) << 8
               | (junk[pos + 2] & 0xFFL) << 16 | (junk[pos + 3] & 0xFFL) << 24;
-          if (len > AgentConnection.MAX_FRAME) {
+          if (len > protocol.Frames.MAX_FRAME) {
             JsonObject r = c.receive();
             assertEquals("", r.getString("id"), ctx);
-            assertEquals("Frame too large: " + len + " bytes (max " + AgentConnection.MAX_FRAME
+            assertEquals("Frame too large: " + len + " bytes (max " + protocol.Frames.MAX_FRAME
                 + ")", r.getString("error"), ctx);
             ProtocolSupport.assertClosedByAgent(c);
             break;
