@@ -10,7 +10,6 @@ import java.nio.file.Path;
 import java.util.AbstractList;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Base64;
 import java.util.Deque;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -55,7 +54,7 @@ public final class FileOps {
     if (r.contentBase64() == null) {
       throw Errors.plain(Errors.NO_CONTENT);
     }
-    byte[] content = decode(r.contentBase64());
+    byte[] content = Errors.base64(r.contentBase64());
     try (Resolved p = walk(names, PathPolicy.Mode.FOLLOW, PathPolicy.Create.PARENTS,
         Errors.WRITE_FAILED)) {
       if (p.exists() && p.stat.isDir()) {
@@ -443,7 +442,8 @@ public final class FileOps {
       if (!p.existing().isDir()) {
         throw new NotDirectoryException(p.path);
       }
-      int fd = LibC.openat(p.fd, FileCalls.DOT, LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC, 0);
+      int fd = LibC.openat(p.fd, FileCalls.DOT,
+          LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC, 0);
       if (fd < 0) {
         throw FileCalls.lastError(p.path);
       }
@@ -610,14 +610,6 @@ public final class FileOps {
           : failPrefix, e.getCause());
     } catch (IOException e) {
       throw Errors.failed(failPrefix, e);
-    }
-  }
-
-  private static byte[] decode(String b64) {
-    try {
-      return Base64.getDecoder().decode(b64);
-    } catch (IllegalArgumentException e) {
-      throw Errors.failed(Errors.INVALID_BASE64, e.getMessage());
     }
   }
 }

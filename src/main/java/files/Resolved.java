@@ -25,7 +25,8 @@ final class Resolved implements AutoCloseable {
   /** Why the parent is missing, when {@link #parentFd} is -1. */
   final IOException missing;
 
-  Resolved(int parentFd, String name, int fd, FileCalls.Stat stat, String path, IOException missing) {
+  Resolved(int parentFd, String name, int fd, FileCalls.Stat stat, String path,
+      IOException missing) {
     this.parentFd = parentFd;
     this.name = name;
     this.fd = fd;

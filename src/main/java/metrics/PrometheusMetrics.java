@@ -133,7 +133,7 @@ public final class PrometheusMetrics implements Metrics {
       } else {
         req.response().setStatusCode(404).end("not found: try /metrics\n");
       }
-    }).listen(address.port(), address.host()).recover(e -> Future.failedFuture("key 'metrics': cannot serve on "
-        + hostPort + ": " + e.getMessage()));
+    }).listen(address.port(), address.host()).recover(e -> Future.failedFuture(
+        "key 'metrics': cannot serve on " + hostPort + ": " + e.getMessage()));
   }
 }

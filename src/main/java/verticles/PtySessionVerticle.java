@@ -5,7 +5,6 @@ import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.eventbus.Message;
 import io.vertx.core.eventbus.MessageConsumer;
-import java.util.Base64;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import process.ChildEnvironment;
@@ -129,9 +128,9 @@ public final class PtySessionVerticle extends VerticleBase {
   }
 
   /**
-   * The process has exited (on the engine's thread). Its exit status is known at once
-   * (list_sessions, shell_close); the output ends, and so the {@code exited} event may go, only
-   * once the engine has taken the last byte, however long a slow host takes to make room for it.
+   * The process has exited (called on the engine's thread). Its exit status is known at once, to
+   * list_sessions and shell_close; the {@code exited} event waits for the output to end (see
+   * {@link #sendExited}).
    */
   private void exited(Context context, int exitCode) {
     context.runOnContext(v -> {
@@ -142,6 +141,11 @@ public final class PtySessionVerticle extends VerticleBase {
     });
   }
 
+  /**
+   * Called by the pump once the output has ended and all of it was sent: the {@code exited} event
+   * goes only after the engine has taken the last byte, however long a slow host takes to make
+   * room for it, and only to a connection that receives the output.
+   */
   private void sendExited() {
     String conn = pump.receiver();
     if (conn != null && info.exitCode != null) {
@@ -163,7 +167,6 @@ public final class PtySessionVerticle extends VerticleBase {
     } else if (body instanceof Messages.Attach a) {
       expected = a.connId();
       pump.attach(a.connId());
-      info.receiver = a.connId();
     } else if (body instanceof Messages.ConnClosed c) {
       starterClosed(c.connId());
     } else if (body instanceof Messages.Envelope e) {
@@ -183,12 +186,11 @@ public final class PtySessionVerticle extends VerticleBase {
     if (connId != null && connId.equals(expected)) {
       expected = null;
       pump.detach();
-      info.receiver = null;
     }
   }
 
   private void input(Message<Messages.Envelope> m, Request r) {
-    byte[] data = Base64.getDecoder().decode(r.inputBase64());
+    byte[] data = Errors.base64(r.inputBase64());
     // One input of any size a frame can carry is taken when nothing waits: refusing it as Busy
     // would have a host that retries on Busy retry for ever.
     if (pendingInput > 0 && pendingInput + data.length > MAX_PENDING_INPUT) {
