@@ -11,8 +11,8 @@ import java.nio.charset.StandardCharsets;
  * signals, epoll, terminals, descriptor-relative file calls, cgroups), bound by JNA's direct
  * mapping, so a call costs about what a JNI call does, with no reflection or proxy on the way.
  * Loaded on first use; where the C library or JNA is missing, {@link #available()} is false and a
- * call throws {@link UnsatisfiedLinkError}. A function the C library lacks (an older glibc, musl)
- * throws the same when called, never when loading.
+ * call throws {@link UnsatisfiedLinkError}. The posix_spawn family, which older C libraries lack
+ * in part, is bound on its own ({@link Spawn}).
  *
  * <p>Every call that can fail returns -1 (or null) and leaves errno in {@link #errno()}.
  * Linux on x86-64 and AArch64 only: some flag values differ between the two.
@@ -105,20 +105,20 @@ public final class LibC {
   public static final long MS_NODEV = 4;
   public static final long MS_NOEXEC = 8;
 
-  private static final boolean AVAILABLE = load();
+  private static final boolean AVAILABLE = bind(LibC.class);
 
   private LibC() {}
 
-  private static boolean load() {
+  private static boolean bind(Class<?> c) {
     try {
-      Native.register(LibC.class, NativeLibrary.getInstance(Platform.C_LIBRARY_NAME));
+      Native.register(c, NativeLibrary.getInstance(Platform.C_LIBRARY_NAME));
       return true;
     } catch (LinkageError | RuntimeException e) {
       return false;
     }
   }
 
-  /** Whether the C library is bound. */
+  /** Whether the C library is bound (all but {@link Spawn}). */
   public static boolean available() {
     return AVAILABLE;
   }
@@ -228,35 +228,49 @@ public final class LibC {
 
   public static native int ptsname_r(int fd, byte[] buf, long buflen);
 
-  // posix_spawn.
+  /**
+   * posix_spawn and its helpers, bound apart from the rest: the newest of them
+   * ({@code posix_spawn_file_actions_addclosefrom_np}, glibc 2.34) is missing from older C
+   * libraries and musl, and a missing function fails the binding of its whole class. Without them
+   * {@link #available()} here is false and processes start through the JDK instead.
+   */
+  public static final class Spawn {
+    private static final boolean AVAILABLE = bind(Spawn.class);
 
-  public static native int posix_spawn_file_actions_init(Pointer fa);
+    private Spawn() {}
 
-  public static native int posix_spawn_file_actions_destroy(Pointer fa);
+    public static boolean available() {
+      return AVAILABLE;
+    }
 
-  public static native int posix_spawn_file_actions_adddup2(Pointer fa, int fd, int newfd);
+    public static native int posix_spawn_file_actions_init(Pointer fa);
 
-  public static native int posix_spawn_file_actions_addopen(Pointer fa, int fd, String path,
-      int flags, int mode);
+    public static native int posix_spawn_file_actions_destroy(Pointer fa);
 
-  public static native int posix_spawn_file_actions_addchdir_np(Pointer fa, String path);
+    public static native int posix_spawn_file_actions_adddup2(Pointer fa, int fd, int newfd);
 
-  public static native int posix_spawn_file_actions_addclosefrom_np(Pointer fa, int from);
+    public static native int posix_spawn_file_actions_addopen(Pointer fa, int fd, String path,
+        int flags, int mode);
 
-  public static native int posix_spawnattr_init(Pointer attr);
+    public static native int posix_spawn_file_actions_addchdir_np(Pointer fa, String path);
 
-  public static native int posix_spawnattr_destroy(Pointer attr);
+    public static native int posix_spawn_file_actions_addclosefrom_np(Pointer fa, int from);
 
-  public static native int posix_spawnattr_setflags(Pointer attr, short flags);
+    public static native int posix_spawnattr_init(Pointer attr);
 
-  public static native int posix_spawnattr_setsigmask(Pointer attr, Pointer set);
+    public static native int posix_spawnattr_destroy(Pointer attr);
 
-  public static native int posix_spawnattr_setsigdefault(Pointer attr, Pointer set);
+    public static native int posix_spawnattr_setflags(Pointer attr, short flags);
 
-  public static native int sigemptyset(Pointer set);
+    public static native int posix_spawnattr_setsigmask(Pointer attr, Pointer set);
 
-  public static native int sigfillset(Pointer set);
+    public static native int posix_spawnattr_setsigdefault(Pointer attr, Pointer set);
 
-  public static native int posix_spawnp(int[] pid, String file, Pointer fa, Pointer attr,
-      Pointer argv, Pointer envp);
+    public static native int sigemptyset(Pointer set);
+
+    public static native int sigfillset(Pointer set);
+
+    public static native int posix_spawnp(int[] pid, String file, Pointer fa, Pointer attr,
+        Pointer argv, Pointer envp);
+  }
 }
