@@ -10,7 +10,6 @@ import java.nio.file.Path;
 import java.util.AbstractList;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Base64;
 import java.util.Deque;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -22,6 +21,7 @@ import protocol.Frames;
 import protocol.Request;
 import protocol.Response;
 import protocol.ResponseWriter;
+import sys.LibC;
 
 /**
  * The file operations, blocking but never indefinitely: each walks its path with
@@ -54,7 +54,7 @@ public final class FileOps {
     if (r.contentBase64() == null) {
       throw Errors.plain(Errors.NO_CONTENT);
     }
-    byte[] content = decode(r.contentBase64());
+    byte[] content = Errors.base64(r.contentBase64());
     try (Resolved p = walk(names, PathPolicy.Mode.FOLLOW, PathPolicy.Create.PARENTS,
         Errors.WRITE_FAILED)) {
       if (p.exists() && p.stat.isDir()) {
@@ -75,19 +75,19 @@ public final class FileOps {
   }
 
   private static void append(Resolved p, byte[] content, Integer mode) throws IOException {
-    int fd = Libc.openat(p.parent(), p.cname(), Libc.O_WRONLY | Libc.O_APPEND | Libc.O_CREAT
-        | Libc.O_NOFOLLOW | Libc.O_NONBLOCK | Libc.O_NOCTTY | Libc.O_CLOEXEC, 0666);
+    int fd = LibC.openat(p.parent(), p.cname(), LibC.O_WRONLY | LibC.O_APPEND | LibC.O_CREAT
+        | LibC.O_NOFOLLOW | LibC.O_NONBLOCK | LibC.O_NOCTTY | LibC.O_CLOEXEC, 0666);
     if (fd < 0) {
-      throw changedOr(Libc.errno(), p.path);
+      throw changedOr(LibC.errno(), p.path);
     }
     try {
       opened(p, fd);
-      Libc.writeAll(fd, content, p.path);
-      if (mode != null && Libc.fchmod(fd, mode) != 0) {
-        throw Libc.lastError(p.path);
+      FileCalls.writeAll(fd, content, p.path);
+      if (mode != null && LibC.fchmod(fd, mode) != 0) {
+        throw FileCalls.lastError(p.path);
       }
     } finally {
-      Libc.close(fd);
+      LibC.close(fd);
     }
   }
 
@@ -102,44 +102,44 @@ public final class FileOps {
     if (keep == null && p.exists()) {
       keep = p.stat.mode() & 07777;
     }
-    byte[] tmp = Libc.c("." + p.name + ".agent-"
+    byte[] tmp = LibC.c("." + p.name + ".agent-"
         + Long.toHexString(ThreadLocalRandom.current().nextLong()) + ".tmp");
-    int fd = Libc.openat(dir, tmp, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_NOFOLLOW
-        | Libc.O_CLOEXEC, 0666);
+    int fd = LibC.openat(dir, tmp, LibC.O_WRONLY | LibC.O_CREAT | LibC.O_EXCL | LibC.O_NOFOLLOW
+        | LibC.O_CLOEXEC, 0666);
     if (fd < 0) {
-      throw Libc.lastError(p.path);
+      throw FileCalls.lastError(p.path);
     }
     boolean renamed = false;
     try {
       try {
-        Libc.writeAll(fd, content, p.path);
-        if (Libc.fsync(fd) != 0) {
-          throw Libc.lastError(p.path);
+        FileCalls.writeAll(fd, content, p.path);
+        if (LibC.fsync(fd) != 0) {
+          throw FileCalls.lastError(p.path);
         }
-        if (keep != null && Libc.fchmod(fd, keep) != 0) {
-          throw Libc.lastError(p.path);
+        if (keep != null && LibC.fchmod(fd, keep) != 0) {
+          throw FileCalls.lastError(p.path);
         }
       } finally {
-        Libc.close(fd);
+        LibC.close(fd);
       }
-      if (Libc.renameat(dir, tmp, dir, p.cname()) != 0) {
-        throw Libc.lastError(p.path);
+      if (LibC.renameat(dir, tmp, dir, p.cname()) != 0) {
+        throw FileCalls.lastError(p.path);
       }
       renamed = true;
       syncDirectory(dir);
     } finally {
       if (!renamed) {
-        Libc.unlinkat(dir, tmp, 0);
+        LibC.unlinkat(dir, tmp, 0);
       }
     }
   }
 
   /** Makes a rename in {@code dir} durable. Best effort: not every file system allows it. */
   private static void syncDirectory(int dir) {
-    int fd = Libc.openat(dir, Libc.DOT, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+    int fd = LibC.openat(dir, FileCalls.DOT, LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC, 0);
     if (fd >= 0) {
-      Libc.fsync(fd);
-      Libc.close(fd);
+      LibC.fsync(fd);
+      LibC.close(fd);
     }
   }
 
@@ -147,10 +147,10 @@ public final class FileOps {
    * Checks what a final open (after the walk) really opened: a regular file, the one the walk
    * saw if it saw one, and not a blocked file, whatever was put at the name meanwhile.
    */
-  private static Libc.Stat opened(Resolved p, int fd) throws IOException {
-    Libc.Stat s = Libc.stat(fd);
+  private static FileCalls.Stat opened(Resolved p, int fd) throws IOException {
+    FileCalls.Stat s = FileCalls.stat(fd);
     if (s == null) {
-      throw Libc.lastError(p.path);
+      throw FileCalls.lastError(p.path);
     }
     if (!s.isRegular()) {
       throw new IOException(NOT_REGULAR);
@@ -176,7 +176,7 @@ public final class FileOps {
 
   /** A final open that met a link where the walk saw none: the path changed meanwhile. */
   private static IOException changedOr(int err, String path) {
-    return err == Libc.ELOOP ? changed(path) : Libc.error(err, path);
+    return err == LibC.ELOOP ? changed(path) : FileCalls.error(err, path);
   }
 
   // -------------------------------------------------------------------------------- read_file
@@ -188,17 +188,17 @@ public final class FileOps {
         (Frames.MAX_FRAME - FRAME_OVERHEAD - ResponseWriter.escapedLength(r.id())) / 4 * 3));
     try (Resolved p = walk(names, PathPolicy.Mode.FOLLOW, PathPolicy.Create.NONE,
         Errors.READ_FAILED)) {
-      Libc.Stat st = p.existing();
+      FileCalls.Stat st = p.existing();
       if (st.isDir()) {
         throw new IOException("Is a directory: " + p.path);
       }
       if (!st.isRegular()) {
         throw new IOException(NOT_REGULAR);
       }
-      int fd = Libc.openat(p.parent(), p.cname(), Libc.O_RDONLY | Libc.O_NOFOLLOW
-          | Libc.O_NONBLOCK | Libc.O_NOCTTY | Libc.O_CLOEXEC, 0);
+      int fd = LibC.openat(p.parent(), p.cname(), LibC.O_RDONLY | LibC.O_NOFOLLOW
+          | LibC.O_NONBLOCK | LibC.O_NOCTTY | LibC.O_CLOEXEC, 0);
       if (fd < 0) {
-        throw changedOr(Libc.errno(), p.path);
+        throw changedOr(LibC.errno(), p.path);
       }
       try {
         long size = opened(p, fd).size();
@@ -209,16 +209,16 @@ public final class FileOps {
                 + " bytes (read it in chunks with offset/length)");
           }
           return Response.ok(r.id()).with("content_base64",
-              Libc.readAt(fd, 0, (int) size, p.path));
+              FileCalls.readAt(fd, 0, (int) size, p.path));
         }
         long offset = r.offset() == null ? 0 : r.offset();
         long want = r.length() == null ? max : Math.min(r.length(), max);
         long n = Math.max(0, Math.min(want, size - offset));
-        byte[] data = Libc.readAt(fd, offset, (int) n, p.path);
+        byte[] data = FileCalls.readAt(fd, offset, (int) n, p.path);
         return Response.ok(r.id()).with("content_base64", data).with("size", size)
             .with("eof", offset + data.length >= size);
       } finally {
-        Libc.close(fd);
+        LibC.close(fd);
       }
     } catch (IOException e) {
       throw Errors.failed(Errors.READ_FAILED, e);
@@ -234,14 +234,14 @@ public final class FileOps {
       if (r.isRecursive()) {
         refuseIfContainsBlocked(p.path);
       }
-      Libc.Stat st = p.existing();
+      FileCalls.Stat st = p.existing();
       if (st.isDir()) {
         if (!r.isRecursive()) {
           throw new IOException("Is a directory (use recursive): " + p.path);
         }
         removeTree(p);
-      } else if (Libc.unlinkat(p.parent(), p.cname(), 0) != 0) {
-        throw Libc.lastError(p.path);
+      } else if (LibC.unlinkat(p.parent(), p.cname(), 0) != 0) {
+        throw FileCalls.lastError(p.path);
       }
     } catch (IOException e) {
       throw Errors.failed(Errors.REMOVE_FAILED, e);
@@ -260,19 +260,19 @@ public final class FileOps {
   private static void removeTree(Resolved p) throws IOException {
     int parent = p.parent();
     byte[] topName = p.cname();
-    int top = Libc.openat(parent, topName, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW
-        | Libc.O_CLOEXEC, 0);
+    int top = LibC.openat(parent, topName, LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_NOFOLLOW
+        | LibC.O_CLOEXEC, 0);
     if (top < 0) {
-      int err = Libc.errno();
-      if (err == Libc.ELOOP || err == Libc.ENOTDIR) {
+      int err = LibC.errno();
+      if (err == LibC.ELOOP || err == LibC.ENOTDIR) {
         unlinkName(parent, topName, p.path);
         return;
       }
-      throw Libc.error(err, p.path);
+      throw FileCalls.error(err, p.path);
     }
-    Libc.Stat ts = Libc.stat(top);
+    FileCalls.Stat ts = FileCalls.stat(top);
     if (ts == null || !ts.sameObject(p.stat)) {
-      Libc.close(top);
+      LibC.close(top);
       throw changed(p.path);
     }
     Deque<Level> stack = new ArrayDeque<>();
@@ -280,18 +280,18 @@ public final class FileOps {
       push(stack, top, p.path, topName, ts.dev());
       while (!stack.isEmpty()) {
         Level level = stack.peek();
-        Pointer e = Libc.readdir64(level.dir());
+        Pointer e = LibC.readdir64(level.dir());
         if (e == null) {
           stack.pop();
-          Libc.closedir(level.dir());
+          LibC.closedir(level.dir());
           int in = stack.isEmpty() ? parent : stack.peek().fd();
-          if (Libc.unlinkat(in, level.cname(), Libc.AT_REMOVEDIR) != 0) {
-            int err = Libc.errno();
-            if (err == Libc.ENOTDIR) {
+          if (LibC.unlinkat(in, level.cname(), LibC.AT_REMOVEDIR) != 0) {
+            int err = LibC.errno();
+            if (err == LibC.ENOTDIR) {
               // Swapped for a link or a file after it was emptied: remove that name.
               unlinkName(in, level.cname(), level.path());
-            } else if (err != Libc.ENOENT) {
-              throw Libc.error(err, level.path());
+            } else if (err != LibC.ENOENT) {
+              throw FileCalls.error(err, level.path());
             }
           }
           continue;
@@ -303,36 +303,36 @@ public final class FileOps {
         String path = level.path() + "/" + text(cname);
         int type = e.getByte(18) & 0xff;
         if (type == DT_UNKNOWN) {
-          Libc.Stat s = Libc.statAt(level.fd(), cname, false);
+          FileCalls.Stat s = FileCalls.statAt(level.fd(), cname, false);
           type = s != null && s.isDir() ? DT_DIR : 8;
         }
         if (type != DT_DIR) {
-          if (Libc.unlinkat(level.fd(), cname, 0) == 0) {
+          if (LibC.unlinkat(level.fd(), cname, 0) == 0) {
             continue;
           }
-          int err = Libc.errno();
-          if (err == Libc.ENOENT) {
+          int err = LibC.errno();
+          if (err == LibC.ENOENT) {
             continue;
           }
-          if (err != Libc.EISDIR && err != Libc.EPERM) {
-            throw Libc.error(err, path);
+          if (err != LibC.EISDIR && err != LibC.EPERM) {
+            throw FileCalls.error(err, path);
           }
         }
-        int child = Libc.openat(level.fd(), cname, Libc.O_RDONLY | Libc.O_DIRECTORY
-            | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+        int child = LibC.openat(level.fd(), cname, LibC.O_RDONLY | LibC.O_DIRECTORY
+            | LibC.O_NOFOLLOW | LibC.O_CLOEXEC, 0);
         if (child < 0) {
-          int err = Libc.errno();
-          if (err == Libc.ELOOP || err == Libc.ENOTDIR) {
+          int err = LibC.errno();
+          if (err == LibC.ELOOP || err == LibC.ENOTDIR) {
             unlinkName(level.fd(), cname, path);
-          } else if (err != Libc.ENOENT) {
-            throw Libc.error(err, path);
+          } else if (err != LibC.ENOENT) {
+            throw FileCalls.error(err, path);
           }
           continue;
         }
-        Libc.Stat cs = Libc.stat(child);
+        FileCalls.Stat cs = FileCalls.stat(child);
         try {
           if (cs == null) {
-            throw Libc.lastError(path);
+            throw FileCalls.lastError(path);
           }
           PathPolicy.check(path, cs, level.dev(), child);
           if (stack.size() >= MAX_TREE_DEPTH) {
@@ -340,35 +340,35 @@ public final class FileOps {
                 "Tree deeper than " + MAX_TREE_DEPTH + " levels");
           }
         } catch (PathRefusedException ex) {
-          Libc.close(child);
+          LibC.close(child);
           throw new AgentException(ex.getMessage());
         } catch (IOException ex) {
-          Libc.close(child);
+          LibC.close(child);
           throw ex;
         }
         push(stack, child, path, cname, cs.dev());
       }
     } finally {
       for (Level level : stack) {
-        Libc.closedir(level.dir());
+        LibC.closedir(level.dir());
       }
     }
   }
 
   private static void push(Deque<Level> stack, int fd, String path, byte[] cname, long dev)
       throws IOException {
-    Pointer dir = Libc.fdopendir(fd);
+    Pointer dir = LibC.fdopendir(fd);
     if (dir == null) {
-      IOException e = Libc.lastError(path);
-      Libc.close(fd);
+      IOException e = FileCalls.lastError(path);
+      LibC.close(fd);
       throw e;
     }
     stack.push(new Level(fd, dir, path, cname, dev));
   }
 
   private static void unlinkName(int dir, byte[] cname, String path) throws IOException {
-    if (Libc.unlinkat(dir, cname, 0) != 0 && Libc.errno() != Libc.ENOENT) {
-      throw Libc.lastError(path);
+    if (LibC.unlinkat(dir, cname, 0) != 0 && LibC.errno() != LibC.ENOENT) {
+      throw FileCalls.lastError(path);
     }
   }
 
@@ -403,8 +403,8 @@ public final class FileOps {
         }
       } else if (p.exists()) {
         throw new FileAlreadyExistsException(p.path);
-      } else if (Libc.mkdirat(p.parent(), p.cname(), 0777) != 0) {
-        throw Libc.lastError(p.path);
+      } else if (LibC.mkdirat(p.parent(), p.cname(), 0777) != 0) {
+        throw FileCalls.lastError(p.path);
       }
     } catch (IOException e) {
       throw Errors.failed(Errors.MKDIR_FAILED, e);
@@ -427,7 +427,7 @@ public final class FileOps {
   // --------------------------------------------------------------------------------- list_dir
 
   /** One entry of a listing, kept small: a directory may hold hundreds of thousands. */
-  private record Entry(String name, Libc.Stat stat) {}
+  private record Entry(String name, FileCalls.Stat stat) {}
 
   /**
    * Lists a directory, reading it only as far as an answer can hold: past one frame's worth of
@@ -442,25 +442,26 @@ public final class FileOps {
       if (!p.existing().isDir()) {
         throw new NotDirectoryException(p.path);
       }
-      int fd = Libc.openat(p.fd, Libc.DOT, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+      int fd = LibC.openat(p.fd, FileCalls.DOT,
+          LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC, 0);
       if (fd < 0) {
-        throw Libc.lastError(p.path);
+        throw FileCalls.lastError(p.path);
       }
-      Pointer dir = Libc.fdopendir(fd);
+      Pointer dir = LibC.fdopendir(fd);
       if (dir == null) {
-        IOException e = Libc.lastError(p.path);
-        Libc.close(fd);
+        IOException e = FileCalls.lastError(p.path);
+        LibC.close(fd);
         throw e;
       }
       try {
         long bytes = 0;
         Pointer e;
-        while ((e = Libc.readdir64(dir)) != null) {
+        while ((e = LibC.readdir64(dir)) != null) {
           byte[] cname = entryName(e);
           if (isDotOrDotDot(cname)) {
             continue;
           }
-          Libc.Stat s = Libc.statAt(fd, cname, false);
+          FileCalls.Stat s = FileCalls.statAt(fd, cname, false);
           if (s == null) {
             continue; // Removed while listing.
           }
@@ -473,7 +474,7 @@ public final class FileOps {
           entries.add(entry);
         }
       } finally {
-        Libc.closedir(dir);
+        LibC.closedir(dir);
       }
     } catch (IOException e) {
       throw Errors.failed(Errors.LIST_FAILED, e);
@@ -502,7 +503,7 @@ public final class FileOps {
       char c = n.charAt(i);
       name += Character.isSurrogate(c) ? 6 : ResponseWriter.escapedLength(c);
     }
-    Libc.Stat s = e.stat();
+    FileCalls.Stat s = e.stat();
     // {"name":"","type":"","size":,"mode":,"mtime_ms":} and a comma: 50 bytes.
     return 50 + name + typeName(s).length() + digits(s.size()) + digits(s.mode() & 07777)
         + digits(s.mtimeMs());
@@ -512,16 +513,16 @@ public final class FileOps {
     return Long.toString(v).length();
   }
 
-  private static String typeName(Libc.Stat s) {
+  private static String typeName(FileCalls.Stat s) {
     return switch (s.type()) {
-      case Libc.S_IFREG -> "file";
-      case Libc.S_IFDIR -> "dir";
-      case Libc.S_IFLNK -> "symlink";
+      case LibC.S_IFREG -> "file";
+      case LibC.S_IFDIR -> "dir";
+      case LibC.S_IFLNK -> "symlink";
       default -> "other";
     };
   }
 
-  private static Map<String, Object> describe(Libc.Stat s, String name) {
+  private static Map<String, Object> describe(FileCalls.Stat s, String name) {
     Map<String, Object> out = new LinkedHashMap<>();
     if (name != null) {
       out.put("name", name);
@@ -549,8 +550,8 @@ public final class FileOps {
         refuseIfContainsBlocked(from.path);
         refuseIfContainsBlocked(to.path);
         from.existing();
-        if (Libc.renameat(from.parent(), from.cname(), to.parent(), to.cname()) != 0) {
-          throw Libc.lastError(from.path + " -> " + to.path);
+        if (LibC.renameat(from.parent(), from.cname(), to.parent(), to.cname()) != 0) {
+          throw FileCalls.lastError(from.path + " -> " + to.path);
         }
       }
     } catch (IOException e) {
@@ -609,14 +610,6 @@ public final class FileOps {
           : failPrefix, e.getCause());
     } catch (IOException e) {
       throw Errors.failed(failPrefix, e);
-    }
-  }
-
-  private static byte[] decode(String b64) {
-    try {
-      return Base64.getDecoder().decode(b64);
-    } catch (IllegalArgumentException e) {
-      throw Errors.failed(Errors.INVALID_BASE64, e.getMessage());
     }
   }
 }

@@ -10,6 +10,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import sys.LibC;
 
 /**
  * The path rule, applied to what a path really names at the moment it is used.
@@ -92,9 +93,9 @@ public final class PathPolicy {
       }
     }
     long devFs = -1;
-    Libc.Stat root = Libc.statAt(Libc.AT_FDCWD, Libc.c("/"), true);
+    FileCalls.Stat root = FileCalls.statAt(LibC.AT_FDCWD, LibC.c("/"), true);
     for (String prefix : BLOCKED) {
-      Libc.Stat s = Libc.statAt(Libc.AT_FDCWD, Libc.c(prefix), true);
+      FileCalls.Stat s = FileCalls.statAt(LibC.AT_FDCWD, LibC.c(prefix), true);
       if (s != null && s.isDir()) {
         BLOCKED_DIRS.put(new Id(s.dev(), s.ino()), prefix);
         if (prefix.equals("/dev") && root != null && s.dev() != root.dev()) {
@@ -179,7 +180,7 @@ public final class PathPolicy {
     }
     Deque<String> todo = new ArrayDeque<>(names);
     List<String> at = new ArrayList<>();
-    List<Libc.Stat> stats = new ArrayList<>();
+    List<FileCalls.Stat> stats = new ArrayList<>();
     List<String> virtual = new ArrayList<>();
     IOException missing = null;
     int cur = openRoot();
@@ -203,39 +204,39 @@ public final class PathPolicy {
         }
         boolean last = todo.isEmpty();
         String here = child(at, name);
-        byte[] cname = Libc.c(name);
-        int next = Libc.openStep(cur, cname);
+        byte[] cname = LibC.c(name);
+        int next = FileCalls.openStep(cur, cname);
         if (next < 0) {
-          int err = Libc.errno();
+          int err = LibC.errno();
           boolean make = create == Create.ALL || (create == Create.PARENTS && !last);
-          if (err == Libc.ENOENT && make) {
-            if (Libc.mkdirat(cur, cname, 0777) != 0 && Libc.errno() != Libc.EEXIST) {
-              throw new CreateFailedException(Libc.lastError(here));
+          if (err == LibC.ENOENT && make) {
+            if (LibC.mkdirat(cur, cname, 0777) != 0 && LibC.errno() != LibC.EEXIST) {
+              throw new CreateFailedException(FileCalls.lastError(here));
             }
-            next = Libc.openStep(cur, cname);
+            next = FileCalls.openStep(cur, cname);
             if (next < 0) {
-              throw new CreateFailedException(Libc.lastError(here));
+              throw new CreateFailedException(FileCalls.lastError(here));
             }
-          } else if (err == Libc.ENOENT || err == Libc.ENOTDIR) {
-            missing = Libc.error(err, here);
+          } else if (err == LibC.ENOENT || err == LibC.ENOTDIR) {
+            missing = FileCalls.error(err, here);
             virtual.add(name);
             continue;
           } else {
-            throw Libc.error(err, here);
+            throw FileCalls.error(err, here);
           }
         }
-        Libc.Stat s = Libc.stat(next);
+        FileCalls.Stat s = FileCalls.stat(next);
         if (s == null) {
-          IOException e = Libc.lastError(here);
-          Libc.close(next);
+          IOException e = FileCalls.lastError(here);
+          LibC.close(next);
           throw e;
         }
         if (s.isLink() && (!last || followLast)) {
           String target;
           try {
-            target = Libc.readlink(next, here);
+            target = FileCalls.readlink(next, here);
           } finally {
-            Libc.close(next);
+            LibC.close(next);
           }
           if (++hops > MAX_LINK_HOPS) {
             throw new IOException("Too many levels of symbolic links");
@@ -247,7 +248,7 @@ public final class PathPolicy {
           }
           if (target.startsWith("/")) {
             int root = openRoot();
-            Libc.close(cur);
+            LibC.close(cur);
             cur = root;
             at.clear();
             stats.subList(1, stats.size()).clear();
@@ -263,7 +264,7 @@ public final class PathPolicy {
         try {
           check(here, s, stats.get(stats.size() - 1).dev(), next);
         } catch (PathRefusedException e) {
-          Libc.close(next);
+          LibC.close(next);
           throw e;
         }
         if (last) {
@@ -272,14 +273,14 @@ public final class PathPolicy {
           return new Resolved(parent, name, next, s, here, null);
         }
         if (s.isDir()) {
-          Libc.close(cur);
+          LibC.close(cur);
           cur = next;
           at.add(name);
           stats.add(s);
           continue;
         }
         // A file where the path needs a directory.
-        Libc.close(next);
+        LibC.close(next);
         if (create != Create.NONE) {
           throw new CreateFailedException(new NotDirectoryException(here));
         }
@@ -303,7 +304,7 @@ public final class PathPolicy {
       }
       return new Resolved(-1, virtual.get(virtual.size() - 1), -1, null, full, missing);
     } finally {
-      Libc.closeQuietly(cur);
+      FileCalls.closeQuietly(cur);
     }
   }
 
@@ -319,20 +320,20 @@ public final class PathPolicy {
   private static Resolved walkPlain(List<String> names, boolean followLast, boolean createLast)
       throws PathRefusedException, IOException {
     int last = names.size() - 1;
-    int parent = Libc.openPlainDir(ROOT_FD, Libc.c(String.join("/", names.subList(0, last))));
+    int parent = FileCalls.openPlainDir(ROOT_FD, LibC.c(String.join("/", names.subList(0, last))));
     if (parent < 0) {
       return null;
     }
     int fd = -1;
     try {
-      Libc.Stat ps = Libc.stat(parent);
+      FileCalls.Stat ps = FileCalls.stat(parent);
       String name = names.get(last);
-      fd = Libc.openStep(parent, Libc.c(name));
+      fd = FileCalls.openStep(parent, LibC.c(name));
       if (ps == null) {
         return null;
       }
       if (fd < 0) {
-        if (Libc.errno() != Libc.ENOENT || createLast) {
+        if (LibC.errno() != LibC.ENOENT || createLast) {
           return null;
         }
         String here = "/" + String.join("/", names);
@@ -341,7 +342,7 @@ public final class PathPolicy {
         parent = -1;
         return r;
       }
-      Libc.Stat s = Libc.stat(fd);
+      FileCalls.Stat s = FileCalls.stat(fd);
       if (s == null || (s.isLink() && followLast)) {
         return null;
       }
@@ -352,32 +353,32 @@ public final class PathPolicy {
       fd = -1;
       return r;
     } finally {
-      Libc.closeQuietly(fd);
-      Libc.closeQuietly(parent);
+      FileCalls.closeQuietly(fd);
+      FileCalls.closeQuietly(parent);
     }
   }
 
   /** The root directory, held open for the agent's life. */
-  private static final int ROOT_FD = Libc.openat(Libc.AT_FDCWD, Libc.c("/"),
-      Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+  private static final int ROOT_FD = LibC.openat(LibC.AT_FDCWD, LibC.c("/"),
+      LibC.O_PATH | LibC.O_DIRECTORY | LibC.O_CLOEXEC, 0);
 
   private static String child(List<String> at, String name) {
     return at.isEmpty() ? "/" + name : Resolved.join(at) + "/" + name;
   }
 
   private static int openRoot() throws IOException {
-    int fd = Libc.openat(Libc.AT_FDCWD, Libc.c("/"),
-        Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+    int fd = LibC.openat(LibC.AT_FDCWD, LibC.c("/"),
+        LibC.O_PATH | LibC.O_DIRECTORY | LibC.O_CLOEXEC, 0);
     if (fd < 0) {
-      throw Libc.lastError("/");
+      throw FileCalls.lastError("/");
     }
     return fd;
   }
 
-  private static Libc.Stat statOf(int fd, String path) throws IOException {
-    Libc.Stat s = Libc.stat(fd);
+  private static FileCalls.Stat statOf(int fd, String path) throws IOException {
+    FileCalls.Stat s = FileCalls.stat(fd);
     if (s == null) {
-      throw Libc.lastError(path);
+      throw FileCalls.lastError(path);
     }
     return s;
   }
@@ -387,19 +388,19 @@ public final class PathPolicy {
    * opened from the descriptor, is that same directory: a directory moved meanwhile fails the
    * walk rather than take it somewhere unchecked.
    */
-  private static int up(int cur, List<String> at, List<Libc.Stat> stats) throws IOException {
+  private static int up(int cur, List<String> at, List<FileCalls.Stat> stats) throws IOException {
     String where = Resolved.join(at);
-    int fd = Libc.openUp(cur);
+    int fd = FileCalls.openUp(cur);
     if (fd < 0) {
-      throw Libc.lastError(where + "/..");
+      throw FileCalls.lastError(where + "/..");
     }
-    Libc.Stat s = Libc.stat(fd);
+    FileCalls.Stat s = FileCalls.stat(fd);
     if (s == null || !s.sameObject(stats.get(stats.size() - 2))) {
-      Libc.close(fd);
+      LibC.close(fd);
       throw new java.nio.file.FileSystemException(where, null,
           "Path changed while it was resolved");
     }
-    Libc.close(cur);
+    LibC.close(cur);
     at.remove(at.size() - 1);
     stats.remove(stats.size() - 1);
     return fd;
@@ -409,7 +410,7 @@ public final class PathPolicy {
    * The rule on one opened step: refused if its path is a blocked path, if it is a blocked
    * directory or file under any name, or if it lies on a file system that is blocked whole.
    */
-  static void check(String path, Libc.Stat s, long parentDev, int fd)
+  static void check(String path, FileCalls.Stat s, long parentDev, int fd)
       throws PathRefusedException {
     String prefix = BLOCKED_NAMES.get(path);
     if (prefix == null && s.isDir()) {
@@ -430,7 +431,7 @@ public final class PathPolicy {
    * The rule on a file opened by name after the walk (the final open of a read or a write):
    * not a blocked file, and not on a file system that is blocked whole.
    */
-  static void checkOpened(String path, Libc.Stat s, int fd) throws PathRefusedException {
+  static void checkOpened(String path, FileCalls.Stat s, int fd) throws PathRefusedException {
     String prefix = blockedFileSystem(fd, s.dev());
     if (prefix == null) {
       prefix = blockedFile(s);
@@ -444,11 +445,11 @@ public final class PathPolicy {
     if (dev == DEV_FS) {
       return "/dev";
     }
-    long type = Libc.fsType(fd);
-    if (type == Libc.PROC_SUPER_MAGIC) {
+    long type = FileCalls.fsType(fd);
+    if (type == LibC.PROC_SUPER_MAGIC) {
       return "/proc";
     }
-    if (type == Libc.SYSFS_MAGIC) {
+    if (type == LibC.SYSFS_MAGIC) {
       return "/sys";
     }
     return null;
@@ -457,19 +458,19 @@ public final class PathPolicy {
   // ------------------------------------------------------------------- blocked files by identity
 
   /** The blocked files' identities, taken again whenever their directory changed. */
-  private record FileIds(Libc.Stat dir, Map<Id, String> ids) {}
+  private record FileIds(FileCalls.Stat dir, Map<Id, String> ids) {}
 
   private static volatile FileIds fileIds;
 
   /** The blocked file that {@code s} is, under whatever name, or null. */
-  static String blockedFile(Libc.Stat s) {
+  static String blockedFile(FileCalls.Stat s) {
     return fileIds().ids().get(new Id(s.dev(), s.ino()));
   }
 
   private static FileIds fileIds() {
     // Every blocked file lives in /etc: replacing one (as passwd(1) does, by a rename) changes
     // /etc, and an edit in place keeps its identity.
-    Libc.Stat etc = Libc.statAt(Libc.AT_FDCWD, Libc.c("/etc"), true);
+    FileCalls.Stat etc = FileCalls.statAt(LibC.AT_FDCWD, LibC.c("/etc"), true);
     FileIds known = fileIds;
     if (known != null && etc != null && known.dir() != null && etc.sameObject(known.dir())
         && etc.mtimeNs() == known.dir().mtimeNs() && etc.size() == known.dir().size()
@@ -478,7 +479,7 @@ public final class PathPolicy {
     }
     Map<Id, String> ids = new HashMap<>();
     for (String prefix : BLOCKED) {
-      Libc.Stat f = Libc.statAt(Libc.AT_FDCWD, Libc.c(prefix), true);
+      FileCalls.Stat f = FileCalls.statAt(LibC.AT_FDCWD, LibC.c(prefix), true);
       if (f != null && !f.isDir()) {
         ids.put(new Id(f.dev(), f.ino()), prefix);
       }

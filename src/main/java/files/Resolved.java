@@ -2,6 +2,7 @@ package files;
 
 import java.io.IOException;
 import java.util.List;
+import sys.LibC;
 
 /**
  * What a path named when it was walked: the descriptor of the directory that holds the final
@@ -18,13 +19,14 @@ final class Resolved implements AutoCloseable {
   /** The final object, or -1 when it does not exist. */
   final int fd;
   /** statx of {@link #fd}; null when it does not exist. */
-  final Libc.Stat stat;
+  final FileCalls.Stat stat;
   /** The path walked, links resolved (but a final one not followed). */
   final String path;
   /** Why the parent is missing, when {@link #parentFd} is -1. */
   final IOException missing;
 
-  Resolved(int parentFd, String name, int fd, Libc.Stat stat, String path, IOException missing) {
+  Resolved(int parentFd, String name, int fd, FileCalls.Stat stat, String path,
+      IOException missing) {
     this.parentFd = parentFd;
     this.name = name;
     this.fd = fd;
@@ -38,7 +40,7 @@ final class Resolved implements AutoCloseable {
   }
 
   byte[] cname() {
-    return Libc.c(name);
+    return LibC.c(name);
   }
 
   /** The parent directory's descriptor; fails with the reason it is missing. */
@@ -50,7 +52,7 @@ final class Resolved implements AutoCloseable {
   }
 
   /** The final object's stat; fails when it does not exist. */
-  Libc.Stat existing() throws IOException {
+  FileCalls.Stat existing() throws IOException {
     if (fd < 0) {
       throw missing != null ? missing : new java.nio.file.NoSuchFileException(path);
     }
@@ -70,9 +72,9 @@ final class Resolved implements AutoCloseable {
 
   @Override
   public void close() {
-    Libc.closeQuietly(fd);
+    FileCalls.closeQuietly(fd);
     if (parentFd != fd) {
-      Libc.closeQuietly(parentFd);
+      FileCalls.closeQuietly(parentFd);
     }
   }
 }

@@ -17,9 +17,12 @@ import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
 import java.time.Duration;
 import java.util.List;
+import java.util.EnumMap;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
+import protocol.Address;
+import protocol.Transport;
 import state.AgentState;
 import state.Metrics;
 
@@ -42,7 +45,8 @@ public final class PrometheusMetrics implements Metrics {
       new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
   private final Map<String, Counter> requests = new ConcurrentHashMap<>();
   private final Map<String, Timer> durations = new ConcurrentHashMap<>();
-  private final Map<String, AtomicInteger> connections = new ConcurrentHashMap<>();
+  private final Map<Transport, AtomicInteger> connections =
+      new EnumMap<>(Transport.class);
   private final Counter bytesIn;
   private final Counter bytesOut;
 
@@ -55,8 +59,10 @@ public final class PrometheusMetrics implements Metrics {
         .description("Shell sessions, running or exited but not yet closed").register(registry);
     Gauge.builder("agent.runs.active", state.runs, AtomicInteger::get)
         .description("Run processes in flight").register(registry);
-    for (String t : new String[] {"tcp", "unix", "vsock"}) {
-      connectionGauge(t);
+    for (Transport t : Transport.values()) {
+      if (t.servable()) {
+        connectionGauge(t);
+      }
     }
     new JvmMemoryMetrics().bindTo(registry);
     new JvmThreadMetrics().bindTo(registry);
@@ -67,13 +73,12 @@ public final class PrometheusMetrics implements Metrics {
     new FileDescriptorMetrics().bindTo(registry);
   }
 
-  private AtomicInteger connectionGauge(String transport) {
-    return connections.computeIfAbsent(transport, t -> {
-      AtomicInteger n = new AtomicInteger();
-      Gauge.builder("agent.connections.active", n, AtomicInteger::get).tag("transport", t)
-          .description("Open host connections").register(registry);
-      return n;
-    });
+  private void connectionGauge(Transport transport) {
+    AtomicInteger n = new AtomicInteger();
+    Gauge.builder("agent.connections.active", n, AtomicInteger::get)
+        .tag("transport", transport.toString()).description("Open host connections")
+        .register(registry);
+    connections.put(transport, n);
   }
 
   @Override
@@ -88,8 +93,8 @@ public final class PrometheusMetrics implements Metrics {
   }
 
   @Override
-  public void connections(String transport, int delta) {
-    connectionGauge(transport).addAndGet(delta);
+  public void connections(Transport transport, int delta) {
+    connections.get(transport).addAndGet(delta);
   }
 
   @Override
@@ -107,22 +112,17 @@ public final class PrometheusMetrics implements Metrics {
    * A malformed address or a port outside 1..65535 fails with a message that names the key.
    */
   public Future<HttpServer> serve(Vertx vertx, String hostPort) {
-    int colon = hostPort.lastIndexOf(':');
-    if (colon <= 0) {
+    if (hostPort.lastIndexOf(':') <= 0) {
       return Future.failedFuture("key 'metrics' must be HOST:PORT, not '" + hostPort + "'");
     }
-    String host = hostPort.substring(0, colon);
-    if (host.startsWith("[") && host.endsWith("]")) {
-      host = host.substring(1, host.length() - 1);
-    }
-    int port;
+    Address address;
     try {
-      port = Integer.parseInt(hostPort.substring(colon + 1));
-    } catch (NumberFormatException e) {
-      port = -1;
+      address = Address.hostPort(hostPort, hostPort);
+    } catch (IllegalArgumentException e) {
+      address = null;
     }
-    // Vert.x would take 0 and negative ports as "pick one", and throw on a port past 65535.
-    if (port < 1 || port > 65535) {
+    // Vert.x would take port 0 as "pick one".
+    if (address == null || address.port() < 1) {
       return Future.failedFuture("key 'metrics' needs a port between 1 and 65535, not '"
           + hostPort + "'");
     }
@@ -133,7 +133,7 @@ public final class PrometheusMetrics implements Metrics {
       } else {
         req.response().setStatusCode(404).end("not found: try /metrics\n");
       }
-    }).listen(port, host).recover(e -> Future.failedFuture("key 'metrics': cannot serve on "
-        + hostPort + ": " + e.getMessage()));
+    }).listen(address.port(), address.host()).recover(e -> Future.failedFuture(
+        "key 'metrics': cannot serve on " + hostPort + ": " + e.getMessage()));
   }
 }

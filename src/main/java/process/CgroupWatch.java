@@ -1,13 +1,14 @@
 package process;
 
-import com.sun.jna.Library;
-import com.sun.jna.Native;
+import com.sun.jna.Memory;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
 import log.Log;
+import sys.LibC;
+import sys.Threads;
 
 /**
  * Tells when a cell's cgroup changes, so that it is removed once its last process is gone: one
@@ -15,10 +16,6 @@ import log.Log;
  * and one thread (started with the first watch) reads it. Nothing is polled.
  */
 final class CgroupWatch {
-  private static final int IN_MODIFY = 0x2;
-  private static final int IN_IGNORED = 0x8000;
-  private static final int IN_CLOEXEC = 02000000;
-
   private final Consumer<Containment.Cell> changed;
   private final Map<Integer, Containment.Cell> cells = new ConcurrentHashMap<>();
   private int fd = -1;
@@ -29,30 +26,14 @@ final class CgroupWatch {
     this.changed = changed;
   }
 
-  private interface C extends Library {
-    int inotify_init1(int flags);
-
-    int inotify_add_watch(int fd, String path, int mask);
-
-    int inotify_rm_watch(int fd, int wd);
-
-    long read(int fd, byte[] buf, long count);
-
-    int close(int fd);
-  }
-
-  private static final class Holder {
-    static final C C = Native.load("c", C.class);
-  }
-
   /** Watches the cell's cgroup; returns the watch descriptor, or -1 where watching fails. */
   int add(Containment.Cell cell) {
     int f = start();
     if (f < 0) {
       return -1;
     }
-    int wd = Holder.C.inotify_add_watch(f, cell.dir.resolve("cgroup.events").toString(),
-        IN_MODIFY);
+    int wd = LibC.inotify_add_watch(f, cell.dir.resolve("cgroup.events").toString(),
+        LibC.IN_MODIFY);
     if (wd >= 0) {
       cells.put(wd, cell);
     }
@@ -71,27 +52,29 @@ final class CgroupWatch {
       return fd;
     }
     try {
-      fd = Holder.C.inotify_init1(IN_CLOEXEC);
+      fd = LibC.inotify_init1(LibC.IN_CLOEXEC);
     } catch (LinkageError e) {
       fd = -1;
     }
     if (fd < 0) {
       failed = true;
-      Log.warn("cgroup_watch_unavailable", "errno", Native.getLastError());
+      Log.warn("cgroup_watch_unavailable", "errno", LibC.errno());
       return -1;
     }
-    Thread t = new Thread(null, this::loop, "cgroup-watch", 128 * 1024);
-    t.setDaemon(true);
-    t.start();
+    Threads.start("cgroup-watch", Threads.SMALL_STACK, this::loop);
     return fd;
   }
 
   private void loop() {
     byte[] buf = new byte[4096];
+    Memory mem = new Memory(buf.length);
     while (!closed) {
-      long n = Holder.C.read(fd, buf, buf.length);
+      long n = LibC.read(fd, mem, buf.length);
+      if (n > 0) {
+        mem.read(0, buf, 0, (int) n);
+      }
       if (n <= 0) {
-        if (n < 0 && Native.getLastError() == 4) {
+        if (n < 0 && LibC.errno() == LibC.EINTR) {
           continue;
         }
         return;
@@ -103,8 +86,8 @@ final class CgroupWatch {
         b.getInt();
         int len = b.getInt();
         b.position(Math.min(b.limit(), b.position() + len));
-        Containment.Cell cell = (mask & IN_IGNORED) != 0 ? cells.remove(wd) : cells.get(wd);
-        if (cell != null && (mask & IN_MODIFY) != 0) {
+        Containment.Cell cell = (mask & LibC.IN_IGNORED) != 0 ? cells.remove(wd) : cells.get(wd);
+        if (cell != null && (mask & LibC.IN_MODIFY) != 0) {
           try {
             changed.accept(cell);
           } catch (RuntimeException e) {

@@ -1,13 +1,12 @@
 package process;
 
-import com.sun.jna.Library;
-import com.sun.jna.Native;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.List;
+import sys.LibC;
 
 /**
  * The agent's part of the cgroup file systems: where cgroup v2 is mounted, which cgroup the agent
@@ -22,9 +21,6 @@ import java.util.List;
  * always goes through cgroup v2's {@code cgroup.kill}.
  */
 final class Cgroups {
-  private static final long MS_NOSUID = 2;
-  private static final long MS_NODEV = 4;
-  private static final long MS_NOEXEC = 8;
 
   /** Where each run's or session's cgroup v2 is made, or null without cgroup v2. */
   final Path base;
@@ -58,10 +54,6 @@ final class Cgroups {
 
   boolean hasPidsLimit() {
     return pidsV2 || pidsV1Base != null;
-  }
-
-  private interface C extends Library {
-    int mount(String source, String target, String type, long flags, String data);
   }
 
   /**
@@ -247,18 +239,19 @@ final class Cgroups {
           continue;
         }
       }
-      C c;
+      int rc;
       try {
-        c = Native.load("c", C.class);
+        rc = LibC.mount("cgroup2", target, "cgroup2",
+            LibC.MS_NOSUID | LibC.MS_NODEV | LibC.MS_NOEXEC, null);
       } catch (LinkageError e) {
         throw new IOException("cgroup v2 not mounted, and no C library to mount it");
       }
-      if (c.mount("cgroup2", target, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, null) == 0) {
+      if (rc == 0) {
         log.Log.info("cgroup_mounted", "path", target);
         return new String[] {target, "/"};
       }
       throw new IOException("cgroup v2 not mounted, and mounting it on " + target + " failed: "
-          + "errno " + Native.getLastError());
+          + "errno " + LibC.errno());
     }
     throw new IOException("cgroup v2 not mounted, and no empty /sys/fs/cgroup to mount it on");
   }
@@ -433,7 +426,7 @@ final class Cgroups {
   static void mkdir(Path dir) throws IOException {
     if (!LibC.available()) {
       Files.createDirectory(dir);
-    } else if (LibC.mkdir(cString(dir), 0755) != 0) {
+    } else if (LibC.mkdirat(LibC.AT_FDCWD, LibC.c(dir.toString()), 0755) != 0) {
       throw new IOException(dir + ": " + LibC.strerror(LibC.errno()));
     }
   }
@@ -451,16 +444,12 @@ final class Cgroups {
         return false;
       }
     }
-    return LibC.rmdir(cString(dir)) == 0 || LibC.errno() == LibC.ENOENT;
-  }
-
-  private static byte[] cString(Path p) {
-    byte[] name = p.toString().getBytes(StandardCharsets.UTF_8);
-    return java.util.Arrays.copyOf(name, name.length + 1);
+    return LibC.unlinkat(LibC.AT_FDCWD, LibC.c(dir.toString()), LibC.AT_REMOVEDIR) == 0
+        || LibC.errno() == LibC.ENOENT;
   }
 
   private static int open(Path file, int flags) throws IOException {
-    int fd = LibC.open(cString(file), flags | LibC.O_CLOEXEC);
+    int fd = LibC.openat(LibC.AT_FDCWD, LibC.c(file.toString()), flags | LibC.O_CLOEXEC, 0);
     if (fd < 0) {
       throw new IOException(file + ": " + LibC.strerror(LibC.errno()));
     }

@@ -3,6 +3,7 @@ package process;
 import java.io.IOException;
 import java.util.ArrayDeque;
 import java.util.function.Consumer;
+import sys.LibC;
 
 /**
  * One non-blocking descriptor of a started process, watched by the {@link Reactor}: a pipe we read

@@ -16,6 +16,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import log.Log;
+import sys.LibC;
+import sys.Threads;
 
 /**
  * Keeps each run and each terminal session in a {@link Cell} of its own, and ends cells.
@@ -54,11 +56,7 @@ public final class Containment {
   private final ConcurrentLinkedQueue<Job> jobs = new ConcurrentLinkedQueue<>();
   private final AtomicBoolean draining = new AtomicBoolean();
   private final ThreadPoolExecutor worker = new ThreadPoolExecutor(0, 1, 10, TimeUnit.SECONDS,
-      new LinkedBlockingQueue<>(), r -> {
-        Thread t = new Thread(null, r, "containment", 256 * 1024);
-        t.setDaemon(true);
-        return t;
-      });
+      new LinkedBlockingQueue<>(), Threads.factory("containment"));
   private final CgroupWatch watch = new CgroupWatch(this::emptied);
   private volatile boolean closed;
 
@@ -185,7 +183,7 @@ public final class Containment {
    * once empty. Returns at once; completes when the signals are sent.
    */
   public CompletableFuture<Void> kill(Collection<Cell> cells) {
-    return submit(new Job(List.copyOf(cells), Posix.SIGKILL));
+    return submit(new Job(List.copyOf(cells), LibC.SIGKILL));
   }
 
   /** Sends {@code signal} to every process of these cells, in one batch. */
@@ -321,7 +319,7 @@ public final class Containment {
       for (Cell c : job.cells) {
         c.ensurePlaced();
         boolean swept = c.dir == null || c.forkedBeforeMove;
-        if (job.signal == Posix.SIGKILL) {
+        if (job.signal == LibC.SIGKILL) {
           if (c.dir != null) {
             Cgroups.tryWrite(c.dir.resolve("cgroup.kill"), "1");
             cgroupKills++;
@@ -333,7 +331,7 @@ public final class Containment {
         } else {
           if (c.dir != null) {
             for (long pid : Cgroups.procs(c.dir)) {
-              Posix.kill(pid, job.signal);
+              LibC.signal(pid, job.signal);
             }
           }
           if (swept) {
@@ -624,13 +622,8 @@ public final class Containment {
 
   /** The parent and session of {@code pid}, or -1s. */
   private static long[] parentAndSession(long pid) {
-    try {
-      String s = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
-      String[] f = s.substring(s.lastIndexOf(')') + 2).split(" ", 5);
-      return new long[] {Long.parseLong(f[1]), Long.parseLong(f[3])};
-    } catch (IOException | RuntimeException e) {
-      return new long[] {-1, -1};
-    }
+    ProcStat p = ProcStat.read(pid);
+    return p == null ? new long[] {-1, -1} : new long[] {p.ppid(), p.session()};
   }
 
   /** The value of the tag variable in {@code pid}'s environment, or "". */
@@ -663,10 +656,8 @@ public final class Containment {
           return true;
         }
       }
-      String s = Files.readString(proc.resolve("stat"));
-      String[] f = s.substring(s.lastIndexOf(')') + 2).split(" ", 10);
-      // f[8] is cminflt: page faults of children it waited for.
-      return Long.parseLong(f[8]) != 0;
+      ProcStat p = ProcStat.read(pid);
+      return p == null || p.cminflt() != 0;
     } catch (IOException | RuntimeException e) {
       return true;
     }

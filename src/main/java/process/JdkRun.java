@@ -10,6 +10,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import sys.Threads;
 
 /**
  * A run on the fallback engine, where native spawning is unavailable: {@link ProcessBuilder}, each
@@ -18,11 +19,7 @@ import java.util.concurrent.TimeUnit;
 final class JdkRun extends RunProcess {
 
   private static final ExecutorService IO = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 30,
-      TimeUnit.SECONDS, new SynchronousQueue<>(), r -> {
-        Thread t = new Thread(null, r, "run-io", 256 * 1024);
-        t.setDaemon(true);
-        return t;
-      });
+      TimeUnit.SECONDS, new SynchronousQueue<>(), Threads.factory("run-io"));
 
   private final Process process;
   private final Pipe stdout;

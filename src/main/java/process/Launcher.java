@@ -6,6 +6,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import sys.Threads;
 
 /**
  * The one way the agent starts a process, with pipes ({@link RunProcess}) or on a terminal
@@ -21,11 +22,7 @@ public final class Launcher {
 
   /** Spawning blocks the caller until the child has exec'd: a few threads do it, no more. */
   static final ExecutorService SPAWN = new ThreadPoolExecutor(spawnThreads(), spawnThreads(), 0,
-      TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
-        Thread t = new Thread(null, r, "process-spawn", 256 * 1024);
-        t.setDaemon(true);
-        return t;
-      });
+      TimeUnit.SECONDS, new LinkedBlockingQueue<>(), Threads.factory("process-spawn"));
 
   private Launcher() {}
 

@@ -1,11 +1,11 @@
 package process;
 
 import com.sun.jna.Memory;
-import com.sun.jna.NativeLibrary;
 import com.sun.jna.Pointer;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
+import sys.LibC;
 
 /**
  * Starts a command with glibc's {@code posix_spawnp}, in a session (and so a process group) of its
@@ -33,16 +33,9 @@ final class NativeSpawn {
   private NativeSpawn() {}
 
   private static boolean probe() {
-    if (Boolean.getBoolean("agent.spawn.jdk") || !LibC.available()) {
-      return false;
-    }
-    try {
-      // The newest symbol this needs: a C library without it means no native spawning.
-      NativeLibrary.getInstance("c").getFunction("posix_spawn_file_actions_addclosefrom_np");
-      return true;
-    } catch (LinkageError | RuntimeException e) {
-      return false;
-    }
+    // LibC.Spawn binds only where the C library has every function this needs (the newest,
+    // posix_spawn_file_actions_addclosefrom_np, came with glibc 2.34).
+    return !Boolean.getBoolean("agent.spawn.jdk") && LibC.available() && LibC.Spawn.available();
   }
 
   static boolean available() {
@@ -77,12 +70,12 @@ final class NativeSpawn {
     try {
       pid = spawn(command, cwd, env, fa -> {
         if (in == null) {
-          LibC.posix_spawn_file_actions_addopen(fa, 0, "/dev/null", LibC.O_RDONLY, 0);
+          LibC.Spawn.posix_spawn_file_actions_addopen(fa, 0, "/dev/null", LibC.O_RDONLY, 0);
         } else {
-          LibC.posix_spawn_file_actions_adddup2(fa, in[0], 0);
+          LibC.Spawn.posix_spawn_file_actions_adddup2(fa, in[0], 0);
         }
-        LibC.posix_spawn_file_actions_adddup2(fa, out[1], 1);
-        LibC.posix_spawn_file_actions_adddup2(fa, err[1], 2);
+        LibC.Spawn.posix_spawn_file_actions_adddup2(fa, out[1], 1);
+        LibC.Spawn.posix_spawn_file_actions_adddup2(fa, err[1], 2);
       }, listener, tag);
     } catch (IOException e) {
       closeAll(in, out, err);
@@ -128,9 +121,9 @@ final class NativeSpawn {
       int pid = spawn(command, cwd, env, fa -> {
         // Opened after setsid (glibc applies file actions after the session flags), without
         // O_NOCTTY: the terminal becomes the new session's controlling terminal.
-        LibC.posix_spawn_file_actions_addopen(fa, 0, slave, LibC.O_RDWR, 0);
-        LibC.posix_spawn_file_actions_adddup2(fa, 0, 1);
-        LibC.posix_spawn_file_actions_adddup2(fa, 0, 2);
+        LibC.Spawn.posix_spawn_file_actions_addopen(fa, 0, slave, LibC.O_RDWR, 0);
+        LibC.Spawn.posix_spawn_file_actions_adddup2(fa, 0, 1);
+        LibC.Spawn.posix_spawn_file_actions_adddup2(fa, 0, 2);
       }, listener, tag);
       nonBlocking(master);
       return new Child(pid, master, master, -1);
@@ -211,22 +204,22 @@ final class NativeSpawn {
     Memory fa = scratch.fa;
     Memory attr = scratch.attr;
     Memory set = scratch.set;
-    LibC.posix_spawn_file_actions_init(fa);
-    LibC.posix_spawnattr_init(attr);
+    LibC.Spawn.posix_spawn_file_actions_init(fa);
+    LibC.Spawn.posix_spawnattr_init(attr);
     try {
       actions.add(fa);
-      LibC.posix_spawn_file_actions_addclosefrom_np(fa, 3);
+      LibC.Spawn.posix_spawn_file_actions_addclosefrom_np(fa, 3);
       if (cwd != null) {
-        LibC.posix_spawn_file_actions_addchdir_np(fa, cwd);
+        LibC.Spawn.posix_spawn_file_actions_addchdir_np(fa, cwd);
       }
-      LibC.sigemptyset(set);
-      LibC.posix_spawnattr_setsigmask(attr, set);
+      LibC.Spawn.sigemptyset(set);
+      LibC.Spawn.posix_spawnattr_setsigmask(attr, set);
       // Every signal back to its default. sigfillset leaves out the C library's own signals (32
       // and 33), and posix_spawn would then leave them ignored in the child, which keeps that
       // across exec: the set is filled by hand instead.
       set.setMemory(0, SIGSET_BYTES, (byte) 0xff);
-      LibC.posix_spawnattr_setsigdefault(attr, set);
-      LibC.posix_spawnattr_setflags(attr,
+      LibC.Spawn.posix_spawnattr_setsigdefault(attr, set);
+      LibC.Spawn.posix_spawnattr_setflags(attr,
           (short) (POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK));
       long envAt = scratch.pack(command.toArray(new String[0]), env);
       Pointer argv = scratch.strings;
@@ -237,7 +230,7 @@ final class NativeSpawn {
       // taken for an orphan.
       Reaper.spawning().lock();
       try {
-        rc = LibC.posix_spawnp(pid, command.get(0), fa, attr, argv, envp);
+        rc = LibC.Spawn.posix_spawnp(pid, command.get(0), fa, attr, argv, envp);
         if (rc == 0) {
           listener.spawned(pid[0], tag);
         }
@@ -249,8 +242,8 @@ final class NativeSpawn {
       }
       return pid[0];
     } finally {
-      LibC.posix_spawn_file_actions_destroy(fa);
-      LibC.posix_spawnattr_destroy(attr);
+      LibC.Spawn.posix_spawn_file_actions_destroy(fa);
+      LibC.Spawn.posix_spawnattr_destroy(attr);
     }
   }
 

@@ -29,8 +29,4 @@ public final class OutputBudget {
   void give(long n) {
     left.addAndGet(n);
   }
-
-  public long available() {
-    return left.get();
-  }
 }

@@ -2,7 +2,6 @@ package process;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
@@ -16,6 +15,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
+import sys.LibC;
 
 /**
  * Finds and signals, through /proc, every process that belongs to a started process: its
@@ -72,12 +72,12 @@ public final class ProcessTree {
     }
     Batch b = new Batch(targets);
     for (int round = 0; round < MAX_FREEZE_ROUNDS; round++) {
-      if (!b.search(Posix.SIGSTOP)) {
+      if (!b.search(LibC.SIGSTOP)) {
         break;
       }
     }
     for (long pid : b.members) {
-      Posix.kill(pid, Posix.SIGKILL);
+      LibC.signal(pid, LibC.SIGKILL);
     }
     return b.members.size();
   }
@@ -168,7 +168,7 @@ public final class ProcessTree {
           continue;
         }
         if (members.add(pid)) {
-          Posix.kill(pid, signal);
+          LibC.signal(pid, signal);
           fresh = true;
         }
         todo.addAll(children.getOrDefault(pid, List.of()));
@@ -240,43 +240,23 @@ public final class ProcessTree {
   private static void readTable(Map<Long, List<Long>> children, Set<Long> roots,
       List<Long> start) {
     SCANS.incrementAndGet();
-    try (DirectoryStream<Path> dir = Files.newDirectoryStream(Path.of("/proc"), "[0-9]*")) {
-      for (Path p : dir) {
-        long[] f = parentAndSession(p.resolve("stat"));
-        if (f == null) {
-          continue;
-        }
-        long pid = Long.parseLong(p.getFileName().toString());
-        children.computeIfAbsent(f[0], k -> new ArrayList<>()).add(pid);
-        if (roots.contains(pid) || roots.contains(f[1])) {
-          start.add(pid);
-        }
-      }
-    } catch (IOException | RuntimeException e) {
-      // No /proc: nothing can be found this way.
-    }
-  }
-
-  /** The parent pid and session id in a /proc/PID/stat line, or null (gone, or a zombie). */
-  private static long[] parentAndSession(Path stat) {
-    try {
-      String s = Files.readString(stat);
-      String[] f = s.substring(s.lastIndexOf(')') + 2).split(" ", 6);
-      if (f[0].equals("Z")) {
+    ProcStat.scan(p -> {
+      if (p.zombie()) {
         // Nothing left to signal; its parent reaps it.
-        return null;
+        return;
       }
-      return new long[] {Long.parseLong(f[1]), Long.parseLong(f[3])};
-    } catch (IOException | RuntimeException e) {
-      return null;
-    }
+      children.computeIfAbsent(p.ppid(), k -> new ArrayList<>()).add(p.pid());
+      if (roots.contains(p.pid()) || roots.contains(p.session())) {
+        start.add(p.pid());
+      }
+    });
   }
 
   /** SIGKILL to every descendant of the agent: the last step of a shutdown. */
   public static void killAllDescendants() {
     List<ProcessHandle> all = ProcessHandle.current().descendants().toList();
     for (ProcessHandle p : all) {
-      Posix.kill(p.pid(), Posix.SIGSTOP);
+      LibC.signal(p.pid(), LibC.SIGSTOP);
     }
     for (ProcessHandle p : all) {
       p.destroyForcibly();
@@ -300,7 +280,7 @@ public final class ProcessTree {
 
   /** Sends SIGTERM to {@code root}, its descendants and the session it leads. */
   public static void terminate(ProcessHandle root) {
-    signal(List.of(new Target(root.pid(), null)), Posix.SIGTERM);
+    signal(List.of(new Target(root.pid(), null)), LibC.SIGTERM);
   }
 
   /** SIGKILL to every process of the session {@code sid}, leader alive or not. */

@@ -14,6 +14,7 @@ import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.function.IntConsumer;
+import sys.Threads;
 
 /**
  * The fallback engine's terminal, where native spawning is unavailable: pty4j starts the process,
@@ -29,11 +30,7 @@ final class Pty4jTerminal extends Terminal {
     this.process = process;
     this.output = output;
     this.input = new ThreadPoolExecutor(0, 1, 10, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
-        task -> {
-          Thread t = new Thread(null, task, "pty-input", 256 * 1024);
-          t.setDaemon(true);
-          return t;
-        });
+        Threads.factory("pty-input"));
   }
 
   static Terminal open(List<String> command, String cwd, Map<String, String> env, int cols,
@@ -57,15 +54,8 @@ final class Pty4jTerminal extends Terminal {
       Reaper.spawning().unlock();
     }
     Pty4jTerminal t = new Pty4jTerminal(process, output);
-    Thread reader = thread("pty-read", t::readLoop);
-    thread("pty-wait", () -> t.waitLoop(reader, onExit));
-    return t;
-  }
-
-  private static Thread thread(String name, Runnable body) {
-    Thread t = new Thread(null, body, name, 256 * 1024);
-    t.setDaemon(true);
-    t.start();
+    Thread reader = Threads.start("pty-read", t::readLoop);
+    Threads.start("pty-wait", () -> t.waitLoop(reader, onExit));
     return t;
   }
 
@@ -91,7 +81,7 @@ final class Pty4jTerminal extends Terminal {
 
             @Override
             public void wakeAfter(long ms) {
-              thread("pty-pace", () -> {
+              Threads.start("pty-pace", () -> {
                 try {
                   Thread.sleep(ms);
                 } catch (InterruptedException e) {

@@ -6,6 +6,8 @@ import java.util.Map;
 import java.util.PriorityQueue;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicBoolean;
+import sys.LibC;
+import sys.Threads;
 
 /**
  * One thread that waits, with one epoll set, on every pipe and terminal of every process the agent
@@ -59,8 +61,7 @@ final class Reactor {
       throw new IllegalStateException("eventfd: " + LibC.strerror(LibC.errno()));
     }
     ctl(LibC.EPOLL_CTL_ADD, wakeFd, LibC.EPOLLIN);
-    thread = new Thread(null, this::loop, "process-reactor", 256 * 1024);
-    thread.setDaemon(true);
+    thread = Threads.daemon("process-reactor", Threads.STACK, this::loop);
   }
 
   /** The reactor, started on first use. */

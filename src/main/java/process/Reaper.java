@@ -1,16 +1,12 @@
 package process;
 
-import com.sun.jna.Library;
-import com.sun.jna.Native;
-import java.io.IOException;
-import java.nio.file.DirectoryStream;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
+import sys.LibC;
+import sys.Threads;
 
 /**
  * Makes the agent a child subreaper, so that a process that double-forks or calls setsid still
@@ -29,9 +25,6 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * it does not know; it runs whenever one of the JVM's own children exits.
  */
 public final class Reaper {
-  private static final int PR_SET_CHILD_SUBREAPER = 36;
-  private static final int WNOHANG = 1;
-
   private static final ReentrantReadWriteLock LOCK = new ReentrantReadWriteLock();
   private static final Set<Long> OWNED = ConcurrentHashMap.newKeySet();
   private static final java.util.Map<Integer, java.util.function.IntConsumer> WATCHED =
@@ -44,16 +37,6 @@ public final class Reaper {
 
   private Reaper() {}
 
-  private interface C extends Library {
-    int prctl(int option, long arg2, long arg3, long arg4, long arg5);
-
-    int waitpid(int pid, int[] status, int options);
-  }
-
-  private static final class Holder {
-    static final C C = Native.load("c", C.class);
-  }
-
   /**
    * Becomes a child subreaper, once; called before the first process is started, so that start-up
    * does not pay for loading the native library. Returns false where the kernel refuses.
@@ -62,7 +45,7 @@ public final class Reaper {
     if (!subreaper && !tried) {
       tried = true;
       try {
-        subreaper = Holder.C.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0;
+        subreaper = LibC.prctl(LibC.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0;
       } catch (LinkageError e) {
         log.Log.warn("subreaper_unavailable", "error", e.getMessage());
       }
@@ -89,9 +72,7 @@ public final class Reaper {
     if (t == null) {
       synchronized (Reaper.class) {
         if (waiter == null) {
-          waiter = new Thread(null, Reaper::waitLoop, "process-reaper", 128 * 1024);
-          waiter.setDaemon(true);
-          waiter.start();
+          waiter = Threads.start("process-reaper", Threads.SMALL_STACK, Reaper::waitLoop);
         }
         t = waiter;
       }
@@ -161,7 +142,7 @@ public final class Reaper {
     try {
       int n = 0;
       for (long pid : zombieChildren(self)) {
-        if (!OWNED.contains(pid) && Holder.C.waitpid((int) pid, new int[1], WNOHANG) > 0) {
+        if (!OWNED.contains(pid) && LibC.waitpid((int) pid, new int[1], LibC.WNOHANG) > 0) {
           n++;
         }
       }
@@ -174,21 +155,11 @@ public final class Reaper {
   /** Children of {@code parent} that have exited and wait to be reaped, read from /proc. */
   static List<Long> zombieChildren(long parent) {
     List<Long> out = new ArrayList<>();
-    try (DirectoryStream<Path> dir = Files.newDirectoryStream(Path.of("/proc"), "[0-9]*")) {
-      for (Path p : dir) {
-        try {
-          String s = Files.readString(p.resolve("stat"));
-          String[] f = s.substring(s.lastIndexOf(')') + 2).split(" ", 3);
-          if (f[0].equals("Z") && Long.parseLong(f[1]) == parent) {
-            out.add(Long.parseLong(p.getFileName().toString()));
-          }
-        } catch (IOException | RuntimeException e) {
-          // The process is gone already.
-        }
+    ProcStat.scan(p -> {
+      if (p.zombie() && p.ppid() == parent) {
+        out.add(p.pid());
       }
-    } catch (IOException e) {
-      // No /proc: nothing to reap here.
-    }
+    });
     return out;
   }
 }

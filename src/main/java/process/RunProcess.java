@@ -5,6 +5,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import sys.LibC;
 
 /**
  * One started command: no shell, in a session and process group of its own (where the C library
@@ -101,12 +102,12 @@ public abstract class RunProcess {
     if (!NativeSpawn.available()) {
       terminateTree();
     } else if (isAlive()) {
-      Posix.kill(-pid(), Posix.SIGTERM);
+      LibC.signal(-pid(), LibC.SIGTERM);
     }
   }
 
   /** SIGTERM to the process and everything it started. */
   public CompletableFuture<Void> terminateTree() {
-    return Containment.get().signal(List.of(cell), Posix.SIGTERM);
+    return Containment.get().signal(List.of(cell), LibC.SIGTERM);
   }
 }

@@ -43,6 +43,15 @@ public final class Errors {
   private Errors() {}
 
   /** {@code "<prefix>: <reason of cause>"}. */
+  /** Decodes a base64 field; malformed text is the wire's {@link #INVALID_BASE64} error. */
+  public static byte[] base64(String text) {
+    try {
+      return java.util.Base64.getDecoder().decode(text);
+    } catch (IllegalArgumentException e) {
+      throw failed(INVALID_BASE64, e.getMessage());
+    }
+  }
+
   public static AgentException failed(String prefix, Throwable cause) {
     return new AgentException(prefix + ": " + reason(cause));
   }

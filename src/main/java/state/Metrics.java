@@ -1,5 +1,7 @@
 package state;
 
+import protocol.Transport;
+
 /**
  * What the agent reports about itself. The default does nothing and costs nothing; the
  * Prometheus implementation (package {@code metrics}) is only loaded when metrics are enabled.
@@ -12,7 +14,7 @@ public interface Metrics {
   default void request(String type, String outcome, long nanos) {}
 
   /** A connection on {@code transport} opened (+1) or closed (-1). */
-  default void connections(String transport, int delta) {}
+  default void connections(Transport transport, int delta) {}
 
   default void bytesIn(long n) {}
 

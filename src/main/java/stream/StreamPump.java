@@ -52,10 +52,6 @@ public final class StreamPump {
     return receiver;
   }
 
-  public long epoch() {
-    return epoch;
-  }
-
   /** Makes {@code connId} the receiver; unacknowledged bytes are sent again to it. */
   public void attach(String connId) {
     epoch++;

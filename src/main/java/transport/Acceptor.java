@@ -27,6 +27,9 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.util.function.Supplier;
+import protocol.Address;
+import protocol.Transport;
+import sys.Threads;
 import transport.sock.Sockets;
 
 /**
@@ -46,15 +49,15 @@ import transport.sock.Sockets;
  * says so.
  */
 public abstract class Acceptor {
-  protected final ListenAddress address;
+  protected final Address address;
   protected final int backlog;
 
-  private Acceptor(ListenAddress address, int backlog) {
+  private Acceptor(Address address, int backlog) {
     this.address = address;
     this.backlog = backlog;
   }
 
-  public ListenAddress address() {
+  public Address address() {
     return address;
   }
 
@@ -72,8 +75,8 @@ public abstract class Acceptor {
     return Epoll.isAvailable() && ((VertxInternal) vertx).isNativeTransportEnabled();
   }
 
-  public static Acceptor of(Vertx vertx, ListenAddress address, int backlog) {
-    if (address.scheme().equals("tcp") || nativeTransport(vertx)) {
+  public static Acceptor of(Vertx vertx, Address address, int backlog) {
+    if (address.transport() == Transport.TCP || nativeTransport(vertx)) {
       return new Native(vertx, address, backlog);
     }
     log.Log.warn("blocking_transport", "listen", address, "reason",
@@ -89,7 +92,7 @@ public abstract class Acceptor {
     private Channel server;
     private int accepted;
 
-    Native(Vertx vertx, ListenAddress address, int backlog) {
+    Native(Vertx vertx, Address address, int backlog) {
       super(address, backlog);
       this.vertx = (VertxInternal) vertx;
       this.epoll = nativeTransport(vertx);
@@ -106,14 +109,14 @@ public abstract class Acceptor {
             @Override
             protected void initChannel(Channel ch) {
               ++accepted;
-              String peer = switch (address.scheme()) {
-                case "tcp" -> ch.remoteAddress() instanceof InetSocketAddress a
+              String peer = switch (address.transport()) {
+                case TCP -> ch.remoteAddress() instanceof InetSocketAddress a
                     ? a.getAddress().getHostAddress() + ":" + a.getPort()
                     : String.valueOf(ch.remoteAddress());
-                case "vsock" -> vsockPeer((UnixChannel) ch, accepted);
+                case VSOCK -> vsockPeer((UnixChannel) ch, accepted);
                 default -> "unix#" + accepted;
               };
-              ChannelLink link = new ChannelLink(ch, context, address.scheme(), peer);
+              ChannelLink link = new ChannelLink(ch, context, address.transport(), peer);
               ch.pipeline().addLast(link);
               context.emit(link, onLink);
             }
@@ -121,14 +124,14 @@ public abstract class Acceptor {
       Promise<Void> bound = context.promise();
       try {
         ChannelFuture f;
-        switch (address.scheme()) {
-          case "tcp" -> {
+        switch (address.transport()) {
+          case TCP -> {
             b.channel(epoll ? EpollServerSocketChannel.class : NioServerSocketChannel.class)
                 .option(ChannelOption.SO_REUSEADDR, true)
                 .childOption(ChannelOption.TCP_NODELAY, true);
             f = b.bind(new InetSocketAddress(address.host(), address.port()));
           }
-          case "unix" -> {
+          case UNIX -> {
             Sockets.removeStaleSocketFile(address.path());
             b.channel(EpollServerDomainSocketChannel.class);
             f = b.bind(new DomainSocketAddress(address.path().toFile()));
@@ -170,7 +173,7 @@ public abstract class Acceptor {
       if (server != null && server.localAddress() instanceof InetSocketAddress a) {
         return a.getPort();
       }
-      return address.scheme().equals("vsock") ? address.port() : -1;
+      return address.transport() == Transport.VSOCK ? address.port() : -1;
     }
   }
 
@@ -219,7 +222,7 @@ public abstract class Acceptor {
     private volatile boolean stopped;
     private final Promise<Void> closed = Promise.promise();
 
-    Blocking(Vertx vertx, ListenAddress address, int backlog) {
+    Blocking(Vertx vertx, Address address, int backlog) {
       super(address, backlog);
       this.vertx = vertx;
     }
@@ -229,7 +232,7 @@ public abstract class Acceptor {
       Context context = vertx.getOrCreateContext();
       return vertx.executeBlocking(() -> {
         try {
-          socket = address.scheme().equals("unix")
+          socket = address.transport() == Transport.UNIX
               ? Sockets.bindUnix(address.path(), backlog)
               : Sockets.bindVsock(address.cid(), address.port(), backlog);
           socket.setSoTimeout(ACCEPT_POLL_MS);
@@ -255,8 +258,8 @@ public abstract class Acceptor {
           }
           break;
         }
-        String peer = address.scheme() + "#" + (++n);
-        StreamLink link = new StreamLink(s, address.scheme(), peer, context);
+        String peer = address.transport() + "#" + (++n);
+        StreamLink link = new StreamLink(s, address.transport(), peer, context);
         context.runOnContext(v -> onLink.handle(link));
       }
       // Closed here, by the accept thread itself: closing a vsock server socket while another

@@ -13,6 +13,7 @@ import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.Promise;
 import io.vertx.core.internal.ContextInternal;
+import protocol.Transport;
 
 /**
  * A connection on a Netty channel registered on the listener's event loop: TCP, Unix and vsock
@@ -23,7 +24,7 @@ import io.vertx.core.internal.ContextInternal;
 final class ChannelLink extends ChannelInboundHandlerAdapter implements Link {
   private final Channel channel;
   private final ContextInternal context;
-  private final String transport;
+  private final Transport transport;
   private final String peer;
   private Handler<byte[]> data;
   private Handler<Void> closed;
@@ -31,7 +32,7 @@ final class ChannelLink extends ChannelInboundHandlerAdapter implements Link {
   private long queued;
   private long progressAt = System.nanoTime();
 
-  ChannelLink(Channel channel, ContextInternal context, String transport, String peer) {
+  ChannelLink(Channel channel, ContextInternal context, Transport transport, String peer) {
     this.channel = channel;
     this.context = context;
     this.transport = transport;
@@ -39,7 +40,7 @@ final class ChannelLink extends ChannelInboundHandlerAdapter implements Link {
   }
 
   @Override
-  public String transport() {
+  public Transport transport() {
     return transport;
   }
 

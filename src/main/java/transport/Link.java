@@ -2,14 +2,15 @@ package transport;
 
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
+import protocol.Transport;
 
 /**
  * One accepted connection, whatever its transport. Every method is called on the connection's
  * context, and every handler is called there.
  */
 public interface Link {
-  /** "tcp", "unix" or "vsock". */
-  String transport();
+  /** TCP, Unix or vsock. */
+  Transport transport();
 
   /** Who is on the other end, for logs. */
   String peer();

@@ -10,6 +10,8 @@ import java.io.OutputStream;
 import java.net.Socket;
 import java.util.ArrayDeque;
 import java.util.Arrays;
+import protocol.Transport;
+import sys.Threads;
 
 /**
  * The fallback where Netty's native transport cannot load: a connection over a blocking socket
@@ -23,7 +25,7 @@ final class StreamLink implements Link {
   private static final int MAX_PENDING_CHUNKS = 8;
 
   private final Socket socket;
-  private final String transport;
+  private final Transport transport;
   private final String peer;
   private final Context context;
   private final Object lock = new Object();
@@ -38,7 +40,7 @@ final class StreamLink implements Link {
 
   private record Pending(byte[] bytes, Promise<Void> done) {}
 
-  StreamLink(Socket socket, String transport, String peer, Context context) {
+  StreamLink(Socket socket, Transport transport, String peer, Context context) {
     this.socket = socket;
     this.transport = transport;
     this.peer = peer;
@@ -46,7 +48,7 @@ final class StreamLink implements Link {
   }
 
   @Override
-  public String transport() {
+  public Transport transport() {
     return transport;
   }
 

@@ -1,8 +1,9 @@
 package verticles;
 
+import static verticles.Messages.UNTIMED;
+
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
-import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.eventbus.EventBus;
 import io.vertx.core.eventbus.Message;
 import io.vertx.core.eventbus.MessageConsumer;
@@ -11,7 +12,6 @@ import java.security.MessageDigest;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import log.Log;
 import protocol.Errors;
 import protocol.FrameDecoder;
@@ -21,6 +21,7 @@ import protocol.Request;
 import protocol.RequestParser;
 import protocol.Response;
 import protocol.ResponseWriter;
+import protocol.Transport;
 import state.AgentState;
 import transport.Link;
 
@@ -30,9 +31,6 @@ import transport.Link;
  * Everything here runs on the listener's context.
  */
 final class Connection {
-  /** Event-bus requests may take as long as a command runs; this only bounds a lost reply. */
-  private static final DeliveryOptions REQUEST = new DeliveryOptions()
-      .setSendTimeout(TimeUnit.DAYS.toMillis(30));
   /** Reading requests pauses while this many response bytes wait to be written. */
   private static final long PAUSE_AT = 4L * 1024 * 1024;
 
@@ -62,7 +60,7 @@ final class Connection {
     this.id = id;
     this.state = state;
     String t = state.config().authToken();
-    this.token = t == null || !link.transport().equals("tcp") ? null
+    this.token = t == null || link.transport() != Transport.TCP ? null
         : t.getBytes(StandardCharsets.UTF_8);
     this.decoder = new FrameDecoder(new FrameDecoder.Sink() {
       @Override
@@ -192,7 +190,6 @@ final class Connection {
           forward(Addresses.FILE, r, t0);
       case SHELL, SHELL_INPUT, SHELL_RESIZE, SHELL_CLOSE, SHELL_ATTACH, LIST_SESSIONS ->
           forward(Addresses.SHELL, r, t0);
-      default -> answer(type, t0, Response.error(r.id(), "Invalid request: unsupported type"));
     }
   }
 
@@ -203,7 +200,7 @@ final class Connection {
 
   private void forward(String address, Request r, long t0) {
     inFlight++;
-    bus.<Response>request(address, new Messages.Envelope(id, r), REQUEST).onComplete(ar -> {
+    bus.<Response>request(address, new Messages.Envelope(id, r), UNTIMED).onComplete(ar -> {
       inFlight--;
       Response resp = ar.succeeded() ? ar.result().body() : Errors.toResponse(r.id(), ar.cause());
       Future<Void> written = answer(r.type().wire(), t0, resp);

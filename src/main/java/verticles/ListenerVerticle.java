@@ -5,13 +5,14 @@ import io.vertx.core.VerticleBase;
 import java.util.ArrayList;
 import java.util.List;
 import log.Log;
+import protocol.Address;
 import protocol.Errors;
 import protocol.FrameDecoder;
 import protocol.ResponseWriter;
+import protocol.Transport;
 import state.AgentState;
 import transport.Acceptor;
 import transport.Link;
-import transport.ListenAddress;
 
 /**
  * Accepts host connections on every configured address. Each accepted link becomes a
@@ -19,13 +20,13 @@ import transport.ListenAddress;
  */
 public final class ListenerVerticle extends VerticleBase {
   private final AgentState state;
-  private final List<ListenAddress> addresses;
+  private final List<Address> addresses;
   private final List<Acceptor> acceptors = new ArrayList<>();
   private long nextId;
   /** Bytes held in incomplete frames, over every connection of every address. */
   private FrameDecoder.Budget frameBudget;
 
-  public ListenerVerticle(AgentState state, List<ListenAddress> addresses) {
+  public ListenerVerticle(AgentState state, List<Address> addresses) {
     this.state = state;
     this.addresses = addresses;
   }
@@ -34,7 +35,7 @@ public final class ListenerVerticle extends VerticleBase {
   public Future<?> start() {
     frameBudget = new FrameDecoder.Budget(state.config().frameBudgetBytes());
     List<Future<Void>> bound = new ArrayList<>();
-    for (ListenAddress a : addresses) {
+    for (Address a : addresses) {
       Acceptor acceptor = Acceptor.of(vertx, a, state.config().listenBacklog());
       acceptors.add(acceptor);
       bound.add(acceptor.start(this::accept)
@@ -44,9 +45,9 @@ public final class ListenerVerticle extends VerticleBase {
   }
 
   private static String display(Acceptor a) {
-    ListenAddress l = a.address();
-    return l.scheme().equals("tcp") && l.port() == 0
-        ? new ListenAddress("tcp", l.host(), a.boundPort(), 0, null).toString()
+    Address l = a.address();
+    return l.transport() == Transport.TCP && l.port() == 0
+        ? Address.tcp(l.host(), a.boundPort()).toString()
         : l.toString();
   }
 

@@ -18,10 +18,15 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import log.Log;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 import process.Containment;
 import process.ProcessTree;
+import protocol.Address;
+import protocol.Transport;
 import state.AgentState;
-import transport.ListenAddress;
+import sys.Threads;
 
 /**
  * Starts the agent: reads the configuration, deploys the Run, File and Shell verticles, then the
@@ -67,7 +72,7 @@ public final class Main {
       System.setProperty("vertx.disableDnsResolver", "true");
     }
     AgentConfig config;
-    List<ListenAddress> addresses;
+    List<Address> addresses;
     try {
       config = parse(args);
       if (config == null) {
@@ -112,7 +117,7 @@ public final class Main {
     }
   }
 
-  private Future<Void> start(List<ListenAddress> addresses) {
+  private Future<Void> start(List<Address> addresses) {
     Messages.registerCodecs(vertx.eventBus());
     Future<?> metrics = state.config().metrics() == null ? Future.succeededFuture()
         : startMetrics();
@@ -179,7 +184,7 @@ public final class Main {
             System.exit(0);
           });
         });
-    Thread guard = new Thread(() -> {
+    Threads.start("shutdown-guard", () -> {
       try {
         if (!stopped.await(SHUTDOWN_BUDGET_MS, TimeUnit.MILLISECONDS)) {
           Log.warn("shutdown_slow", "budget_ms", SHUTDOWN_BUDGET_MS);
@@ -191,9 +196,7 @@ public final class Main {
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
       }
-    }, "shutdown-guard");
-    guard.setDaemon(true);
-    guard.start();
+    });
   }
 
   static final String USAGE = """
@@ -201,51 +204,90 @@ public final class Main {
                    [--metrics HOST:PORT] [--log-format text|json] [--log-level LEVEL]
         URI: vsock://any:52000 (default), tcp://HOST:PORT, unix:/path""";
 
+  /** The agent's command line; the usage printed is {@link #USAGE}, as written there. */
+  @Command(name = "agent", usageHelpAutoWidth = false)
+  static final class Options {
+    @Option(names = "--listen", paramLabel = "URI")
+    List<String> listen = new ArrayList<>();
+
+    @Option(names = "--conf", paramLabel = "FILE")
+    Path conf;
+
+    @Option(names = "--token-file", paramLabel = "FILE")
+    String tokenFile;
+
+    @Option(names = "--metrics", paramLabel = "HOST:PORT")
+    String metrics;
+
+    @Option(names = "--log-format", paramLabel = "text|json")
+    String logFormat;
+
+    @Option(names = "--log-level", paramLabel = "LEVEL")
+    String logLevel;
+
+    @Option(names = {"-h", "--help"}, usageHelp = true)
+    boolean help;
+
+    @Option(names = "--version", versionHelp = true)
+    boolean version;
+  }
+
   /** The configuration from the arguments, or null when only help or the version was asked. */
   static AgentConfig parse(String[] args) throws ConfigException {
-    Path conf = null;
+    Options o = new Options();
+    CommandLine cl = new CommandLine(o);
+    try {
+      cl.parseArgs(args);
+    } catch (CommandLine.MissingParameterException e) {
+      List<CommandLine.Model.ArgSpec> missing = e.getMissing();
+      throw new IllegalArgumentException(!missing.isEmpty()
+          && missing.get(0) instanceof CommandLine.Model.OptionSpec os
+          ? os.longestName() + " needs a value" : e.getMessage());
+    } catch (CommandLine.UnmatchedArgumentException e) {
+      String a = e.getUnmatched().isEmpty() ? "" : e.getUnmatched().get(0);
+      throw new IllegalArgumentException(a.startsWith("-")
+          ? "unknown option '" + a + "'"
+          : "unexpected argument '" + a + "' (options only; see the usage)");
+    } catch (CommandLine.ParameterException e) {
+      throw new IllegalArgumentException(e.getMessage());
+    }
+    if (cl.isUsageHelpRequested()) {
+      System.out.println(USAGE);
+      return null;
+    }
+    if (cl.isVersionHelpRequested()) {
+      System.out.println("agent " + AgentState.VERSION + " (protocol " + AgentState.PROTOCOL
+          + ")");
+      return null;
+    }
     Map<String, Object> overrides = new HashMap<>();
-    List<String> listen = new ArrayList<>();
-    for (int i = 0; i < args.length; i++) {
-      String a = args[i];
-      switch (a) {
-        case "-h", "--help" -> {
-          System.out.println(USAGE);
-          return null;
-        }
-        case "--version" -> {
-          System.out.println("agent " + AgentState.VERSION + " (protocol " + AgentState.PROTOCOL
-              + ")");
-          return null;
-        }
-        case "--listen" -> listen.add(value(args, ++i, a));
-        case "--conf" -> conf = Path.of(value(args, ++i, a));
-        case "--token-file" -> overrides.put("auth_token_file", value(args, ++i, a));
-        case "--metrics" -> overrides.put("metrics", value(args, ++i, a));
-        case "--log-format" -> overrides.put("log_format", value(args, ++i, a));
-        case "--log-level" -> overrides.put("log_level", value(args, ++i, a));
-        default -> throw new IllegalArgumentException(a.startsWith("-")
-            ? "unknown option '" + a + "'"
-            : "unexpected argument '" + a + "' (options only; see the usage)");
-      }
+    putIfSet(overrides, "auth_token_file", o.tokenFile);
+    putIfSet(overrides, "metrics", o.metrics);
+    putIfSet(overrides, "log_format", o.logFormat);
+    putIfSet(overrides, "log_level", o.logLevel);
+    if (!o.listen.isEmpty()) {
+      overrides.put("listen", o.listen);
     }
-    if (!listen.isEmpty()) {
-      overrides.put("listen", listen);
+    return ConfigLoader.load(o.conf, System.getenv(), overrides);
+  }
+
+  private static void putIfSet(Map<String, Object> overrides, String key, String value) {
+    if (value != null) {
+      overrides.put(key, value);
     }
-    return ConfigLoader.load(conf, System.getenv(), overrides);
   }
 
   /** The addresses of key 'listen'; a malformed one, or open TCP without a token, is refused. */
-  static List<ListenAddress> listenAddresses(AgentConfig config) throws ConfigException {
-    List<ListenAddress> addresses = new ArrayList<>();
+  static List<Address> listenAddresses(AgentConfig config) throws ConfigException {
+    List<Address> addresses = new ArrayList<>();
     for (String uri : config.listen()) {
-      ListenAddress a;
+      Address a;
       try {
-        a = ListenAddress.parse(uri);
+        a = Address.listen(uri);
       } catch (IllegalArgumentException e) {
         throw new ConfigException("key 'listen': " + e.getMessage());
       }
-      if (a.scheme().equals("tcp") && !a.isLoopback() && config.authToken() == null) {
+      if (a.transport() == Transport.TCP && !a.isLoopback() && config.authToken() == null) {
         throw new ConfigException("key 'listen': refusing to listen on " + a + " without a"
             + " token: set auth_token or auth_token_file (or AGENT_AUTH_TOKEN), or listen on"
             + " loopback");
@@ -253,12 +295,5 @@ public final class Main {
       addresses.add(a);
     }
     return addresses;
-  }
-
-  private static String value(String[] args, int i, String flag) {
-    if (i >= args.length) {
-      throw new IllegalArgumentException(flag + " needs a value");
-    }
-    return args[i];
   }
 }

@@ -1,13 +1,24 @@
 package verticles;
 
+import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.eventbus.EventBus;
 import io.vertx.core.eventbus.MessageCodec;
+import java.util.concurrent.TimeUnit;
 import protocol.Request;
 import protocol.Response;
 
 /** The typed bodies that travel on the event bus. They never leave the JVM. */
 final class Messages {
   private Messages() {}
+
+  /**
+   * Delivery of a request whose answer comes when the work is done: a run's exit, a session's
+   * start. Vert.x arms a reply timer on every request and has no way to say "none", so this one is
+   * set far beyond anything the agent waits for (30 days). It is not a limit: a run ends by its own
+   * {@code timeout_ms}, and every handler replies, with an error if need be.
+   */
+  static final DeliveryOptions UNTIMED = new DeliveryOptions()
+      .setSendTimeout(TimeUnit.DAYS.toMillis(30));
 
   /** A request and the connection it came from. */
   record Envelope(String connId, Request request) {}

@@ -5,13 +5,11 @@ import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.eventbus.Message;
 import io.vertx.core.eventbus.MessageConsumer;
-import java.util.Base64;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import process.ChildEnvironment;
 import process.Containment;
 import process.OutputSink;
-import process.Posix;
 import process.ProcessTree;
 import process.Terminal;
 import protocol.Errors;
@@ -19,6 +17,7 @@ import protocol.Request;
 import protocol.Response;
 import stream.OutputBuffer;
 import stream.StreamPump;
+import sys.LibC;
 
 /**
  * One interactive session: a process on its own {@link Terminal}. A worker verticle, so that
@@ -129,9 +128,9 @@ public final class PtySessionVerticle extends VerticleBase {
   }
 
   /**
-   * The process has exited (on the engine's thread). Its exit status is known at once
-   * (list_sessions, shell_close); the output ends, and so the {@code exited} event may go, only
-   * once the engine has taken the last byte, however long a slow host takes to make room for it.
+   * The process has exited (called on the engine's thread). Its exit status is known at once, to
+   * list_sessions and shell_close; the {@code exited} event waits for the output to end (see
+   * {@link #sendExited}).
    */
   private void exited(Context context, int exitCode) {
     context.runOnContext(v -> {
@@ -142,6 +141,11 @@ public final class PtySessionVerticle extends VerticleBase {
     });
   }
 
+  /**
+   * Called by the pump once the output has ended and all of it was sent: the {@code exited} event
+   * goes only after the engine has taken the last byte, however long a slow host takes to make
+   * room for it, and only to a connection that receives the output.
+   */
   private void sendExited() {
     String conn = pump.receiver();
     if (conn != null && info.exitCode != null) {
@@ -163,7 +167,6 @@ public final class PtySessionVerticle extends VerticleBase {
     } else if (body instanceof Messages.Attach a) {
       expected = a.connId();
       pump.attach(a.connId());
-      info.receiver = a.connId();
     } else if (body instanceof Messages.ConnClosed c) {
       starterClosed(c.connId());
     } else if (body instanceof Messages.Envelope e) {
@@ -183,12 +186,11 @@ public final class PtySessionVerticle extends VerticleBase {
     if (connId != null && connId.equals(expected)) {
       expected = null;
       pump.detach();
-      info.receiver = null;
     }
   }
 
   private void input(Message<Messages.Envelope> m, Request r) {
-    byte[] data = Base64.getDecoder().decode(r.inputBase64());
+    byte[] data = Errors.base64(r.inputBase64());
     // One input of any size a frame can carry is taken when nothing waits: refusing it as Busy
     // would have a host that retries on Busy retry for ever.
     if (pendingInput > 0 && pendingInput + data.length > MAX_PENDING_INPUT) {
@@ -239,8 +241,8 @@ public final class PtySessionVerticle extends VerticleBase {
       return exited;
     }
     // The process itself first: just started, it may not lead its session yet.
-    Posix.kill(info.pid, Posix.SIGHUP);
-    Containment.get().signal(java.util.List.of(cell), Posix.SIGHUP);
+    LibC.signal(info.pid, LibC.SIGHUP);
+    Containment.get().signal(java.util.List.of(cell), LibC.SIGHUP);
     long timer = vertx.setTimer(Math.max(1, killGraceMs), t -> sweep());
     return exited.andThen(ar -> {
       vertx.cancelTimer(timer);
@@ -259,8 +261,8 @@ public final class PtySessionVerticle extends VerticleBase {
       // Still running, so the agent is shutting down: a hang-up to the process and its group,
       // as when a terminal goes away, reads no /proc; whatever is left after the grace goes with
       // the agent's last sweep of all its descendants, one pass for everything.
-      Posix.kill(info.pid, Posix.SIGHUP);
-      Posix.kill(-info.pid, Posix.SIGHUP);
+      LibC.signal(info.pid, LibC.SIGHUP);
+      LibC.signal(-info.pid, LibC.SIGHUP);
       io.vertx.core.Promise<Integer> bounded = io.vertx.core.Promise.promise();
       long timer = vertx.setTimer(Math.max(1, killGraceMs), t -> bounded.tryComplete(-1));
       Future.fromCompletionStage(exit, vertx.getOrCreateContext()).onComplete(ar -> {

@@ -9,7 +9,6 @@ import io.vertx.core.eventbus.MessageConsumer;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.Base64;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -102,7 +101,7 @@ public final class RunVerticle extends VerticleBase {
       if (r.command().isEmpty()) {
         throw Errors.plain(Errors.EMPTY_COMMAND);
       }
-      stdin = decodeStdin(r.stdinBase64());
+      stdin = r.stdinBase64() == null ? null : Errors.base64(r.stdinBase64());
     } catch (RuntimeException e) {
       message.reply(Errors.toResponse(r.id(), e));
       return;
@@ -155,17 +154,6 @@ public final class RunVerticle extends VerticleBase {
   /** Kills the run's process tree (on the containment thread: this returns at once). */
   private void killTree(Run run) {
     run.process.killTree();
-  }
-
-  private static byte[] decodeStdin(String b64) {
-    if (b64 == null) {
-      return null;
-    }
-    try {
-      return Base64.getDecoder().decode(b64);
-    } catch (IllegalArgumentException e) {
-      throw Errors.failed(Errors.INVALID_BASE64, e.getMessage());
-    }
   }
 
   private BufferSink streamSink(Run run, String name, long cap) {

@@ -17,7 +17,6 @@ final class SessionInfo {
   volatile long pid;
   volatile boolean running = true;
   volatile Integer exitCode;
-  volatile String receiver;
   String deploymentId;
   long idleTimer = -1;
   /** Completes once the session's verticle serves its address; fails if it never does. */

@@ -4,17 +4,14 @@ import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
 import io.vertx.core.ThreadingModel;
 import io.vertx.core.VerticleBase;
-import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.eventbus.Message;
 import io.vertx.core.eventbus.ReplyException;
 import io.vertx.core.eventbus.ReplyFailure;
 import java.util.ArrayList;
-import java.util.Base64;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.TimeUnit;
 import log.Log;
 import protocol.Errors;
 import protocol.Request;
@@ -27,8 +24,6 @@ import state.AgentState;
  * exited session after {@code shell_close} or its idle time.
  */
 public final class ShellVerticle extends VerticleBase {
-  private static final DeliveryOptions TO_SESSION = new DeliveryOptions()
-      .setSendTimeout(TimeUnit.DAYS.toMillis(30));
   private static final List<String> DEFAULT_COMMAND = List.of("/bin/sh");
 
   private final AgentState state;
@@ -70,11 +65,7 @@ public final class ShellVerticle extends VerticleBase {
           if (r.inputBase64() == null) {
             throw Errors.plain(Errors.NO_INPUT);
           }
-          try {
-            Base64.getDecoder().decode(r.inputBase64());
-          } catch (IllegalArgumentException e) {
-            throw Errors.failed(Errors.INVALID_BASE64, e.getMessage());
-          }
+          Errors.base64(r.inputBase64());
           forward(em, lookup(sid, Errors.INPUT_FAILED), Errors.INPUT_FAILED);
         }
         case SHELL_RESIZE -> forward(em, lookup(need(r.sessionId()), Errors.RESIZE_FAILED),
@@ -88,7 +79,6 @@ public final class ShellVerticle extends VerticleBase {
               () -> em.reply(Response.ok(r.id()).with("session_id", s.sessionId())));
         }
         case LIST_SESSIONS -> em.reply(list(r.id()));
-        default -> em.reply(Response.error(r.id(), "Invalid request: not a shell request"));
       }
     } catch (RuntimeException e) {
       em.reply(Errors.toResponse(r.id(), e));
@@ -172,7 +162,8 @@ public final class ShellVerticle extends VerticleBase {
       Runnable afterReply) {
     whenStarted(m, s, prefix, () -> {
       s.pending.put(m, prefix);
-      vertx.eventBus().<Response>request(Addresses.session(s.sessionId()), m.body(), TO_SESSION)
+      vertx.eventBus().<Response>request(Addresses.session(s.sessionId()), m.body(),
+          Messages.UNTIMED)
           .onComplete(ar -> {
             if (s.pending.remove(m) == null) {
               return;

@@ -36,7 +36,8 @@ import org.junit.jupiter.api.Timeout;
 import org.yaml.snakeyaml.LoaderOptions;
 import org.yaml.snakeyaml.Yaml;
 import org.yaml.snakeyaml.constructor.SafeConstructor;
-import transport.ListenAddress;
+import protocol.Address;
+import protocol.Transport;
 
 /**
  * The dev deployment in {@code k8s-dev/} and the {@code Containerfile}, checked against the code:
@@ -99,7 +100,7 @@ class K8sManifestTest {
     Path file = Files.createTempDirectory("k8s-conf").resolve("agent.json");
     Files.writeString(file, configJson);
     config = ConfigLoader.load(file, Map.of(TOKEN_VARIABLE, token), Map.of());
-    agentPort = ListenAddress.parse(config.listen().get(0)).port();
+    agentPort = Address.listen(config.listen().get(0)).port();
     metricsPort = Integer.parseInt(config.metrics().substring(config.metrics()
         .lastIndexOf(':') + 1));
   }
@@ -113,8 +114,8 @@ class K8sManifestTest {
       assertTrue(ConfigLoader.KEYS.contains(key), "unknown key " + key);
     }
     assertEquals(1, config.listen().size(), config.listen().toString());
-    ListenAddress listen = ListenAddress.parse(config.listen().get(0));
-    assertEquals("tcp", listen.scheme());
+    Address listen = Address.listen(config.listen().get(0));
+    assertEquals(Transport.TCP, listen.transport());
     assertFalse(listen.isLoopback(), "the pod must be reachable from outside itself");
     assertNotNull(config.metrics(), "the deployment serves metrics");
     assertEquals("json", config.logFormat());

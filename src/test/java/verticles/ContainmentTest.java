@@ -1,9 +1,5 @@
 package verticles;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import client.AgentConnection;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -18,6 +14,10 @@ import java.util.function.BooleanSupplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
+import process.ProcStat;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import support.AgentProcess;
 
 /**
@@ -380,14 +380,9 @@ class ContainmentTest {
     int n = 0;
     try (DirectoryStream<Path> dir = Files.newDirectoryStream(Path.of("/proc"), "[0-9]*")) {
       for (Path p : dir) {
-        try {
-          String stat = Files.readString(p.resolve("stat"));
-          String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-          if (f[0].equals("Z") && Long.parseLong(f[1]) == parent) {
-            n++;
-          }
-        } catch (IOException e) {
-          // Gone.
+        ProcStat f = ProcStat.read(Long.parseLong(p.getFileName().toString()));
+        if (f != null && f.zombie() && f.ppid() == parent) {
+          n++;
         }
       }
     } catch (IOException e) {

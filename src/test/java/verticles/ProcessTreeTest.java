@@ -1,8 +1,5 @@
 package verticles;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import client.AgentConnection;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -17,6 +14,9 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.Test;
+import process.ProcStat;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import support.AgentProcess;
 
 /**
@@ -68,11 +68,9 @@ class ProcessTreeTest {
           new JsonArray().add("sh").add("-c").add("cat /proc/$$/stat; ls /proc/$$/fd")));
       assertEquals(0, r.getInteger("exit_code"), r::encode);
       String[] lines = r.getString("stdout").split("\n");
-      String stat = lines[0];
-      long pid = Long.parseLong(stat.substring(0, stat.indexOf(' ')));
-      String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-      assertEquals(pid, Long.parseLong(f[2]), "process group: " + stat);
-      assertEquals(pid, Long.parseLong(f[3]), "session: " + stat);
+      ProcStat stat = ProcStat.parse(lines[0]);
+      assertEquals(stat.pid(), stat.pgrp(), "process group: " + lines[0]);
+      assertEquals(stat.pid(), stat.session(), "session: " + lines[0]);
       assertEquals(List.of("0", "1", "2"), List.of(lines).subList(1, lines.length),
           "descriptors the run inherited");
     }
@@ -177,8 +175,8 @@ class ProcessTreeTest {
     try (DirectoryStream<Path> dir = Files.newDirectoryStream(Path.of("/proc"), "[0-9]*")) {
       for (Path p : dir) {
         try {
-          String stat = Files.readString(p.resolve("stat"));
-          if (stat.substring(stat.lastIndexOf(')') + 2).startsWith("Z")) {
+          ProcStat stat = ProcStat.read(Long.parseLong(p.getFileName().toString()));
+          if (stat == null || stat.zombie()) {
             continue;
           }
           String cmd = new String(Files.readAllBytes(p.resolve("cmdline")),
@@ -197,31 +195,17 @@ class ProcessTreeTest {
   }
 
   private static long parentOf(long pid) {
-    try {
-      String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
-      return Long.parseLong(stat.substring(stat.lastIndexOf(')') + 2).split(" ")[1]);
-    } catch (IOException e) {
-      return -1;
-    }
+    ProcStat stat = ProcStat.read(pid);
+    return stat == null ? -1 : stat.ppid();
   }
 
   private static List<Long> zombieChildren(long parent) {
     List<Long> out = new ArrayList<>();
-    try (DirectoryStream<Path> dir = Files.newDirectoryStream(Path.of("/proc"), "[0-9]*")) {
-      for (Path p : dir) {
-        try {
-          String stat = Files.readString(p.resolve("stat"));
-          String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-          if (f[0].equals("Z") && Long.parseLong(f[1]) == parent) {
-            out.add(Long.parseLong(p.getFileName().toString()));
-          }
-        } catch (IOException e) {
-          // Gone.
-        }
+    ProcStat.scan(f -> {
+      if (f.zombie() && f.ppid() == parent) {
+        out.add(f.pid());
       }
-    } catch (IOException e) {
-      throw new AssertionError(e);
-    }
+    });
     return out;
   }
 }

@@ -1,12 +1,5 @@
 package verticles;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertNull;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
-
 import client.AgentConnection;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -33,6 +26,13 @@ import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import process.ProcStat;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 import support.AgentProcess;
 import support.SharedAgent;
 
@@ -459,12 +459,8 @@ class RunAdditionsTest {
   /** Live processes (not zombies: their command line is empty) with this exact argument. */
   /** The parent pid from /proc/PID/stat, or -1 when the process is gone. */
   private static long parentOf(long pid) {
-    try {
-      String s = Files.readString(Path.of("/proc/" + pid + "/stat"));
-      return Long.parseLong(s.substring(s.lastIndexOf(')') + 2).split(" ")[1]);
-    } catch (IOException | RuntimeException e) {
-      return -1;
-    }
+    ProcStat s = ProcStat.read(pid);
+    return s == null ? -1 : s.ppid();
   }
 
   static List<ProcessHandle> withArg(String arg) {

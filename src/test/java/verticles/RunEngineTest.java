@@ -1,9 +1,5 @@
 package verticles;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import client.AgentConnection;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -21,6 +17,10 @@ import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import process.ProcStat;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import support.AgentProcess;
 import support.Poll;
 import support.SharedAgent;
@@ -260,27 +260,17 @@ class RunEngineTest {
     throw new IOException(name + " not in /proc/" + pid + "/status");
   }
 
-  /** Fields of /proc/PID/stat after the command name: state, ppid, pgrp, session, ... */
-  private static String[] stat(long pid) {
-    try {
-      String s = Files.readString(Path.of("/proc/" + pid + "/stat"));
-      return s.substring(s.lastIndexOf(')') + 2).split(" ");
-    } catch (IOException | RuntimeException e) {
-      return null;
-    }
-  }
-
   /** A run's own process leads its session. */
   private static boolean isRunLeader(long pid) {
-    String[] f = stat(pid);
-    return f != null && Long.parseLong(f[3]) == pid;
+    ProcStat f = ProcStat.read(pid);
+    return f != null && f.session() == pid;
   }
 
   private static List<Long> zombieChildren(long parent) {
     List<Long> out = new ArrayList<>();
     for (long pid : pids()) {
-      String[] f = stat(pid);
-      if (f != null && f[0].equals("Z") && Long.parseLong(f[1]) == parent) {
+      ProcStat f = ProcStat.read(pid);
+      if (f != null && f.zombie() && f.ppid() == parent) {
         out.add(pid);
       }
     }
@@ -299,8 +289,8 @@ class RunEngineTest {
       try {
         byte[] cmdline = Files.readAllBytes(Path.of("/proc/" + pid + "/cmdline"));
         String[] args = new String(cmdline, StandardCharsets.UTF_8).split("\0");
-        String[] f = stat(pid);
-        if (f != null && !f[0].equals("Z") && List.of(args).contains(arg)
+        ProcStat f = ProcStat.read(pid);
+        if (f != null && !f.zombie() && List.of(args).contains(arg)
             && isDescendant(pid, agentPid)) {
           n++;
         }
@@ -313,11 +303,11 @@ class RunEngineTest {
 
   private static boolean isDescendant(long pid, long ancestor) {
     for (int depth = 0; depth < 64 && pid > 1; depth++) {
-      String[] f = stat(pid);
+      ProcStat f = ProcStat.read(pid);
       if (f == null) {
         return false;
       }
-      pid = Long.parseLong(f[1]);
+      pid = f.ppid();
       if (pid == ancestor) {
         return true;
       }

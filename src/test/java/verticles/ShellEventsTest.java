@@ -1,12 +1,5 @@
 package verticles;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
-import static org.junit.jupiter.api.Assertions.assertNull;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
-
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.io.ByteArrayOutputStream;
@@ -37,6 +30,13 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import process.ProcStat;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 import support.SharedAgent;
 
 /**
@@ -581,38 +581,18 @@ class ShellEventsTest {
 
     /** Alive and not a zombie. */
     static boolean alive(long pid) {
-      String stat = stat(pid);
-      if (stat == null) {
-        return false;
-      }
-      char state = stat.charAt(stat.lastIndexOf(')') + 2);
-      return state != 'Z' && state != 'X';
-    }
-
-    private static String stat(long pid) {
-      try {
-        return Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
-      } catch (IOException e) {
-        return null;
-      }
+      ProcStat stat = ProcStat.read(pid);
+      return stat != null && stat.state() != 'Z' && stat.state() != 'X';
     }
 
     /** Live processes whose session id is {@code sid}. */
-    static List<Long> sessionMembers(long sid) throws IOException {
+    static List<Long> sessionMembers(long sid) {
       List<Long> out = new ArrayList<>();
-      try (var dir = Files.newDirectoryStream(Path.of("/proc"), "[0-9]*")) {
-        for (Path p : dir) {
-          long pid = Long.parseLong(p.getFileName().toString());
-          String s = stat(pid);
-          if (s == null) {
-            continue;
-          }
-          String[] f = s.substring(s.lastIndexOf(')') + 2).split(" ");
-          if (Long.parseLong(f[3]) == sid && alive(pid)) {
-            out.add(pid);
-          }
+      ProcStat.scan(p -> {
+        if (p.session() == sid && p.state() != 'Z' && p.state() != 'X') {
+          out.add(p.pid());
         }
-      }
+      });
       return out;
     }
 

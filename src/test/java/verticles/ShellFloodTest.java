@@ -1,9 +1,5 @@
 package verticles;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-import static verticles.ShellEventsTest.HANG;
-
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -15,6 +11,10 @@ import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import process.ProcStat;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static verticles.ShellEventsTest.HANG;
 import support.AgentProcess;
 import verticles.ShellEventsTest.Host;
 import verticles.ShellEventsTest.Procs;
@@ -57,15 +57,9 @@ class ShellFloodTest {
     List<Long> out = new ArrayList<>();
     try (var dir = Files.newDirectoryStream(Path.of("/proc"), "[0-9]*")) {
       for (Path p : dir) {
-        try {
-          String stat = Files.readString(p.resolve("stat"));
-          String comm = stat.substring(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-          String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-          if (comm.equals("yes") && Long.parseLong(f[1]) == agent.pid()) {
-            out.add(Long.parseLong(p.getFileName().toString()));
-          }
-        } catch (IOException e) {
-          // Gone meanwhile.
+        ProcStat f = ProcStat.read(Long.parseLong(p.getFileName().toString()));
+        if (f != null && f.comm().equals("yes") && f.ppid() == agent.pid()) {
+          out.add(f.pid());
         }
       }
     }
@@ -73,16 +67,21 @@ class ShellFloodTest {
   }
 
   static char state(long pid) throws IOException {
-    String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
-    return stat.charAt(stat.lastIndexOf(')') + 2);
+    return stat(pid).state();
+  }
+
+  private static ProcStat stat(long pid) throws IOException {
+    ProcStat s = ProcStat.read(pid);
+    if (s == null) {
+      throw new java.nio.file.NoSuchFileException("/proc/" + pid + "/stat");
+    }
+    return s;
   }
 
   /** User and system CPU time of a process, in clock ticks. */
   static long cpuTicks(long pid) throws IOException {
-    String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
-    String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-    // f[0] is field 3 (state); utime and stime are fields 14 and 15.
-    return Long.parseLong(f[11]) + Long.parseLong(f[12]);
+    ProcStat s = stat(pid);
+    return s.utime() + s.stime();
   }
 
   /** Pings for {@link #LOAD_MS} and returns {max ping ms, max RSS KiB}. */

@@ -1,15 +1,5 @@
 package verticles;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-import static verticles.ProtocolSupport.answerTo;
-import static verticles.ProtocolSupport.b64;
-import static verticles.ProtocolSupport.eventually;
-import static verticles.ProtocolSupport.ok;
-import static verticles.ProtocolSupport.req;
-import static verticles.ProtocolSupport.run;
-import static verticles.ProtocolSupport.until;
-
 import client.AgentConnection;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
@@ -23,6 +13,16 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import process.ProcStat;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static verticles.ProtocolSupport.answerTo;
+import static verticles.ProtocolSupport.b64;
+import static verticles.ProtocolSupport.eventually;
+import static verticles.ProtocolSupport.ok;
+import static verticles.ProtocolSupport.req;
+import static verticles.ProtocolSupport.run;
+import static verticles.ProtocolSupport.until;
 import support.AgentProcess;
 
 /** {@code shutdown} ends the agent and everything it started. */
@@ -30,16 +30,17 @@ import support.AgentProcess;
 class ShutdownTest {
 
   /** A process as /proc shows it: its start time tells it apart from a later one with its pid. */
-  private record Proc(long pid, long ppid, char state, String startTime, String cmdline) {}
+  private record Proc(long pid, long ppid, char state, long startTime, String cmdline) {}
 
   private static Proc read(long pid) {
     try {
-      String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
-      String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+      ProcStat f = ProcStat.read(pid);
+      if (f == null) {
+        return null;
+      }
       String cmd = new String(Files.readAllBytes(Path.of("/proc", Long.toString(pid), "cmdline")),
           StandardCharsets.UTF_8).replace('\0', ' ').trim();
-      // After the command: f[0] state, f[1] ppid, ..., f[19] start time.
-      return new Proc(pid, Long.parseLong(f[1]), f[0].charAt(0), f[19], cmd);
+      return new Proc(pid, f.ppid(), f.state(), f.startTime(), cmd);
     } catch (IOException | RuntimeException e) {
       return null;
     }
@@ -73,7 +74,7 @@ class ShutdownTest {
   /** Still running: the same process (same start time) and not a zombie. */
   private static boolean survives(Proc before) {
     Proc now = read(before.pid());
-    return now != null && now.startTime().equals(before.startTime()) && now.state() != 'Z'
+    return now != null && now.startTime() == before.startTime() && now.state() != 'Z'
         && now.state() != 'X';
   }
 

@@ -567,10 +567,11 @@ public final class Bench {
 
   /** utime + stime of process {@code pid}, children excluded, in clock ticks. */
   static long cpuTicks(long pid) throws IOException {
-    String s = Files.readString(Path.of("/proc/" + pid + "/stat"));
-    String[] f = s.substring(s.lastIndexOf(')') + 2).split(" ");
-    // After the command name: f[0] is field 3 (state), so utime (14) and stime (15) are f[11], f[12].
-    return Long.parseLong(f[11]) + Long.parseLong(f[12]);
+    process.ProcStat s = process.ProcStat.read(pid);
+    if (s == null) {
+      throw new IOException("cannot read /proc/" + pid + "/stat");
+    }
+    return s.utime() + s.stime();
   }
 
   /** The agent's thread count idle, and the most seen while {@code n} runs are in flight. */
@@ -795,9 +796,7 @@ public final class Bench {
 
   /** User and system CPU time of a process, from /proc/PID/stat (clock ticks of 10 ms). */
   private static long cpuNanos(long pid) throws IOException {
-    String s = Files.readString(Path.of("/proc/" + pid + "/stat"));
-    String[] f = s.substring(s.lastIndexOf(')') + 2).split(" ");
-    return (Long.parseLong(f[11]) + Long.parseLong(f[12])) * 10_000_000L;
+    return cpuTicks(pid) * 10_000_000L;
   }
 
   /** Time from sending one byte to a shell to seeing its echo, in nanoseconds. */

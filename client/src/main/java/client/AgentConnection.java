@@ -15,6 +15,8 @@ import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import protocol.Address;
+import protocol.Frames;
 
 /**
  * A blocking connection to an agent, as a host holds one: send a request object, read frames.
@@ -34,10 +36,6 @@ import java.nio.file.Path;
  * writing may happen at the same time from different threads.
  */
 public final class AgentConnection implements AutoCloseable {
-  /** The largest frame body either side may send: the wire module's, shared with the agent. */
-  public static final int MAX_FRAME = protocol.Frames.MAX_FRAME;
-  /** The agent's port when none is given for {@code fc:}. */
-  public static final int DEFAULT_PORT = 52000;
 
   private final Closeable resource;
   private final InputStream in;
@@ -51,79 +49,47 @@ public final class AgentConnection implements AutoCloseable {
 
   /** Connects to an address in one of the forms listed on the class. */
   public static AgentConnection open(String address) throws IOException {
-    if (address.startsWith("unix:")) {
-      String path = address.substring("unix:".length());
-      if (path.isEmpty()) {
-        throw new IllegalArgumentException("unix: needs a socket path, e.g. unix:/run/agent.sock");
+    Address a = Address.connect(address);
+    switch (a.transport()) {
+      case UNIX:
+        return overChannel(connectUnix(a.path(), address));
+      case TCP: {
+        Socket s = new Socket();
+        try {
+          s.connect(new InetSocketAddress(a.host(), a.port()));
+          s.setTcpNoDelay(true);
+          return new AgentConnection(s, s.getInputStream(), s.getOutputStream());
+        } catch (IOException e) {
+          s.close();
+          throw failure(address, e);
+        }
       }
-      return overChannel(connectUnix(path, address));
-    }
-    if (address.startsWith("tcp://")) {
-      String rest = address.substring("tcp://".length());
-      int colon = rest.lastIndexOf(':');
-      if (colon <= 0) {
-        throw new IllegalArgumentException("tcp address needs HOST:PORT: " + address);
-      }
-      String host = rest.substring(0, colon);
-      if (host.startsWith("[") && host.endsWith("]")) {
-        host = host.substring(1, host.length() - 1);
-      }
-      int port = port(rest.substring(colon + 1), address);
-      Socket s = new Socket();
-      try {
-        s.connect(new InetSocketAddress(host, port));
-        s.setTcpNoDelay(true);
+      case VSOCK: {
+        Socket s;
+        try {
+          s = transport.sock.Sockets.connectVsock(a.cid(), a.port());
+        } catch (IOException e) {
+          throw failure(address, e);
+        }
         return new AgentConnection(s, s.getInputStream(), s.getOutputStream());
-      } catch (IOException e) {
-        s.close();
-        throw failure(address, e);
+      }
+      default: {
+        AgentConnection c = overChannel(connectUnix(a.path(), address));
+        try {
+          c.hybridHandshake(a.port(), address);
+          return c;
+        } catch (IOException | RuntimeException e) {
+          c.close();
+          throw e;
+        }
       }
     }
-    if (address.startsWith("vsock://")) {
-      String rest = address.substring("vsock://".length());
-      int colon = rest.lastIndexOf(':');
-      if (colon <= 0) {
-        throw new IllegalArgumentException("vsock address needs CID:PORT: " + address);
-      }
-      int cid = cid(rest.substring(0, colon), address);
-      int port = port(rest.substring(colon + 1), address);
-      Socket s;
-      try {
-        s = transport.sock.Sockets.connectVsock(cid, port);
-      } catch (IOException e) {
-        throw failure(address, e);
-      }
-      return new AgentConnection(s, s.getInputStream(), s.getOutputStream());
-    }
-    if (address.startsWith("fc:")) {
-      String rest = address.substring("fc:".length());
-      int port = DEFAULT_PORT;
-      int colon = rest.lastIndexOf(':');
-      if (colon > 0 && rest.substring(colon + 1).chars().allMatch(Character::isDigit)
-          && colon < rest.length() - 1) {
-        port = port(rest.substring(colon + 1), address);
-        rest = rest.substring(0, colon);
-      }
-      if (rest.isEmpty()) {
-        throw new IllegalArgumentException("fc: needs the path of Firecracker's vsock socket");
-      }
-      AgentConnection c = overChannel(connectUnix(rest, address));
-      try {
-        c.hybridHandshake(port, address);
-        return c;
-      } catch (IOException | RuntimeException e) {
-        c.close();
-        throw e;
-      }
-    }
-    throw new IllegalArgumentException("unsupported address " + address
-        + " (use tcp://HOST:PORT, unix:PATH, vsock://CID:PORT or fc:PATH[:PORT])");
   }
 
-  private static SocketChannel connectUnix(String path, String address) throws IOException {
+  private static SocketChannel connectUnix(Path path, String address) throws IOException {
     SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX);
     try {
-      ch.connect(UnixDomainSocketAddress.of(Path.of(path)));
+      ch.connect(UnixDomainSocketAddress.of(path));
       return ch;
     } catch (IOException e) {
       ch.close();
@@ -195,34 +161,6 @@ public final class AgentConnection implements AutoCloseable {
     }
   }
 
-  private static int port(String text, String address) {
-    boolean vsock = !address.startsWith("tcp://");
-    try {
-      long p = Long.parseLong(text);
-      if (p >= 0 && p <= (vsock ? 0xFFFFFFFFL : 0xFFFF)) {
-        return (int) p;
-      }
-    } catch (NumberFormatException e) {
-      // reported below
-    }
-    throw new IllegalArgumentException("bad port '" + text + "' in " + address);
-  }
-
-  private static int cid(String text, String address) {
-    switch (text) {
-      case "host":
-        return 2;
-      case "local":
-        return 1;
-      default:
-        try {
-          return Integer.parseUnsignedInt(text);
-        } catch (NumberFormatException e) {
-          throw new IllegalArgumentException("bad context id '" + text + "' in " + address);
-        }
-    }
-  }
-
   static IOException failure(String address, IOException e) {
     String reason = e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
     IOException wrapped = new IOException("cannot connect to " + address + ": " + reason);
@@ -237,12 +175,9 @@ public final class AgentConnection implements AutoCloseable {
 
   /** Sends a frame with any body, valid JSON or not. */
   public synchronized void writeFrame(byte[] body) throws IOException {
-    byte[] frame = new byte[4 + body.length];
-    frame[0] = (byte) body.length;
-    frame[1] = (byte) (body.length >>> 8);
-    frame[2] = (byte) (body.length >>> 16);
-    frame[3] = (byte) (body.length >>> 24);
-    System.arraycopy(body, 0, frame, 4, body.length);
+    byte[] frame = new byte[Frames.HEADER + body.length];
+    Frames.writeLength(frame, 0, body.length);
+    System.arraycopy(body, 0, frame, Frames.HEADER, body.length);
     writeRaw(frame);
   }
 
@@ -260,7 +195,7 @@ public final class AgentConnection implements AutoCloseable {
     }
     int n = (header[0] & 0xFF) | (header[1] & 0xFF) << 8 | (header[2] & 0xFF) << 16
         | (header[3] & 0xFF) << 24;
-    if (n < 0 || n > MAX_FRAME) {
+    if (n < 0 || n > Frames.MAX_FRAME) {
       throw new IOException("frame too large: " + Integer.toUnsignedString(n));
     }
     byte[] body = in.readNBytes(n);

@@ -1,9 +1,42 @@
 package files;
 
+import static sys.LibC.AT_EMPTY_PATH;
+import static sys.LibC.AT_FDCWD;
+import static sys.LibC.AT_SYMLINK_NOFOLLOW;
+import static sys.LibC.EACCES;
+import static sys.LibC.EAGAIN;
+import static sys.LibC.EEXIST;
+import static sys.LibC.EINTR;
+import static sys.LibC.ENOENT;
+import static sys.LibC.ENOTDIR;
+import static sys.LibC.ENOTEMPTY;
+import static sys.LibC.EPERM;
+import static sys.LibC.O_CLOEXEC;
+import static sys.LibC.O_DIRECTORY;
+import static sys.LibC.O_NOFOLLOW;
+import static sys.LibC.O_PATH;
+import static sys.LibC.RESOLVE_BENEATH;
+import static sys.LibC.RESOLVE_NO_MAGICLINKS;
+import static sys.LibC.RESOLVE_NO_SYMLINKS;
+import static sys.LibC.RESOLVE_NO_XDEV;
+import static sys.LibC.S_IFDIR;
+import static sys.LibC.S_IFLNK;
+import static sys.LibC.S_IFMT;
+import static sys.LibC.S_IFREG;
+import static sys.LibC.SYS_OPENAT2;
+import static sys.LibC.c;
+import static sys.LibC.close;
+import static sys.LibC.errno;
+import static sys.LibC.fstatfs;
+import static sys.LibC.openat;
+import static sys.LibC.pread;
+import static sys.LibC.readlinkat;
+import static sys.LibC.statx;
+import static sys.LibC.strerror;
+import static sys.LibC.syscall;
+import static sys.LibC.write;
+
 import com.sun.jna.Memory;
-import com.sun.jna.Native;
-import com.sun.jna.Platform;
-import com.sun.jna.Pointer;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -14,111 +47,20 @@ import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystemException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.NotDirectoryException;
+import sys.LibC;
 
 /**
- * The C library's descriptor-relative file calls ({@code openat}, {@code statx}, {@code mkdirat},
- * {@code unlinkat}, {@code renameat}, ...), through JNA direct mapping. Paths go in as UTF-8 bytes
- * ending in NUL, whatever the locale. Every call that can fail returns -1 (or null) and leaves
- * errno in {@link Native#getLastError()}; {@link #error} turns it into the JDK's exception for it.
- *
- * <p>Linux on x86-64 and AArch64 only: the flag values below differ between the two.
+ * What the path policy builds on the C library's descriptor-relative file calls ({@link LibC}):
+ * one-step opens through openat2 where the kernel has it, statx decoded, errno turned into the
+ * JDK's exception ({@link #error}), and reads and writes through a native buffer. Paths go in as
+ * UTF-8 bytes ending in NUL ({@link LibC#c}), whatever the locale.
  */
-final class Libc {
-  static final boolean ARM = Platform.isARM() || "aarch64".equals(Platform.ARCH);
-
-  static final int AT_FDCWD = -100;
-  static final int O_RDONLY = 0;
-  static final int O_WRONLY = 1;
-  static final int O_CREAT = 0100;
-  static final int O_EXCL = 0200;
-  static final int O_NOCTTY = 0400;
-  static final int O_APPEND = 02000;
-  static final int O_NONBLOCK = 04000;
-  static final int O_DIRECTORY = ARM ? 040000 : 0200000;
-  static final int O_NOFOLLOW = ARM ? 0100000 : 0400000;
-  static final int O_CLOEXEC = 02000000;
-  static final int O_PATH = 010000000;
-
-  static final int AT_SYMLINK_NOFOLLOW = 0x100;
-  static final int AT_REMOVEDIR = 0x200;
-  static final int AT_EMPTY_PATH = 0x1000;
-
-  static final int ENOENT = 2;
-  static final int EINTR = 4;
-  static final int EAGAIN = 11;
-  static final int EACCES = 13;
-  static final int EPERM = 1;
-  static final int EEXIST = 17;
-  static final int ENOTDIR = 20;
-  static final int EISDIR = 21;
-  static final int ENOSYS = 38;
-  static final int ENOTEMPTY = 39;
-  static final int ELOOP = 40;
-
-  /** openat2(2): the same number on every architecture. */
-  private static final long SYS_OPENAT2 = 437;
-  static final long RESOLVE_NO_MAGICLINKS = 0x02;
-  static final long RESOLVE_BENEATH = 0x08;
-
-  static final int S_IFMT = 0170000;
-  static final int S_IFREG = 0100000;
-  static final int S_IFDIR = 0040000;
-  static final int S_IFLNK = 0120000;
-
-  static final long PROC_SUPER_MAGIC = 0x9fa0;
-  static final long SYSFS_MAGIC = 0x62656572;
-
-  static {
-    Native.register(Platform.C_LIBRARY_NAME);
-  }
-
-  private Libc() {}
-
-  static native int openat(int dirfd, byte[] path, int flags, int mode);
-
-  static native long syscall(long number, int dirfd, byte[] path, byte[] how, long size);
-
-  static native int close(int fd);
-
-  static native int statx(int dirfd, byte[] path, int flags, int mask, byte[] buf);
-
-  static native int fstatfs(int fd, byte[] buf);
-
-  static native long readlinkat(int dirfd, byte[] path, byte[] buf, long size);
-
-  static native int mkdirat(int dirfd, byte[] path, int mode);
-
-  static native int unlinkat(int dirfd, byte[] path, int flags);
-
-  static native int renameat(int olddirfd, byte[] oldpath, int newdirfd, byte[] newpath);
-
-  static native int fchmod(int fd, int mode);
-
-  static native int fsync(int fd);
-
-  static native long pread(int fd, Pointer buf, long count, long offset);
-
-  static native long write(int fd, Pointer buf, long count);
-
-  static native Pointer fdopendir(int fd);
-
-  static native Pointer readdir64(Pointer dir);
-
-  static native int closedir(Pointer dir);
-
-  static native String strerror(int errnum);
-
-  /** A name or path as the C library takes it: UTF-8, NUL-terminated. */
-  static byte[] c(String s) {
-    byte[] b = s.getBytes(StandardCharsets.UTF_8);
-    byte[] out = new byte[b.length + 1];
-    System.arraycopy(b, 0, out, 0, b.length);
-    return out;
-  }
-
+final class FileCalls {
   static final byte[] EMPTY = {0};
-  static final byte[] DOT = c(".");
-  static final byte[] DOTDOT = c("..");
+  static final byte[] DOT = LibC.c(".");
+  static final byte[] DOTDOT = LibC.c("..");
+
+  private FileCalls() {}
 
   /** Whether openat2 works here; probed once, and openat serves where it does not. */
   private static final boolean OPENAT2 = probeOpenat2();
@@ -171,9 +113,6 @@ final class Libc {
     return openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
   }
 
-  static final long RESOLVE_NO_XDEV = 0x01;
-  static final long RESOLVE_NO_SYMLINKS = 0x04;
-
   private static final byte[] HOW_PLAIN = how(O_PATH | O_DIRECTORY | O_CLOEXEC,
       RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_BENEATH);
 
@@ -195,10 +134,6 @@ final class Libc {
       return (int) syscall(SYS_OPENAT2, dirfd, DOTDOT, HOW_UP, 24);
     }
     return openat(dirfd, DOTDOT, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC, 0);
-  }
-
-  static int errno() {
-    return Native.getLastError();
   }
 
   /** The JDK's exception for errno {@code err} on {@code path}. */
