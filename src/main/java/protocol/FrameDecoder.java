@@ -31,7 +31,10 @@ public final class FrameDecoder {
     }
   }
 
-  /** Bytes held in incomplete frames over all decoders that share it. Thread-safe. */
+  /**
+   * Bytes held over everything that shares it: incomplete frames over all decoders, and the same
+   * kind of count elsewhere (requests being served, answers queued, streamed output). Thread-safe.
+   */
   public static final class Budget {
     private final long limit;
     private final AtomicLong used = new AtomicLong();
@@ -41,7 +44,7 @@ public final class FrameDecoder {
     }
 
     /** Takes {@code n} bytes if they fit under the limit. */
-    boolean tryTake(long n) {
+    public boolean tryTake(long n) {
       while (true) {
         long u = used.get();
         if (u + n > limit) {
@@ -53,7 +56,7 @@ public final class FrameDecoder {
       }
     }
 
-    void give(long n) {
+    public void give(long n) {
       used.addAndGet(-n);
     }
 

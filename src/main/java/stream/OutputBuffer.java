@@ -1,6 +1,7 @@
 package stream;
 
 import process.OutputSink;
+import protocol.FrameDecoder;
 
 /**
  * Bytes on their way from a process to a host, with flow control.
@@ -16,12 +17,25 @@ import process.OutputSink;
  * Dropping is paced: after each {@link #DROP_BURST} bytes dropped the producer pauses
  * {@link #DROP_PAUSE_MS}, so that an endless writer nobody watches costs little CPU and garbage,
  * yet the backlog still holds its newest output.
+ *
+ * <p>A buffer may share a {@link FrameDecoder.Budget} with others (the streamed runs do). It then
+ * always has {@link #RESERVE} bytes of its own, and grows past them, up to its capacity, only as
+ * far as the shared budget allows; once everything it holds is acknowledged it shrinks back and
+ * returns what it took. What it cannot grow into, the producer does not read: the process blocks
+ * on its pipe, and no output is lost. The reserve guarantees that every stream moves on, however
+ * many others hold the budget.
  */
 public final class OutputBuffer {
   static final long DROP_BURST = 64 * 1024;
   static final long DROP_PAUSE_MS = 10;
+  /** What a buffer that shares a budget always has of its own. */
+  public static final int RESERVE = 16 * 1024;
 
   private final int capacity;
+  /** Shared with other buffers, or null: then the ring grows freely up to the capacity. */
+  private final FrameDecoder.Budget budget;
+  /** Bytes of the ring taken from the budget (its size beyond the reserve). */
+  private long charged;
   private byte[] ring;
   /** Absolute offsets: acked <= sent <= end, and end - acked <= capacity. */
   private long acked;
@@ -36,8 +50,46 @@ public final class OutputBuffer {
   private OutputSink.Waker waker;
 
   public OutputBuffer(int capacity) {
+    this(capacity, null);
+  }
+
+  /** A buffer that grows past {@link #RESERVE} only as far as {@code budget} allows. */
+  public OutputBuffer(int capacity, FrameDecoder.Budget budget) {
     this.capacity = capacity;
-    this.ring = new byte[Math.min(capacity, 16 * 1024)];
+    this.budget = budget;
+    this.ring = new byte[Math.min(capacity, RESERVE)];
+  }
+
+  /** How much the buffer may hold now: its ring when it shares a budget, else its capacity. */
+  private long limit() {
+    return budget == null ? capacity : ring.length;
+  }
+
+  /** Grows the ring ahead of need, once it is half full, if the shared budget allows. */
+  private void growFromBudget() {
+    long held = end - acked;
+    if (budget == null || closed || ring.length >= capacity || held * 2 < ring.length) {
+      return;
+    }
+    int size = (int) Math.min(capacity, (long) ring.length * 2);
+    if (budget.tryTake(size - ring.length)) {
+      charged += size - ring.length;
+      grow(size);
+    }
+  }
+
+  /** Gives back what the ring took from the budget, when nothing is held (or for good). */
+  private void shrinkToReserve() {
+    if (charged > 0 && end == acked) {
+      budget.give(charged);
+      charged = 0;
+      ring = new byte[Math.min(capacity, RESERVE)];
+    }
+  }
+
+  /** Bytes this buffer holds of the shared budget (0 without one). */
+  public synchronized long charged() {
+    return charged;
   }
 
   /**
@@ -52,7 +104,8 @@ public final class OutputBuffer {
       return Long.MAX_VALUE;
     }
     if (blocking) {
-      long room = capacity - (end - acked);
+      growFromBudget();
+      long room = limit() - (end - acked);
       if (room == 0) {
         this.waker = waker;
       }
@@ -78,7 +131,7 @@ public final class OutputBuffer {
       return false;
     }
     while (len > 0) {
-      long room = capacity - (end - acked);
+      long room = (blocking ? limit() : capacity) - (end - acked);
       if (room == 0) {
         if (blocking) {
           // More than room() allowed: not done by the engine; the excess is lost.
@@ -151,6 +204,12 @@ public final class OutputBuffer {
   public synchronized void close() {
     closed = true;
     finished = true;
+    if (charged > 0) {
+      // Nothing more will be sent from here: the ring goes, and with it what it took.
+      acked = end;
+      sent = end;
+      shrinkToReserve();
+    }
     wakeProducer();
   }
 
@@ -170,6 +229,7 @@ public final class OutputBuffer {
   public synchronized void ack(long offset) {
     if (offset > acked && offset <= sent) {
       acked = offset;
+      shrinkToReserve();
       wakeProducer();
     }
   }
