@@ -30,6 +30,8 @@ public final class OutputBuffer {
   static final long DROP_PAUSE_MS = 10;
   /** What a buffer that shares a budget always has of its own. */
   public static final int RESERVE = 16 * 1024;
+  /** Growing by less than this is not worth a copy of the ring. */
+  private static final long GROW_MIN = 4 * 1024;
 
   private final int capacity;
   /** Shared with other buffers, or null: then the ring grows freely up to the capacity. */
@@ -71,10 +73,12 @@ public final class OutputBuffer {
     if (budget == null || closed || ring.length >= capacity || held * 2 < ring.length) {
       return;
     }
-    int size = (int) Math.min(capacity, (long) ring.length * 2);
-    if (budget.tryTake(size - ring.length)) {
-      charged += size - ring.length;
-      grow(size);
+    // Double, or take what is left of the budget when that is less.
+    long step = Math.min(Math.min(capacity, (long) ring.length * 2) - ring.length,
+        budget.limit() - budget.used());
+    if (step >= GROW_MIN && budget.tryTake(step)) {
+      charged += step;
+      grow(ring.length + (int) step);
     }
   }
 
