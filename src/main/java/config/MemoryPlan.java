@@ -35,7 +35,9 @@ public final class MemoryPlan {
    */
   static final long REQUEST_IN_PARSING = 4 * FRAME;
   /** What each stream of a streamed run always has of its own (stream.OutputBuffer.RESERVE). */
-  static final long STREAM_RESERVE = 16 * 1024;
+  static final long STREAM_RESERVE = 8 * 1024;
+  /** Output a stream has sent and not yet seen acknowledged (stream.StreamPump.WINDOW). */
+  static final long STREAM_WINDOW = 256 * 1024;
   /**
    * A request being served holds at most this many bytes per byte that arrived: its strings (2
    * bytes a character where one is beyond Latin-1), or a Latin-1 string and what is decoded from
@@ -59,15 +61,15 @@ public final class MemoryPlan {
           AgentConfig::writeQueueBudgetBytes),
       new Knob("run_output_budget_bytes", AgentConfig::runOutputBudgetBytes, 8 * MIB,
           AgentConfig::runOutputBudgetBytes),
-      new Knob("run_stream_budget_bytes", AgentConfig::runStreamBudgetBytes, 4 * MIB,
-          AgentConfig::runStreamBudgetBytes),
+      new Knob("run_stream_budget_bytes", AgentConfig::runStreamBudgetBytes, 2 * MIB,
+          c -> c.runStreamBudgetBytes() * 7 / 3),
       new Knob("shell_backlog_bytes", c -> c.shellBacklogBytes(), 64 * 1024,
-          c -> (long) c.maxSessions() * c.shellBacklogBytes()));
+          c -> (long) c.maxSessions() * c.shellBacklogBytes() + shellFrames(c)));
 
   private static final List<Knob> COUNTS = List.of(
-      new Knob("max_runs", c -> c.maxRuns(), 16, c -> c.maxRuns() * 2 * STREAM_RESERVE),
+      new Knob("max_runs", c -> c.maxRuns(), 16, c -> c.maxRuns() * 2 * STREAM_RESERVE * 7 / 3),
       new Knob("max_sessions", c -> c.maxSessions(), 8,
-          c -> (long) c.maxSessions() * c.shellBacklogBytes()));
+          c -> (long) c.maxSessions() * c.shellBacklogBytes() + shellFrames(c)));
 
   private MemoryPlan() {}
 
@@ -81,15 +83,29 @@ public final class MemoryPlan {
     t.add(new Term("incomplete frames", "frame_budget_bytes", c.frameBudgetBytes()));
     t.add(new Term("requests being served", "request_budget_bytes x 2",
         c.requestBudgetBytes() * REQUEST_FACTOR));
-    t.add(new Term("answers queued", "write_queue_budget_bytes", c.writeQueueBudgetBytes()));
+    t.add(new Term("answers to hosts", "write_queue_budget_bytes", c.writeQueueBudgetBytes()));
     t.add(new Term("run output", "run_output_budget_bytes", c.runOutputBudgetBytes()));
-    t.add(new Term("streamed runs", "max_runs (" + c.maxRuns()
-        + ") x 2 streams x 16 KiB + run_stream_budget_bytes",
-        c.maxRuns() * 2 * STREAM_RESERVE + c.runStreamBudgetBytes()));
+    t.add(new Term("streamed runs", "(max_runs (" + c.maxRuns()
+        + ") x 2 streams x 8 KiB + run_stream_budget_bytes) x 7/3", streams(c)));
     t.add(new Term("shell backlogs", "max_sessions (" + c.maxSessions()
         + ") x shell_backlog_bytes (" + c.shellBacklogBytes() + ")",
         (long) c.maxSessions() * c.shellBacklogBytes()));
+    t.add(new Term("shell output in writing", "max_sessions x min(shell_backlog_bytes, 256 KiB)"
+        + " x 4/3", shellFrames(c)));
     return t;
+  }
+
+  /**
+   * What streamed runs hold: each stream's buffer, and, for what it has sent and not yet seen
+   * acknowledged (never more than it holds), the frame in the connection's queue, base64 (4/3).
+   */
+  static long streams(AgentConfig c) {
+    return (c.maxRuns() * 2 * STREAM_RESERVE + c.runStreamBudgetBytes()) * 7 / 3;
+  }
+
+  /** Frames of session output sent and not yet acknowledged: at most a window, base64. */
+  static long shellFrames(AgentConfig c) {
+    return c.maxSessions() * Math.min(c.shellBacklogBytes(), STREAM_WINDOW) * 4 / 3;
   }
 
   public static long worstCase(AgentConfig c) {
@@ -100,10 +116,10 @@ public final class MemoryPlan {
   public static String describe(AgentConfig c, long heap) {
     StringBuilder b = new StringBuilder();
     for (Term t : terms(c)) {
-      b.append(String.format("  %-22s %-62s %6.1f MiB%n", t.what(), t.formula(),
+      b.append(String.format("  %-23s %-72s %6.1f MiB%n", t.what(), t.formula(),
           t.bytes() / (double) MIB));
     }
-    b.append(String.format("  %-22s %-62s %6.1f MiB (heap %.1f MiB)", "worst case", "",
+    b.append(String.format("  %-23s %-72s %6.1f MiB (heap %.1f MiB)", "worst case", "",
         worstCase(c) / (double) MIB, heap / (double) MIB));
     return b.toString();
   }

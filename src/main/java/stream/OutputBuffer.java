@@ -29,7 +29,9 @@ public final class OutputBuffer {
   static final long DROP_BURST = 64 * 1024;
   static final long DROP_PAUSE_MS = 10;
   /** What a buffer that shares a budget always has of its own. */
-  public static final int RESERVE = 16 * 1024;
+  public static final int RESERVE = 8 * 1024;
+  /** The first ring of a buffer that shares no budget. */
+  private static final int INITIAL = 16 * 1024;
   /** Growing by less than this is not worth a copy of the ring. */
   private static final long GROW_MIN = 4 * 1024;
 
@@ -59,7 +61,7 @@ public final class OutputBuffer {
   public OutputBuffer(int capacity, FrameDecoder.Budget budget) {
     this.capacity = capacity;
     this.budget = budget;
-    this.ring = new byte[Math.min(capacity, RESERVE)];
+    this.ring = new byte[Math.min(capacity, budget == null ? INITIAL : RESERVE)];
   }
 
   /** How much the buffer may hold now: its ring when it shares a budget, else its capacity. */

@@ -281,7 +281,8 @@ final class Connection implements WriteQueues.Holder {
 
   private void onOutbound(Message<Messages.Outbound> m) {
     Messages.Outbound o = m.body();
-    Future<Void> written = send(o.frame());
+    // Output that waits for acknowledgement is bounded by its stream's window, not by the budget.
+    Future<Void> written = send(o.frame(), o.ackAddress() == null);
     if (o.ackAddress() != null) {
       written.onSuccess(v -> bus.send(o.ackAddress(), new Messages.Ack(id, o.epoch(), o.offset())));
     }
@@ -295,9 +296,19 @@ final class Connection implements WriteQueues.Holder {
     return send(r);
   }
 
-  /** Writes one frame. A response that cannot fit a frame is cut down, see {@link #fitted}. */
   Future<Void> send(Response r) {
+    return send(r, true);
+  }
+
+  /**
+   * Writes one frame. A response that cannot fit a frame is cut down, see {@link #fitted}.
+   *
+   * @param budgeted whether the frame counts against write_queue_budget_bytes (all but output
+   *     that waits for acknowledgement)
+   */
+  private Future<Void> send(Response r, boolean budgeted) {
     byte[] frame = ResponseWriter.frame(r);
+    r.framed();
     if (frame.length - Frames.HEADER > Frames.MAX_FRAME) {
       Log.error("response_too_large", "connection", id, "id", r.id(), "bytes", frame.length);
       frame = ResponseWriter.frame(fitted(r, frame.length - Frames.HEADER));
@@ -311,15 +322,15 @@ final class Connection implements WriteQueues.Holder {
     if (queueReleased) {
       return Future.failedFuture("connection closed");
     }
-    long n = frame.length;
-    if (!queues.charge(this, n)) {
+    long n = budgeted ? frame.length : 0;
+    if (n > 0 && !queues.charge(this, n)) {
       closeOverBudget(queues.total() + n);
       return Future.failedFuture("write queue budget spent");
     }
     queueCharge += n;
     state.metrics().bytesOut(frame.length);
     Future<Void> f = link.write(frame).andThen(ar -> {
-      if (!queueReleased) {
+      if (!queueReleased && n > 0) {
         queueCharge -= n;
         queues.release(n);
       }

@@ -38,7 +38,7 @@ public final class ListenerVerticle extends VerticleBase {
   public Future<?> start() {
     frameBudget = new FrameDecoder.Budget(state.config().frameBudgetBytes());
     requestBudget = new FrameDecoder.Budget(state.config().requestBudgetBytes());
-    writeQueues = new WriteQueues(state.config().writeQueueBudgetBytes());
+    writeQueues = new WriteQueues(state.answers);
     List<Future<Void>> bound = new ArrayList<>();
     for (ListenAddress a : addresses) {
       Acceptor acceptor = Acceptor.of(vertx, a, state.config().listenBacklog());

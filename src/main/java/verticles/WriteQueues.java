@@ -2,11 +2,13 @@ package verticles;
 
 import java.util.HashSet;
 import java.util.Set;
+import protocol.FrameDecoder;
 
 /**
  * Answers waiting to be written, over every connection, against {@code write_queue_budget_bytes}.
- * Every connection lives on the listener's context, and so does this: nothing here is shared
- * between threads.
+ * Every connection lives on the listener's context, and so does this class; the count itself is
+ * shared with the handlers that hold large answers before they reach a connection (read_file
+ * takes what it reads from it, and gets {@code Busy} when it cannot).
  *
  * <p>When an answer would take the total past the budget, the connection that holds the most
  * unwritten bytes (counting the answer, if it is the one writing) is closed at once, as one past
@@ -25,20 +27,19 @@ final class WriteQueues {
     void closeOverBudget(long totalBytes);
   }
 
-  private final long budget;
+  private final FrameDecoder.Budget budget;
   private final Set<Holder> holders = new HashSet<>();
-  private long total;
 
-  WriteQueues(long budget) {
+  WriteQueues(FrameDecoder.Budget budget) {
     this.budget = budget;
   }
 
   long budget() {
-    return budget;
+    return budget.limit();
   }
 
   long total() {
-    return total;
+    return budget.used();
   }
 
   void add(Holder h) {
@@ -51,7 +52,7 @@ final class WriteQueues {
    * charged.
    */
   boolean charge(Holder writer, long n) {
-    while (total + n > budget) {
+    while (!budget.tryTake(n)) {
       Holder largest = writer;
       long most = writer.charged() + n;
       for (Holder h : holders) {
@@ -63,21 +64,20 @@ final class WriteQueues {
       if (largest == writer) {
         return false;
       }
-      long before = total;
-      largest.closeOverBudget(total + n);
-      if (total >= before) {
-        // It released nothing (it should have): never loop for ever.
-        holders.remove(largest);
+      long held = largest.charged();
+      largest.closeOverBudget(budget.used() + n);
+      holders.remove(largest);
+      if (held == 0) {
+        // Nobody holds anything here: the budget is spent by answers not yet framed.
         return false;
       }
     }
-    total += n;
     return true;
   }
 
   /** {@code n} bytes of a connection were written (or dropped by its close). */
   void release(long n) {
-    total -= n;
+    budget.give(n);
   }
 
   /** The connection is gone; it has released what it held. */
