@@ -34,12 +34,19 @@ public final class OutputBuffer {
   private static final int INITIAL = 16 * 1024;
   /** Growing by less than this is not worth a copy of the ring. */
   private static final long GROW_MIN = 4 * 1024;
+  /** The most {@link #room} grants at once to a buffer that shares a budget. */
+  static final long GRANT_MAX = 64 * 1024;
 
   private final int capacity;
   /** Shared with other buffers, or null: then the ring grows freely up to the capacity. */
   private final FrameDecoder.Budget budget;
   /** Bytes of the ring taken from the budget (its size beyond the reserve). */
   private long charged;
+  /**
+   * What the last {@link #room} granted and {@link #append} has not yet used: the ring never
+   * shrinks below it, so that what was granted always fits.
+   */
+  private long granted;
   private byte[] ring;
   /** Absolute offsets: acked <= sent <= end, and end - acked <= capacity. */
   private long acked;
@@ -84,12 +91,19 @@ public final class OutputBuffer {
     }
   }
 
-  /** Gives back what the ring took from the budget, when nothing is held (or for good). */
+  /**
+   * Gives back what the ring took from the budget once nothing is held, keeping only room for
+   * what the producer was granted and has not appended yet.
+   */
   private void shrinkToReserve() {
     if (charged > 0 && end == acked) {
-      budget.give(charged);
-      charged = 0;
-      ring = new byte[Math.min(capacity, RESERVE)];
+      int size = (int) Math.max(Math.min(capacity, RESERVE), granted);
+      if (size < ring.length) {
+        long back = ring.length - size;
+        budget.give(back);
+        charged -= back;
+        ring = new byte[size];
+      }
     }
   }
 
@@ -112,6 +126,10 @@ public final class OutputBuffer {
     if (blocking) {
       growFromBudget();
       long room = limit() - (end - acked);
+      if (budget != null) {
+        room = Math.min(room, GRANT_MAX);
+        granted = room;
+      }
       if (room == 0) {
         this.waker = waker;
       }
@@ -136,6 +154,7 @@ public final class OutputBuffer {
     if (closed) {
       return false;
     }
+    granted = Math.max(0, granted - len);
     while (len > 0) {
       long room = (blocking ? limit() : capacity) - (end - acked);
       if (room == 0) {
@@ -214,6 +233,7 @@ public final class OutputBuffer {
       // Nothing more will be sent from here: the ring goes, and with it what it took.
       acked = end;
       sent = end;
+      granted = 0;
       shrinkToReserve();
     }
     wakeProducer();

@@ -86,6 +86,34 @@ class OutputBufferBudgetTest {
   }
 
   @Test
+  void whatRoomGrantedStillFitsWhenAnAcknowledgementEmptiesTheBufferMeanwhile() {
+    FrameDecoder.Budget budget = new FrameDecoder.Budget(1024 * 1024);
+    OutputBuffer b = new OutputBuffer(CAPACITY, budget);
+    byte[] data = new byte[200 * 1024];
+    new Random(11).nextBytes(data);
+    CountingWaker w = new CountingWaker();
+    int off = produce(b, java.util.Arrays.copyOf(data, 40 * 1024), 0, w);
+    assertEquals(40 * 1024, off);
+    // The producer is granted room, and before it appends, the host takes and acknowledges all.
+    long granted = b.room(w);
+    assertTrue(granted > OutputBuffer.RESERVE, "granted " + granted);
+    ByteArrayOutputStream got = new ByteArrayOutputStream();
+    byte[] chunk;
+    while ((chunk = b.take(64 * 1024)) != null) {
+      got.writeBytes(chunk);
+    }
+    b.ack(b.sentOffset());
+    int n = (int) Math.min(granted, data.length - off);
+    byte[] more = java.util.Arrays.copyOfRange(data, off, off + n);
+    assertTrue(b.append(more, 0, n));
+    while ((chunk = b.take(64 * 1024)) != null) {
+      got.writeBytes(chunk);
+    }
+    // Every granted byte is there, after what was there before.
+    assertArrayEquals(java.util.Arrays.copyOf(data, off + n), got.toByteArray());
+  }
+
+  @Test
   void closingGivesTheBudgetBack() {
     FrameDecoder.Budget budget = new FrameDecoder.Budget(1024 * 1024);
     OutputBuffer b = new OutputBuffer(CAPACITY, budget);
