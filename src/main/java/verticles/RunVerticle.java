@@ -279,6 +279,10 @@ public final class RunVerticle extends VerticleBase {
       run.outCapture.release();
       run.errCapture.release();
     }
+    for (OutputBuffer b : run.buffers) {
+      // Everything was acknowledged, or will never be: what the buffer took goes back.
+      b.close();
+    }
     run.acks.forEach(MessageConsumer::unregister);
     Set<Run> set = byConnection.get(run.connId);
     if (set != null) {
