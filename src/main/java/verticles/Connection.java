@@ -176,6 +176,7 @@ final class Connection implements WriteQueues.Holder {
     if (!requests.tryTake(size)) {
       // Served requests hold what they carried until they are answered: this one must wait.
       String rid = RequestParser.idOf(body);
+      rid = ResponseWriter.escapedLength(rid) > MAX_ID ? "" : rid;
       Log.warn("request_budget_exhausted", "connection", id, "id", rid, "bytes", size,
           "budget_bytes", requests.limit());
       answer("unknown", t0, Errors.toResponse(rid, Errors.busy("memory for requests being served "
