@@ -170,10 +170,10 @@ class MemoryBudgetTest {
           Poll.until("run " + i + " is in service", 30_000, () -> running(argv));
         }
         try (AgentConnection third = AgentConnection.open(agent.tcp())) {
-          JsonObject busy = third.call(runWithStdin("third", stdin, "sleep", tag + "x"));
+          JsonObject busy = third.call(runWithStdin("third", stdin, "sleep", tag + "2"));
           assertEquals("Busy: memory for requests being served (max 12582912 bytes over all "
               + "connections)", busy.getString("error"), busy::encode);
-          assertTrue(!running("sleep", tag + "x"), "the refused run did not start");
+          assertTrue(!running("sleep", tag + "2"), "the refused run did not start");
           // A small request still fits beside them.
           assertEquals(0, third.call(new JsonObject().put("id", "s").put("type", "run")
               .put("command", new JsonArray().add("true"))).getInteger("exit_code"));
