@@ -38,6 +38,8 @@ public final class FrameDecoder {
   public static final class Budget {
     private final long limit;
     private final AtomicLong used = new AtomicLong();
+    private final java.util.concurrent.atomic.AtomicBoolean refused =
+        new java.util.concurrent.atomic.AtomicBoolean();
 
     public Budget(long limit) {
       this.limit = limit;
@@ -48,12 +50,23 @@ public final class FrameDecoder {
       while (true) {
         long u = used.get();
         if (u + n > limit) {
+          refused.set(true);
           return false;
         }
         if (used.compareAndSet(u, u + n)) {
           return true;
         }
       }
+    }
+
+    /** Takes {@code n} bytes even past the limit: for memory that is already held. */
+    public void force(long n) {
+      used.addAndGet(n);
+    }
+
+    /** Whether a take was refused since the last call. */
+    public boolean takeRefused() {
+      return refused.getAndSet(false);
     }
 
     public void give(long n) {

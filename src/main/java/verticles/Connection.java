@@ -397,6 +397,10 @@ final class Connection implements WriteQueues.Holder {
       if (link.queuedBytes() == 0) {
         return;
       }
+      queues.relieve();
+      if (closing) {
+        return;
+      }
       long idleMs = (System.nanoTime() - link.lastWriteProgress()) / 1_000_000L;
       if (idleMs >= limit) {
         Log.warn("host_not_reading", "connection", id, "queued_bytes", link.queuedBytes(),
@@ -411,6 +415,11 @@ final class Connection implements WriteQueues.Holder {
   @Override
   public long charged() {
     return queueCharge;
+  }
+
+  @Override
+  public boolean stalled(long nanos) {
+    return link.queuedBytes() > 0 && System.nanoTime() - link.lastWriteProgress() >= nanos;
   }
 
   @Override
