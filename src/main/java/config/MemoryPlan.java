@@ -1,34 +1,75 @@
 package config;
 
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.function.ToLongFunction;
 
 /**
  * The worst case of what the agent's limits let it hold in its heap at once, checked against the
  * heap it has ({@code Runtime.maxMemory()}: 192 MiB under {@code bin/agent}).
  *
  * <p>A configuration whose worst case does not fit is scaled down where its values are defaults:
- * the largest term that a default decides is halved, down to a floor, until everything fits. If
- * it still cannot fit, because of values set explicitly, the agent refuses to start and says
- * which key to lower.
+ * the largest term that a default byte budget decides is halved, down to a floor, until everything
+ * fits; only when no budget can give more are the counts ({@code max_runs}, {@code max_sessions})
+ * halved. If it still cannot fit, because of values set explicitly, the agent refuses to start and
+ * says which keys to lower.
  */
 public final class MemoryPlan {
   static final long MIB = 1024 * 1024;
+  /** The largest frame, request or answer (protocol.Frames.MAX_FRAME). */
+  static final long FRAME = 10 * MIB;
   /** The agent's own objects at rest: classes' statics, Vert.x, Netty, per-connection state. */
   static final long AT_REST = 16 * MIB;
   /**
    * Answers being written: one per event loop (two), each up to one frame (10 MiB) held twice
    * while it is built (the output string and the frame).
    */
-  static final long ANSWERS_IN_WRITING = 2 * 2 * 10 * MIB;
-  /** Each streamed run buffers up to this much of each of its two streams. */
-  static final long STREAM_BUFFER = 256 * 1024;
-  /** A session takes input of this much at once, waiting for the terminal, and refuses more. */
-  static final long SESSION_INPUT = MIB;
+  static final long ANSWERS_IN_WRITING = 2 * 2 * FRAME;
+  /**
+   * A request being parsed, on the listener's one event loop: the parser's text buffer (2 bytes a
+   * character), the builder it copies into and the string it makes, each the size of the frame
+   * (measured: parsing a 10 MiB field allocates 4 times its size). The frame itself is counted
+   * under the requests being served.
+   */
+  static final long REQUEST_IN_PARSING = 4 * FRAME;
+  /** What each stream of a streamed run always has of its own (stream.OutputBuffer.RESERVE). */
+  static final long STREAM_RESERVE = 8 * 1024;
+  /** Output a stream has sent and not yet seen acknowledged (stream.StreamPump.WINDOW). */
+  static final long STREAM_WINDOW = 256 * 1024;
+  /**
+   * A request being served holds at most this many bytes per byte that arrived: its strings (2
+   * bytes a character where one is beyond Latin-1), or a Latin-1 string and what is decoded from
+   * its base64 (3/4 byte a byte).
+   */
+  static final int REQUEST_FACTOR = 2;
 
   /** One line of the arithmetic. */
   public record Term(String what, String formula, long bytes) {}
+
+  /** A byte budget the plan may halve while it is a default, down to its floor. */
+  private record Knob(String key, ToLongFunction<AgentConfig> value, long floor,
+      ToLongFunction<AgentConfig> term) {}
+
+  private static final List<Knob> BUDGETS = List.of(
+      new Knob("frame_budget_bytes", AgentConfig::frameBudgetBytes, 12 * MIB,
+          AgentConfig::frameBudgetBytes),
+      new Knob("request_budget_bytes", AgentConfig::requestBudgetBytes, 12 * MIB,
+          c -> c.requestBudgetBytes() * REQUEST_FACTOR),
+      new Knob("write_queue_budget_bytes", AgentConfig::writeQueueBudgetBytes, 12 * MIB,
+          AgentConfig::writeQueueBudgetBytes),
+      new Knob("run_output_budget_bytes", AgentConfig::runOutputBudgetBytes, 8 * MIB,
+          AgentConfig::runOutputBudgetBytes),
+      new Knob("run_stream_budget_bytes", AgentConfig::runStreamBudgetBytes, 2 * MIB,
+          c -> c.runStreamBudgetBytes() * 7 / 3),
+      new Knob("shell_backlog_bytes", c -> c.shellBacklogBytes(), 64 * 1024,
+          c -> (long) c.maxSessions() * c.shellBacklogBytes() + shellFrames(c)));
+
+  private static final List<Knob> COUNTS = List.of(
+      new Knob("max_runs", c -> c.maxRuns(), 16, c -> c.maxRuns() * 2 * STREAM_RESERVE * 7 / 3),
+      new Knob("max_sessions", c -> c.maxSessions(), 8,
+          c -> (long) c.maxSessions() * c.shellBacklogBytes() + shellFrames(c)));
 
   private MemoryPlan() {}
 
@@ -38,15 +79,33 @@ public final class MemoryPlan {
     t.add(new Term("agent at rest", "16 MiB", AT_REST));
     t.add(new Term("answers being written", "2 event loops x 2 copies x 10 MiB",
         ANSWERS_IN_WRITING));
+    t.add(new Term("request being parsed", "1 event loop x 4 x 10 MiB", REQUEST_IN_PARSING));
+    t.add(new Term("incomplete frames", "frame_budget_bytes", c.frameBudgetBytes()));
+    t.add(new Term("requests being served", "request_budget_bytes x 2",
+        c.requestBudgetBytes() * REQUEST_FACTOR));
+    t.add(new Term("answers to hosts", "write_queue_budget_bytes", c.writeQueueBudgetBytes()));
     t.add(new Term("run output", "run_output_budget_bytes", c.runOutputBudgetBytes()));
-    t.add(new Term("streamed runs", "max_runs (" + c.maxRuns() + ") x 2 streams x 256 KiB",
-        c.maxRuns() * 2 * STREAM_BUFFER));
+    t.add(new Term("streamed runs", "(max_runs (" + c.maxRuns()
+        + ") x 2 streams x 8 KiB + run_stream_budget_bytes) x 7/3", streams(c)));
     t.add(new Term("shell backlogs", "max_sessions (" + c.maxSessions()
         + ") x shell_backlog_bytes (" + c.shellBacklogBytes() + ")",
         (long) c.maxSessions() * c.shellBacklogBytes()));
-    t.add(new Term("shell input waiting", "max_sessions (" + c.maxSessions() + ") x 1 MiB",
-        c.maxSessions() * SESSION_INPUT));
+    t.add(new Term("shell output in writing", "max_sessions x min(shell_backlog_bytes, 256 KiB)"
+        + " x 4/3", shellFrames(c)));
     return t;
+  }
+
+  /**
+   * What streamed runs hold: each stream's buffer, and, for what it has sent and not yet seen
+   * acknowledged (never more than it holds), the frame in the connection's queue, base64 (4/3).
+   */
+  static long streams(AgentConfig c) {
+    return (c.maxRuns() * 2 * STREAM_RESERVE + c.runStreamBudgetBytes()) * 7 / 3;
+  }
+
+  /** Frames of session output sent and not yet acknowledged: at most a window, base64. */
+  static long shellFrames(AgentConfig c) {
+    return c.maxSessions() * Math.min(c.shellBacklogBytes(), STREAM_WINDOW) * 4 / 3;
   }
 
   public static long worstCase(AgentConfig c) {
@@ -57,10 +116,10 @@ public final class MemoryPlan {
   public static String describe(AgentConfig c, long heap) {
     StringBuilder b = new StringBuilder();
     for (Term t : terms(c)) {
-      b.append(String.format("  %-22s %-55s %6.1f MiB%n", t.what(), t.formula(),
+      b.append(String.format("  %-23s %-72s %6.1f MiB%n", t.what(), t.formula(),
           t.bytes() / (double) MIB));
     }
-    b.append(String.format("  %-22s %-55s %6.1f MiB (heap %.1f MiB)", "worst case", "",
+    b.append(String.format("  %-23s %-72s %6.1f MiB (heap %.1f MiB)", "worst case", "",
         worstCase(c) / (double) MIB, heap / (double) MIB));
     return b.toString();
   }
@@ -77,73 +136,66 @@ public final class MemoryPlan {
       throws ConfigException {
     // A key set to its default value (conf/agent.json spells the defaults out) is a default.
     AgentConfig d = AgentConfig.defaults();
-    Set<String> fixed = new java.util.HashSet<>(explicit);
-    if (c.runOutputBudgetBytes() == d.runOutputBudgetBytes()) {
-      fixed.remove("run_output_budget_bytes");
+    Set<String> fixed = new HashSet<>(explicit);
+    for (Knob k : knobs()) {
+      if (k.value().applyAsLong(c) == k.value().applyAsLong(d)) {
+        fixed.remove(k.key());
+      }
     }
-    if (c.maxRuns() == d.maxRuns()) {
-      fixed.remove("max_runs");
-    }
-    if (c.shellBacklogBytes() == d.shellBacklogBytes()) {
-      fixed.remove("shell_backlog_bytes");
-    }
-    if (c.maxSessions() == d.maxSessions()) {
-      fixed.remove("max_sessions");
-    }
-    return fitFixed(c, fixed, heap);
-  }
-
-  private static AgentConfig fitFixed(AgentConfig c, Set<String> explicit, long heap)
-      throws ConfigException {
     AgentConfig fitted = c;
     while (worstCase(fitted) > heap) {
-      AgentConfig smaller = halveLargest(fitted, explicit);
+      AgentConfig smaller = halveLargest(fitted, fixed, BUDGETS);
+      if (smaller == null) {
+        smaller = halveLargest(fitted, fixed, COUNTS);
+      }
       if (smaller == null) {
         throw new ConfigException("the limits can hold more than the heap: lower "
-            + "run_output_budget_bytes, max_runs, max_sessions or shell_backlog_bytes, or give "
-            + "the agent more heap (-Xmx)\n" + describe(fitted, heap));
+            + String.join(", ", knobs().stream().map(Knob::key).toList())
+            + ", or give the agent more heap (-Xmx)\n" + describe(fitted, heap));
       }
       fitted = smaller;
     }
     return fitted;
   }
 
-  /** Halves the default behind the largest term that a default decides, or null if none can. */
-  private static AgentConfig halveLargest(AgentConfig c, Set<String> explicit) {
-    long runOutput = c.runOutputBudgetBytes();
-    long streams = c.maxRuns() * 2 * STREAM_BUFFER;
-    long backlogs = (long) c.maxSessions() * c.shellBacklogBytes();
-    long input = c.maxSessions() * SESSION_INPUT;
-    boolean canRunOutput = !explicit.contains("run_output_budget_bytes") && runOutput > 8 * MIB;
-    boolean canRuns = !explicit.contains("max_runs") && c.maxRuns() > 16;
-    boolean canBacklog = !explicit.contains("shell_backlog_bytes")
-        && c.shellBacklogBytes() > 64 * 1024;
-    boolean canSessions = !explicit.contains("max_sessions") && c.maxSessions() > 8;
-    long best = -1;
-    int which = -1;
-    long[] sizes = {runOutput, streams, backlogs, Math.max(backlogs, input)};
-    boolean[] can = {canRunOutput, canRuns, canBacklog, canSessions};
-    for (int i = 0; i < sizes.length; i++) {
-      if (can[i] && sizes[i] > best) {
-        best = sizes[i];
-        which = i;
-      }
-    }
-    return switch (which) {
-      case 0 -> with(c, c.maxRuns(), c.maxSessions(), c.shellBacklogBytes(), runOutput / 2);
-      case 1 -> with(c, c.maxRuns() / 2, c.maxSessions(), c.shellBacklogBytes(), runOutput);
-      case 2 -> with(c, c.maxRuns(), c.maxSessions(), c.shellBacklogBytes() / 2, runOutput);
-      case 3 -> with(c, c.maxRuns(), c.maxSessions() / 2, c.shellBacklogBytes(), runOutput);
-      default -> null;
-    };
+  private static List<Knob> knobs() {
+    List<Knob> all = new ArrayList<>(BUDGETS);
+    all.addAll(COUNTS);
+    return all;
   }
 
-  private static AgentConfig with(AgentConfig c, int maxRuns, int maxSessions, int backlog,
-      long runOutputBudget) {
+  /** Halves the default behind the largest term among {@code knobs}, or null if none can. */
+  private static AgentConfig halveLargest(AgentConfig c, Set<String> fixed, List<Knob> knobs) {
+    Knob best = null;
+    long most = -1;
+    for (Knob k : knobs) {
+      long term = k.term().applyAsLong(c);
+      if (!fixed.contains(k.key()) && k.value().applyAsLong(c) > k.floor() && term > most) {
+        best = k;
+        most = term;
+      }
+    }
+    if (best == null) {
+      return null;
+    }
+    return with(c, best.key(), Math.max(best.floor(), best.value().applyAsLong(c) / 2));
+  }
+
+  /** {@code c} with the one value behind {@code key} replaced. */
+  static AgentConfig with(AgentConfig c, String key, long v) {
+    int maxRuns = key.equals("max_runs") ? (int) v : c.maxRuns();
+    int maxSessions = key.equals("max_sessions") ? (int) v : c.maxSessions();
+    int backlog = key.equals("shell_backlog_bytes") ? (int) v : c.shellBacklogBytes();
+    long runOutput = key.equals("run_output_budget_bytes") ? v : c.runOutputBudgetBytes();
+    long frames = key.equals("frame_budget_bytes") ? v : c.frameBudgetBytes();
+    long requests = key.equals("request_budget_bytes") ? v : c.requestBudgetBytes();
+    long queues = key.equals("write_queue_budget_bytes") ? v : c.writeQueueBudgetBytes();
+    long streams = key.equals("run_stream_budget_bytes") ? v : c.runStreamBudgetBytes();
     return new AgentConfig(c.listen(), c.authToken(), c.maxConnections(),
         c.maxRequestsPerConnection(), maxRuns, maxSessions, backlog, c.runMaxOutputBytes(),
-        runOutputBudget, c.sessionIdleTimeoutMs(), c.killGraceMs(), c.writeQueueMaxBytes(),
-        c.metrics(), c.logFormat(), c.logLevel(), c.listenBacklog(), c.frameBudgetBytes(),
-        c.frameTimeoutMs(), c.writeStallTimeoutMs(), c.cgroups(), c.pidsMax());
+        runOutput, c.sessionIdleTimeoutMs(), c.killGraceMs(), c.writeQueueMaxBytes(),
+        c.metrics(), c.logFormat(), c.logLevel(), c.listenBacklog(), frames,
+        c.frameTimeoutMs(), c.writeStallTimeoutMs(), c.cgroups(), c.pidsMax(), queues, requests,
+        streams);
   }
 }

@@ -182,6 +182,14 @@ public final class FileOps {
   // -------------------------------------------------------------------------------- read_file
 
   public static Response read(Request r) {
+    return read(r, n -> true);
+  }
+
+  /**
+   * {@code reserve} is asked for the bytes about to be read; when it says no, the answer is
+   * {@code Busy} and nothing is read. The caller gives them back if the read fails after that.
+   */
+  public static Response read(Request r, java.util.function.LongPredicate reserve) {
     List<String> names = names(r.path());
     // A long id takes room from the content.
     long max = Math.max(0, Math.min(MAX_CHUNK,
@@ -208,12 +216,14 @@ public final class FileOps {
             throw new AgentException("File too large: " + size
                 + " bytes (read it in chunks with offset/length)");
           }
+          reserveOrBusy(reserve, size);
           return Response.ok(r.id()).with("content_base64",
               FileCalls.readAt(fd, 0, (int) size, p.path));
         }
         long offset = r.offset() == null ? 0 : r.offset();
         long want = r.length() == null ? max : Math.min(r.length(), max);
         long n = Math.max(0, Math.min(want, size - offset));
+        reserveOrBusy(reserve, n);
         byte[] data = FileCalls.readAt(fd, offset, (int) n, p.path);
         return Response.ok(r.id()).with("content_base64", data).with("size", size)
             .with("eof", offset + data.length >= size);
@@ -222,6 +232,12 @@ public final class FileOps {
       }
     } catch (IOException e) {
       throw Errors.failed(Errors.READ_FAILED, e);
+    }
+  }
+
+  private static void reserveOrBusy(java.util.function.LongPredicate reserve, long n) {
+    if (n > 0 && !reserve.test(n)) {
+      throw Errors.busy("memory for answers on their way to hosts (over all connections)");
     }
   }
 

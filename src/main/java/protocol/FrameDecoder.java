@@ -31,20 +31,26 @@ public final class FrameDecoder {
     }
   }
 
-  /** Bytes held in incomplete frames over all decoders that share it. Thread-safe. */
+  /**
+   * Bytes held over everything that shares it: incomplete frames over all decoders, and the same
+   * kind of count elsewhere (requests being served, answers queued, streamed output). Thread-safe.
+   */
   public static final class Budget {
     private final long limit;
     private final AtomicLong used = new AtomicLong();
+    private final java.util.concurrent.atomic.AtomicBoolean refused =
+        new java.util.concurrent.atomic.AtomicBoolean();
 
     public Budget(long limit) {
       this.limit = limit;
     }
 
     /** Takes {@code n} bytes if they fit under the limit. */
-    boolean tryTake(long n) {
+    public boolean tryTake(long n) {
       while (true) {
         long u = used.get();
         if (u + n > limit) {
+          refused.set(true);
           return false;
         }
         if (used.compareAndSet(u, u + n)) {
@@ -53,7 +59,17 @@ public final class FrameDecoder {
       }
     }
 
-    void give(long n) {
+    /** Takes {@code n} bytes even past the limit: for memory that is already held. */
+    public void force(long n) {
+      used.addAndGet(n);
+    }
+
+    /** Whether a take was refused since the last call. */
+    public boolean takeRefused() {
+      return refused.getAndSet(false);
+    }
+
+    public void give(long n) {
       used.addAndGet(-n);
     }
 

@@ -32,6 +32,30 @@ public final class RequestParser {
     }
   }
 
+  /**
+   * The id of a request that will not be served, so that its refusal can name it: only the
+   * top-level {@code id} is read, every other value is skipped without being built. "" if the
+   * body has no string id where it is looked for.
+   */
+  public static String idOf(byte[] body) {
+    try (JsonParser p = JSON.createParser(body)) {
+      if (p.nextToken() != JsonToken.START_OBJECT) {
+        return "";
+      }
+      while (p.nextToken() == JsonToken.FIELD_NAME) {
+        boolean isId = "id".equals(p.currentName());
+        JsonToken t = p.nextToken();
+        if (isId) {
+          return t == JsonToken.VALUE_STRING ? p.getText() : "";
+        }
+        p.skipChildren();
+      }
+    } catch (IOException e) {
+      // Malformed from here on: what was found is all there is.
+    }
+    return "";
+  }
+
   private static String jsonReason(JsonProcessingException e) {
     String msg = e.getOriginalMessage();
     if (msg == null) {

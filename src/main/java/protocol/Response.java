@@ -12,6 +12,8 @@ import java.util.Map;
  */
 public final class Response {
   private final Map<String, Object> fields = new LinkedHashMap<>();
+  /** Run once the answer has been made into a frame: what it held may be counted as freed. */
+  private Runnable onFramed;
 
   private Response(String id) {
     fields.put("id", id == null ? "" : id);
@@ -37,6 +39,21 @@ public final class Response {
       fields.put(field, value);
     }
     return this;
+  }
+
+  /** {@code r} runs once this answer has been made into a frame (or dropped). */
+  public Response whenFramed(Runnable r) {
+    onFramed = r;
+    return this;
+  }
+
+  /** The answer is now a frame: runs what {@link #whenFramed} registered, once. */
+  public void framed() {
+    Runnable r = onFramed;
+    onFramed = null;
+    if (r != null) {
+      r.run();
+    }
   }
 
   public String id() {

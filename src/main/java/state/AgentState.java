@@ -14,11 +14,17 @@ public final class AgentState {
   public final AtomicInteger connections = new AtomicInteger();
   public final AtomicInteger runs = new AtomicInteger();
   public final AtomicInteger sessions = new AtomicInteger();
+  /**
+   * Answers on their way to hosts, over all connections (write_queue_budget_bytes): from the
+   * moment a handler reads what a large answer carries until the answer is written.
+   */
+  public final protocol.FrameDecoder.Budget answers;
   private volatile Metrics metrics = Metrics.NONE;
   private volatile boolean stopping;
 
   public AgentState(AgentConfig config) {
     this.config = config;
+    this.answers = new protocol.FrameDecoder.Budget(config.writeQueueBudgetBytes());
   }
 
   public AgentConfig config() {

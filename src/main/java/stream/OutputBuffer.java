@@ -1,6 +1,7 @@
 package stream;
 
 import process.OutputSink;
+import protocol.FrameDecoder;
 
 /**
  * Bytes on their way from a process to a host, with flow control.
@@ -16,12 +17,36 @@ import process.OutputSink;
  * Dropping is paced: after each {@link #DROP_BURST} bytes dropped the producer pauses
  * {@link #DROP_PAUSE_MS}, so that an endless writer nobody watches costs little CPU and garbage,
  * yet the backlog still holds its newest output.
+ *
+ * <p>A buffer may share a {@link FrameDecoder.Budget} with others (the streamed runs do). It then
+ * always has {@link #RESERVE} bytes of its own, and grows past them, up to its capacity, only as
+ * far as the shared budget allows; once everything it holds is acknowledged it shrinks back and
+ * returns what it took. What it cannot grow into, the producer does not read: the process blocks
+ * on its pipe, and no output is lost. The reserve guarantees that every stream moves on, however
+ * many others hold the budget.
  */
 public final class OutputBuffer {
   static final long DROP_BURST = 64 * 1024;
   static final long DROP_PAUSE_MS = 10;
+  /** What a buffer that shares a budget always has of its own. */
+  public static final int RESERVE = 8 * 1024;
+  /** The first ring of a buffer that shares no budget. */
+  private static final int INITIAL = 16 * 1024;
+  /** Growing by less than this is not worth a copy of the ring. */
+  private static final long GROW_MIN = 4 * 1024;
+  /** The most {@link #room} grants at once to a buffer that shares a budget. */
+  static final long GRANT_MAX = 64 * 1024;
 
   private final int capacity;
+  /** Shared with other buffers, or null: then the ring grows freely up to the capacity. */
+  private final FrameDecoder.Budget budget;
+  /** Bytes of the ring taken from the budget (its size beyond the reserve). */
+  private long charged;
+  /**
+   * What the last {@link #room} granted and {@link #append} has not yet used: the ring never
+   * shrinks below it, so that what was granted always fits.
+   */
+  private long granted;
   private byte[] ring;
   /** Absolute offsets: acked <= sent <= end, and end - acked <= capacity. */
   private long acked;
@@ -36,8 +61,55 @@ public final class OutputBuffer {
   private OutputSink.Waker waker;
 
   public OutputBuffer(int capacity) {
+    this(capacity, null);
+  }
+
+  /** A buffer that grows past {@link #RESERVE} only as far as {@code budget} allows. */
+  public OutputBuffer(int capacity, FrameDecoder.Budget budget) {
     this.capacity = capacity;
-    this.ring = new byte[Math.min(capacity, 16 * 1024)];
+    this.budget = budget;
+    this.ring = new byte[Math.min(capacity, budget == null ? INITIAL : RESERVE)];
+  }
+
+  /** How much the buffer may hold now: its ring when it shares a budget, else its capacity. */
+  private long limit() {
+    return budget == null ? capacity : ring.length;
+  }
+
+  /** Grows the ring ahead of need, once it is half full, if the shared budget allows. */
+  private void growFromBudget() {
+    long held = end - acked;
+    if (budget == null || closed || ring.length >= capacity || held * 2 < ring.length) {
+      return;
+    }
+    // Double, or take what is left of the budget when that is less.
+    long step = Math.min(Math.min(capacity, (long) ring.length * 2) - ring.length,
+        budget.limit() - budget.used());
+    if (step >= GROW_MIN && budget.tryTake(step)) {
+      charged += step;
+      grow(ring.length + (int) step);
+    }
+  }
+
+  /**
+   * Gives back what the ring took from the budget once nothing is held, keeping only room for
+   * what the producer was granted and has not appended yet.
+   */
+  private void shrinkToReserve() {
+    if (charged > 0 && end == acked) {
+      int size = (int) Math.max(Math.min(capacity, RESERVE), granted);
+      if (size < ring.length) {
+        long back = ring.length - size;
+        budget.give(back);
+        charged -= back;
+        ring = new byte[size];
+      }
+    }
+  }
+
+  /** Bytes this buffer holds of the shared budget (0 without one). */
+  public synchronized long charged() {
+    return charged;
   }
 
   /**
@@ -52,7 +124,12 @@ public final class OutputBuffer {
       return Long.MAX_VALUE;
     }
     if (blocking) {
-      long room = capacity - (end - acked);
+      growFromBudget();
+      long room = limit() - (end - acked);
+      if (budget != null) {
+        room = Math.min(room, GRANT_MAX);
+        granted = room;
+      }
       if (room == 0) {
         this.waker = waker;
       }
@@ -77,8 +154,9 @@ public final class OutputBuffer {
     if (closed) {
       return false;
     }
+    granted = Math.max(0, granted - len);
     while (len > 0) {
-      long room = capacity - (end - acked);
+      long room = (blocking ? limit() : capacity) - (end - acked);
       if (room == 0) {
         if (blocking) {
           // More than room() allowed: not done by the engine; the excess is lost.
@@ -151,6 +229,13 @@ public final class OutputBuffer {
   public synchronized void close() {
     closed = true;
     finished = true;
+    if (charged > 0) {
+      // Nothing more will be sent from here: the ring goes, and with it what it took.
+      acked = end;
+      sent = end;
+      granted = 0;
+      shrinkToReserve();
+    }
     wakeProducer();
   }
 
@@ -170,6 +255,7 @@ public final class OutputBuffer {
   public synchronized void ack(long offset) {
     if (offset > acked && offset <= sent) {
       acked = offset;
+      shrinkToReserve();
       wakeProducer();
     }
   }

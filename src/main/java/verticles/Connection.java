@@ -30,7 +30,12 @@ import transport.Link;
  * typed request, sends it to the verticle that serves it, and writes the answers and events back.
  * Everything here runs on the listener's context.
  */
-final class Connection {
+final class Connection implements WriteQueues.Holder {
+  /**
+   * The longest id, as written in an answer: so that every answer, the exit code and flags of a
+   * run's included, fits a frame with the id echoed and room to spare for output.
+   */
+  static final long MAX_ID = 1024 * 1024;
   /** Reading requests pauses while this many response bytes wait to be written. */
   private static final long PAUSE_AT = 4L * 1024 * 1024;
 
@@ -40,6 +45,13 @@ final class Connection {
   private final String id;
   private final AgentState state;
   private final FrameDecoder decoder;
+  /** Bytes of complete requests being served, over all connections. */
+  private final FrameDecoder.Budget requests;
+  /** Answers queued over all connections. */
+  private final WriteQueues queues;
+  /** What this connection has charged to {@link #queues} and not yet released. */
+  private long queueCharge;
+  private boolean queueReleased;
   private final byte[] token;
   private MessageConsumer<Messages.Outbound> outbound;
   private int inFlight;
@@ -53,8 +65,11 @@ final class Connection {
   private long frameTimer = -1;
   private long stallTimer = -1;
 
-  Connection(Vertx vertx, Link link, String id, AgentState state, FrameDecoder.Budget budget) {
+  Connection(Vertx vertx, Link link, String id, AgentState state, FrameDecoder.Budget budget,
+      FrameDecoder.Budget requests, WriteQueues queues) {
     this.vertx = vertx;
+    this.requests = requests;
+    this.queues = queues;
     this.bus = vertx.eventBus();
     this.link = link;
     this.id = id;
@@ -82,6 +97,7 @@ final class Connection {
 
   void start() {
     outbound = bus.localConsumer(Addresses.conn(id), this::onOutbound);
+    queues.add(this);
     state.metrics().connections(link.transport(), 1);
     link.start(this::onData, v -> onClosed());
     armFrameTimer(state.config().frameTimeoutMs());
@@ -154,24 +170,51 @@ final class Connection {
       return;
     }
     long t0 = System.nanoTime();
+    long size = body.length;
+    if (!requests.tryTake(size)) {
+      // Served requests hold what they carried until they are answered: this one must wait.
+      String rid = RequestParser.idOf(body);
+      rid = ResponseWriter.escapedLength(rid) > MAX_ID ? "" : rid;
+      Log.warn("request_budget_exhausted", "connection", id, "id", rid, "bytes", size,
+          "budget_bytes", requests.limit());
+      answer("unknown", t0, Errors.toResponse(rid, Errors.busy("memory for requests being served "
+          + "(max " + requests.limit() + " bytes over all connections)")));
+      return;
+    }
     Request r;
     try {
       r = RequestParser.parse(body);
     } catch (InvalidRequestException e) {
+      requests.give(size);
       // The parser's message may quote the body, and bodies are never logged.
       Log.warn("invalid_request", "connection", id, "id", e.id(), "bytes", body.length);
       answer("invalid", t0, Response.error(e.id(), e.getMessage()));
       return;
     }
+    if (!forwarded(r.type())) {
+      // Answered here and now: nothing of it is held once this returns.
+      requests.give(size);
+    }
+    long idBytes = ResponseWriter.escapedLength(r.id());
+    if (idBytes > MAX_ID) {
+      // No answer could carry it back whole; the error cannot either, so it has no id.
+      releaseUnserved(r, size);
+      Log.warn("invalid_request", "connection", id, "bytes", body.length, "reason", "id too long");
+      answer("invalid", t0, Response.error("", "Invalid request: field 'id' is too long ("
+          + idBytes + " bytes, max " + MAX_ID + ")"));
+      return;
+    }
     String type = r.type().wire();
     if (token != null && !tokenMatches(r.authToken())) {
       Log.warn("unauthorized", "connection", id, "id", r.id());
+      releaseUnserved(r, size);
       answer(type, t0, Response.error(r.id(), Errors.UNAUTHORIZED));
       closeAfterWrites();
       return;
     }
     validSeen = true;
     if (inFlight >= state.config().maxRequestsPerConnection()) {
+      releaseUnserved(r, size);
       answer(type, t0, Errors.toResponse(r.id(), Errors.busy(
           "requests in flight on this connection (max "
           + state.config().maxRequestsPerConnection() + ")")));
@@ -185,11 +228,26 @@ final class Connection {
       case INFO -> answer(type, t0, info(r.id()));
       case SHUTDOWN -> answer(type, t0, Response.ok(r.id()))
           .onComplete(ar -> bus.send(Addresses.CONTROL, "shutdown"));
-      case RUN -> forward(Addresses.RUN, r, t0);
+      case RUN -> forward(Addresses.RUN, r, t0, size);
       case WRITE_FILE, READ_FILE, REMOVE_FILE, MKDIR, STAT, LIST_DIR, RENAME ->
-          forward(Addresses.FILE, r, t0);
+          forward(Addresses.FILE, r, t0, size);
       case SHELL, SHELL_INPUT, SHELL_RESIZE, SHELL_CLOSE, SHELL_ATTACH, LIST_SESSIONS ->
-          forward(Addresses.SHELL, r, t0);
+          forward(Addresses.SHELL, r, t0, size);
+    }
+  }
+
+  /** Requests served elsewhere: what they carry stays charged until they are answered. */
+  private static boolean forwarded(protocol.RequestType t) {
+    return switch (t) {
+      case PING, INFO, SHUTDOWN -> false;
+      default -> true;
+    };
+  }
+
+  /** A request that would have been forwarded is answered here instead. */
+  private void releaseUnserved(Request r, long size) {
+    if (forwarded(r.type())) {
+      requests.give(size);
     }
   }
 
@@ -198,10 +256,11 @@ final class Connection {
     return MessageDigest.isEqual(token, g);
   }
 
-  private void forward(String address, Request r, long t0) {
+  private void forward(String address, Request r, long t0, long size) {
     inFlight++;
     bus.<Response>request(address, new Messages.Envelope(id, r), UNTIMED).onComplete(ar -> {
       inFlight--;
+      requests.give(size);
       Response resp = ar.succeeded() ? ar.result().body() : Errors.toResponse(r.id(), ar.cause());
       Future<Void> written = answer(r.type().wire(), t0, resp);
       if (!resp.isError()) {
@@ -217,7 +276,8 @@ final class Connection {
 
   private void onOutbound(Message<Messages.Outbound> m) {
     Messages.Outbound o = m.body();
-    Future<Void> written = send(o.frame());
+    // Output that waits for acknowledgement is bounded by its stream's window, not by the budget.
+    Future<Void> written = send(o.frame(), o.ackAddress() == null);
     if (o.ackAddress() != null) {
       written.onSuccess(v -> bus.send(o.ackAddress(), new Messages.Ack(id, o.epoch(), o.offset())));
     }
@@ -231,13 +291,22 @@ final class Connection {
     return send(r);
   }
 
-  /** Writes one frame. A response that cannot fit a frame becomes an error instead. */
   Future<Void> send(Response r) {
+    return send(r, true);
+  }
+
+  /**
+   * Writes one frame. A response that cannot fit a frame is cut down, see {@link #fitted}.
+   *
+   * @param budgeted whether the frame counts against write_queue_budget_bytes (all but output
+   *     that waits for acknowledgement)
+   */
+  private Future<Void> send(Response r, boolean budgeted) {
     byte[] frame = ResponseWriter.frame(r);
+    r.framed();
     if (frame.length - Frames.HEADER > Frames.MAX_FRAME) {
       Log.error("response_too_large", "connection", id, "id", r.id(), "bytes", frame.length);
-      frame = ResponseWriter.frame(Response.error(r.id(), "Response too large: "
-          + (frame.length - Frames.HEADER) + " bytes (max " + Frames.MAX_FRAME + ")"));
+      frame = ResponseWriter.frame(fitted(r, frame.length - Frames.HEADER));
     }
     if (link.queuedBytes() + frame.length > state.config().writeQueueMaxBytes()) {
       Log.warn("host_not_reading", "connection", id, "queued_bytes", link.queuedBytes(),
@@ -245,8 +314,22 @@ final class Connection {
       abort();
       return Future.failedFuture("write queue full");
     }
+    if (queueReleased) {
+      return Future.failedFuture("connection closed");
+    }
+    long n = budgeted ? frame.length : 0;
+    if (n > 0 && !queues.charge(this, n)) {
+      closeOverBudget(queues.total() + n);
+      return Future.failedFuture("write queue budget spent");
+    }
+    queueCharge += n;
     state.metrics().bytesOut(frame.length);
-    Future<Void> f = link.write(frame);
+    Future<Void> f = link.write(frame).andThen(ar -> {
+      if (!queueReleased && n > 0) {
+        queueCharge -= n;
+        queues.release(n);
+      }
+    });
     if (stallTimer < 0 && link.queuedBytes() > 0) {
       armStallTimer();
     }
@@ -262,6 +345,41 @@ final class Connection {
     });
   }
 
+  /** The output fields of a run's answer, each with the flag that says it was cut. */
+  private static final String[][] OUTPUTS = {{"stdout", "stdout_truncated"},
+      {"stderr", "stderr_truncated"}, {"stdout_base64", "stdout_truncated"},
+      {"stderr_base64", "stderr_truncated"}};
+
+  /**
+   * What is sent instead of {@code r}, whose body of {@code bytes} does not fit a frame. The
+   * handlers size their answers to fit, so this is a last guard, and it keeps what matters: the
+   * answer of a run keeps its exit code and flags, its output is emptied and flagged as cut. Any
+   * other answer becomes an error that says how large it was (sending part of a file or a listing
+   * as if whole would be worse). Ids are never longer than {@link #MAX_ID}, so this always fits.
+   */
+  static Response fitted(Response r, long bytes) {
+    if (!r.isError() && r.get("exit_code") != null
+        && (r.get("stdout") != null || r.get("stdout_base64") != null)) {
+      Response cut = Response.ok(r.id()).with("exit_code", r.get("exit_code"));
+      for (String[] o : OUTPUTS) {
+        Object v = r.get(o[0]);
+        if (v != null) {
+          boolean empty = v instanceof String str ? str.isEmpty() : ((byte[]) v).length == 0;
+          cut.with(o[0], v instanceof String ? "" : new byte[0]);
+          if (!empty || Boolean.TRUE.equals(r.get(o[1]))) {
+            cut.with(o[1], true);
+          }
+        }
+      }
+      cut.with("timed_out", r.get("timed_out"));
+      if (ResponseWriter.length(cut) <= Frames.MAX_FRAME) {
+        return cut;
+      }
+    }
+    return Response.error(r.id(), "Response too large: " + bytes + " bytes (max "
+        + Frames.MAX_FRAME + ")");
+  }
+
   /**
    * While answers wait to be written, checks that the queue moves: a host that has read nothing
    * for write_stall_timeout_ms loses its connection at once.
@@ -273,6 +391,10 @@ final class Connection {
       if (link.queuedBytes() == 0) {
         return;
       }
+      queues.relieve();
+      if (closing) {
+        return;
+      }
       long idleMs = (System.nanoTime() - link.lastWriteProgress()) / 1_000_000L;
       if (idleMs >= limit) {
         Log.warn("host_not_reading", "connection", id, "queued_bytes", link.queuedBytes(),
@@ -282,6 +404,35 @@ final class Connection {
         armStallTimer();
       }
     });
+  }
+
+  @Override
+  public long charged() {
+    return queueCharge;
+  }
+
+  @Override
+  public boolean stalled(long nanos) {
+    return link.queuedBytes() > 0 && System.nanoTime() - link.lastWriteProgress() >= nanos;
+  }
+
+  @Override
+  public void closeOverBudget(long totalBytes) {
+    Log.warn("host_not_reading", "connection", id, "queued_bytes", link.queuedBytes(),
+        "reason", "write queue budget", "total_bytes", totalBytes, "budget_bytes",
+        queues.budget());
+    releaseQueue();
+    abort();
+  }
+
+  /** Gives back to the budget over all connections whatever this one still has queued. */
+  private void releaseQueue() {
+    if (!queueReleased) {
+      queueReleased = true;
+      queues.release(queueCharge);
+      queueCharge = 0;
+      queues.remove(this);
+    }
   }
 
   private void closeAfterWrites() {
@@ -308,6 +459,7 @@ final class Connection {
       stallTimer = -1;
     }
     outbound.unregister();
+    releaseQueue();
     state.connections.decrementAndGet();
     state.metrics().connections(link.transport(), -1);
     if (midFrame) {
@@ -336,6 +488,9 @@ final class Connection {
     limits.put("frame_timeout_ms", c.frameTimeoutMs());
     limits.put("write_queue_max_bytes", c.writeQueueMaxBytes());
     limits.put("write_stall_timeout_ms", c.writeStallTimeoutMs());
+    limits.put("write_queue_budget_bytes", c.writeQueueBudgetBytes());
+    limits.put("request_budget_bytes", c.requestBudgetBytes());
+    limits.put("run_stream_budget_bytes", c.runStreamBudgetBytes());
     Map<String, Object> info = new LinkedHashMap<>();
     info.put("version", AgentState.VERSION);
     info.put("protocol", AgentState.PROTOCOL);

@@ -19,7 +19,12 @@ public final class FileVerticle extends VerticleBase {
   /** Threads for file work: enough to overlap a few slow disks, few enough to stay small. */
   static final int POOL_SIZE = 4;
 
+  private final state.AgentState state;
   private WorkerExecutor pool;
+
+  public FileVerticle(state.AgentState state) {
+    this.state = state;
+  }
 
   @Override
   public Future<?> start() {
@@ -36,14 +41,30 @@ public final class FileVerticle extends VerticleBase {
 
   private void handle(Message<Messages.Envelope> message) {
     Request r = message.body().request();
-    pool.executeBlocking(() -> serve(r), false).onComplete(ar -> message.reply(
-        ar.succeeded() ? ar.result() : Errors.toResponse(r.id(), ar.cause())));
+    // What a read_file takes of the budget for answers on their way to hosts, once it has read.
+    long[] taken = {0};
+    pool.executeBlocking(() -> serve(r, n -> {
+      if (!state.answers.tryTake(n)) {
+        return false;
+      }
+      taken[0] = n;
+      return true;
+    }), false).onComplete(ar -> {
+      long n = taken[0];
+      if (ar.failed()) {
+        state.answers.give(n);
+        message.reply(Errors.toResponse(r.id(), ar.cause()));
+        return;
+      }
+      // Held until the connection has made the answer a frame (which it then counts itself).
+      message.reply(n == 0 ? ar.result() : ar.result().whenFramed(() -> state.answers.give(n)));
+    });
   }
 
-  private static Response serve(Request r) {
+  private static Response serve(Request r, java.util.function.LongPredicate reserve) {
     return switch (r.type()) {
       case WRITE_FILE -> FileOps.write(r);
-      case READ_FILE -> FileOps.read(r);
+      case READ_FILE -> FileOps.read(r, reserve);
       case REMOVE_FILE -> FileOps.remove(r);
       case MKDIR -> FileOps.mkdir(r);
       case STAT -> FileOps.stat(r);

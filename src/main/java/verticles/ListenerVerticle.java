@@ -25,6 +25,10 @@ public final class ListenerVerticle extends VerticleBase {
   private long nextId;
   /** Bytes held in incomplete frames, over every connection of every address. */
   private FrameDecoder.Budget frameBudget;
+  /** Bytes of complete requests until they are answered, over every connection. */
+  private FrameDecoder.Budget requestBudget;
+  /** Answers queued for hosts, over every connection. */
+  private WriteQueues writeQueues;
 
   public ListenerVerticle(AgentState state, List<Address> addresses) {
     this.state = state;
@@ -34,6 +38,8 @@ public final class ListenerVerticle extends VerticleBase {
   @Override
   public Future<?> start() {
     frameBudget = new FrameDecoder.Budget(state.config().frameBudgetBytes());
+    requestBudget = new FrameDecoder.Budget(state.config().requestBudgetBytes());
+    writeQueues = new WriteQueues(state.answers);
     List<Future<Void>> bound = new ArrayList<>();
     for (Address a : addresses) {
       Acceptor acceptor = Acceptor.of(vertx, a, state.config().listenBacklog());
@@ -60,7 +66,8 @@ public final class ListenerVerticle extends VerticleBase {
       link.close();
       return;
     }
-    new Connection(vertx, link, Long.toString(++nextId, 36), state, frameBudget).start();
+    new Connection(vertx, link, Long.toString(++nextId, 36), state, frameBudget,
+        requestBudget, writeQueues).start();
   }
 
   @Override

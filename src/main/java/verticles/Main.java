@@ -127,7 +127,7 @@ public final class Main {
       }
     });
     return metrics.compose(v -> deploy(new RunVerticle(state)))
-        .compose(v -> deploy(new FileVerticle()))
+        .compose(v -> deploy(new FileVerticle(state)))
         .compose(v -> deploy(new ShellVerticle(state)))
         .compose(v -> vertx.deployVerticle(new ListenerVerticle(state, addresses),
             new DeploymentOptions()))

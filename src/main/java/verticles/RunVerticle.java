@@ -42,6 +42,11 @@ public final class RunVerticle extends VerticleBase {
   private final AgentState state;
   /** Shared by every run this verticle serves. */
   private final OutputBudget budget;
+  /**
+   * What streamed runs' buffers hold beyond their own reserve of {@link OutputBuffer#RESERVE},
+   * over all streamed runs: a run that finds it spent is read no faster than its host takes it.
+   */
+  private final protocol.FrameDecoder.Budget streamBudget;
   private final Map<String, Set<Run>> byConnection = new HashMap<>();
   private long nextStream;
   private Context context;
@@ -49,6 +54,7 @@ public final class RunVerticle extends VerticleBase {
   public RunVerticle(AgentState state) {
     this.state = state;
     this.budget = new OutputBudget(state.config().runOutputBudgetBytes());
+    this.streamBudget = new protocol.FrameDecoder.Budget(state.config().runStreamBudgetBytes());
   }
 
   /** One command in flight. */
@@ -158,7 +164,7 @@ public final class RunVerticle extends VerticleBase {
 
   private BufferSink streamSink(Run run, String name, long cap) {
     String ackAddress = Addresses.runStream(Long.toString(++nextStream, 36));
-    OutputBuffer buffer = new OutputBuffer((int) STREAM_BUFFER);
+    OutputBuffer buffer = new OutputBuffer((int) STREAM_BUFFER, streamBudget);
     StreamPump pump = new StreamPump(context, buffer,
         (data, dropped) -> Response.of(run.request.id()).with("stream", name)
             .with("output_base64", data),
@@ -260,6 +266,10 @@ public final class RunVerticle extends VerticleBase {
     if (run.outCapture != null) {
       run.outCapture.release();
       run.errCapture.release();
+    }
+    for (OutputBuffer b : run.buffers) {
+      // Everything was acknowledged, or will never be: what the buffer took goes back.
+      b.close();
     }
     run.acks.forEach(MessageConsumer::unregister);
     Set<Run> set = byConnection.get(run.connId);

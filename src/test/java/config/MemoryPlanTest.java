@@ -13,6 +13,7 @@ class MemoryPlanTest {
   private static final long MIB = 1024 * 1024;
   /** What Runtime.maxMemory() reports under bin/agent's -Xmx192m with the serial collector. */
   private static final long AGENT_HEAP = 185 * MIB;
+  private static final int MIB_I = 1024 * 1024;
 
   @Test
   void theDefaultsAreScaledDownToFitTheHeapOfBinAgent() throws Exception {
@@ -25,7 +26,55 @@ class MemoryPlanTest {
     assertEquals(d.maxConnections(), fitted.maxConnections());
     assertEquals(d.maxRequestsPerConnection(), fitted.maxRequestsPerConnection());
     assertEquals(d.runMaxOutputBytes(), fitted.runMaxOutputBytes());
-    assertTrue(fitted.maxRuns() >= 16 && fitted.maxSessions() >= 8);
+    // The byte budgets give way first: under bin/agent's heap the counts stay as they are.
+    assertEquals(256, fitted.maxRuns(), MemoryPlan.describe(fitted, AGENT_HEAP));
+    assertEquals(64, fitted.maxSessions(), MemoryPlan.describe(fitted, AGENT_HEAP));
+    // Every budget over all connections still holds a whole frame of 10 MiB.
+    assertTrue(fitted.frameBudgetBytes() > 10 * MIB);
+    assertTrue(fitted.requestBudgetBytes() > 10 * MIB);
+    assertTrue(fitted.writeQueueBudgetBytes() > 10 * MIB);
+  }
+
+  @Test
+  void theWorstCaseAddsUpEveryTerm() {
+    // A distinct value for each key, so that a term left out or counted twice shows.
+    AgentConfig c = new AgentConfig(AgentConfig.defaults().listen(), null, 1024, 64, 100, 10,
+        3 * MIB_I, 4 * MIB, 5 * MIB, 600_000, 500, 64 * MIB, null, "text", "info", 1024,
+        7 * MIB, 30_000, 30_000, true, 4096, 11 * MIB, 13 * MIB, 17 * MIB);
+    long expected = 16 * MIB // at rest
+        + 2 * 2 * 10 * MIB // answers being written: 2 event loops x 2 copies x a frame
+        + 4 * 10 * MIB // a request being parsed on the listener's loop
+        + 7 * MIB // incomplete frames: frame_budget_bytes
+        + 2 * 13 * MIB // requests being served: request_budget_bytes x 2
+        + 11 * MIB // answers to hosts: write_queue_budget_bytes
+        + 5 * MIB // run output: run_output_budget_bytes
+        // streamed runs: (reserves + run_stream_budget_bytes) x (buffer + base64 frame)
+        + (100 * 2 * 8 * 1024 + 17 * MIB) * 7 / 3
+        + 10 * 3 * MIB // shell backlogs: max_sessions x shell_backlog_bytes
+        + 10 * 256 * 1024 * 4 / 3; // session output in writing: a window each, base64
+    assertEquals(expected, MemoryPlan.worstCase(c), MemoryPlan.describe(c, 0));
+    assertEquals(10, MemoryPlan.terms(c).size());
+    String d = MemoryPlan.describe(c, 0);
+    for (String key : new String[] {"frame_budget_bytes", "request_budget_bytes",
+        "write_queue_budget_bytes", "run_output_budget_bytes", "run_stream_budget_bytes",
+        "max_runs", "max_sessions", "shell_backlog_bytes"}) {
+      assertTrue(d.contains(key), key + " in\n" + d);
+    }
+  }
+
+  @Test
+  void theCountsAreHalvedOnlyOnceEveryBudgetIsAtItsFloor() throws Exception {
+    // Every budget at its floor comes to 180 MiB with 256 runs and 64 sessions.
+    AgentConfig fitted = MemoryPlan.fit(AgentConfig.defaults(), Set.of(), 175 * MIB);
+    String d = MemoryPlan.describe(fitted, 175 * MIB);
+    assertTrue(MemoryPlan.worstCase(fitted) <= 175 * MIB, d);
+    assertTrue(fitted.maxRuns() < 256 || fitted.maxSessions() < 64, d);
+    assertEquals(12 * MIB, fitted.frameBudgetBytes(), d);
+    assertEquals(12 * MIB, fitted.requestBudgetBytes(), d);
+    assertEquals(12 * MIB, fitted.writeQueueBudgetBytes(), d);
+    assertEquals(8 * MIB, fitted.runOutputBudgetBytes(), d);
+    assertEquals(2 * MIB, fitted.runStreamBudgetBytes(), d);
+    assertEquals(64 * 1024, fitted.shellBacklogBytes(), d);
   }
 
   @Test
@@ -56,7 +105,7 @@ class MemoryPlanTest {
   void explicitValuesThatCannotFitAreRefusedWithTheArithmetic() {
     AgentConfig c = new AgentConfig(AgentConfig.defaults().listen(), null, 1024, 64, 256, 64,
         1024 * 1024, 4 * MIB, 1024 * MIB, 600_000, 500, 64 * MIB, null, "text", "info", 1024,
-        64 * MIB, 30_000, 30_000, true, 4096);
+        64 * MIB, 30_000, 30_000, true, 4096, 64 * MIB, 32 * MIB, 32 * MIB);
     ConfigException e = assertThrows(ConfigException.class,
         () -> MemoryPlan.fit(c, Set.of("run_output_budget_bytes"), AGENT_HEAP));
     assertTrue(e.getMessage().contains("run_output_budget_bytes"), e.getMessage());

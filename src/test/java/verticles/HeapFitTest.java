@@ -18,7 +18,8 @@ import support.AgentProcess;
 
 /**
  * With the heap bin/agent gives (-Xmx192m), the agent's limits together fit it: the defaults are
- * scaled down and said so in the log, and a value set explicitly that cannot fit is refused.
+ * scaled down and said so in the log, the byte budgets before the counts (256 runs and 64
+ * sessions stay), and a value set explicitly that cannot fit is refused.
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class HeapFitTest {
@@ -41,11 +42,20 @@ class HeapFitTest {
         JsonObject limits = c.call(new JsonObject().put("id", "i").put("type", "info"))
             .getJsonObject("info").getJsonObject("limits");
         // The scaled limits are the ones in force, and the host can see them.
-        long sum = limits.getLong("run_output_budget_bytes")
-            + limits.getLong("max_runs") * 2 * 256 * 1024
-            + limits.getLong("max_sessions") * (limits.getLong("shell_backlog_bytes") + 1048576)
-            + 56L * 1024 * 1024;
+        long sum = limits.getLong("frame_budget_bytes")
+            + 2 * limits.getLong("request_budget_bytes")
+            + limits.getLong("write_queue_budget_bytes")
+            + limits.getLong("run_output_budget_bytes")
+            + (limits.getLong("max_runs") * 2 * 8 * 1024
+                + limits.getLong("run_stream_budget_bytes")) * 7 / 3
+            + limits.getLong("max_sessions") * limits.getLong("shell_backlog_bytes")
+            + limits.getLong("max_sessions")
+                * Math.min(limits.getLong("shell_backlog_bytes"), 256 * 1024) * 4 / 3
+            + 96L * 1024 * 1024;
         assertEquals(worst, sum, limits::encode);
+        // The byte budgets gave way, not the counts a host feels.
+        assertEquals(256, limits.getInteger("max_runs"), limits::encode);
+        assertEquals(64, limits.getInteger("max_sessions"), limits::encode);
       }
     }
   }
