@@ -216,8 +216,15 @@ public final class Containment {
       c.remove();
     }
     remove(base);
-    for (Path p : new ArrayList<>(pendingV1)) {
-      while (!remove(p) && System.nanoTime() < deadline) {
+    // cgroup v1 counts a killed process for a moment after the v2 tree is empty: the v1
+    // directories get a bound of their own, not what the v2 wait left over.
+    long v1Deadline = System.nanoTime() + boundMs * 1_000_000;
+    List<Path> v1 = new ArrayList<>(pendingV1);
+    if (cgroups.pidsV1Base != null) {
+      v1.add(cgroups.pidsV1Base);
+    }
+    for (Path p : v1) {
+      while (!remove(p) && System.nanoTime() < v1Deadline) {
         try {
           Thread.sleep(5);
         } catch (InterruptedException e) {
@@ -226,7 +233,6 @@ public final class Containment {
         }
       }
     }
-    remove(cgroups.pidsV1Base);
     cgroups.leave();
     watch.close();
   }
