@@ -44,6 +44,13 @@ public final class MemoryPlan {
    * its base64 (3/4 byte a byte).
    */
   static final int REQUEST_FACTOR = 2;
+  /**
+   * What a session keeps of its {@code shell} request for its whole life: its id and command, at
+   * most 16 KiB of UTF-8 in at most 256 arguments (verticles.ShellVerticle.MAX_KEPT_BYTES), so at
+   * most 2 x 16 KiB of characters and 257 strings of 56 bytes of their own (46.1 KiB), and the
+   * session's own objects. Its environment is dropped once the process has started.
+   */
+  static final long SESSION_KEPT = 48 * 1024;
 
   /** One line of the arithmetic. */
   public record Term(String what, String formula, long bytes) {}
@@ -69,7 +76,8 @@ public final class MemoryPlan {
   private static final List<Knob> COUNTS = List.of(
       new Knob("max_runs", c -> c.maxRuns(), 16, c -> c.maxRuns() * 2 * STREAM_RESERVE * 7 / 3),
       new Knob("max_sessions", c -> c.maxSessions(), 8,
-          c -> (long) c.maxSessions() * c.shellBacklogBytes() + shellFrames(c)));
+          c -> (long) c.maxSessions() * (c.shellBacklogBytes() + SESSION_KEPT)
+              + shellFrames(c)));
 
   private MemoryPlan() {}
 
@@ -92,6 +100,8 @@ public final class MemoryPlan {
         (long) c.maxSessions() * c.shellBacklogBytes()));
     t.add(new Term("shell output in writing", "max_sessions x min(shell_backlog_bytes, 256 KiB)"
         + " x 4/3", shellFrames(c)));
+    t.add(new Term("shell requests kept", "max_sessions x 48 KiB (id and command)",
+        c.maxSessions() * SESSION_KEPT));
     return t;
   }
 

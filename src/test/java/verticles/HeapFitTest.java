@@ -51,6 +51,8 @@ class HeapFitTest {
             + limits.getLong("max_sessions") * limits.getLong("shell_backlog_bytes")
             + limits.getLong("max_sessions")
                 * Math.min(limits.getLong("shell_backlog_bytes"), 256 * 1024) * 4 / 3
+            // what each session keeps of its shell request (id and command)
+            + limits.getLong("max_sessions") * 48 * 1024
             + 96L * 1024 * 1024;
         assertEquals(worst, sum, limits::encode);
         // The byte budgets gave way, not the counts a host feels.
