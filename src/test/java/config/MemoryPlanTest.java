@@ -47,7 +47,7 @@ class MemoryPlanTest {
         + 7 * MIB // incomplete frames: frame_budget_bytes
         + 2 * 13 * MIB // requests being served: request_budget_bytes x 2
         + 11 * MIB // answers to hosts: write_queue_budget_bytes
-        + 5 * MIB // run output: run_output_budget_bytes
+        + 2 * 5 * MIB // run output: run_output_budget_bytes x 2 (its answer as text)
         // streamed runs: (reserves + run_stream_budget_bytes) x (buffer + base64 frame)
         + (100 * 2 * 8 * 1024 + 17 * MIB) * 7 / 3
         + 10 * 3 * MIB // shell backlogs: max_sessions x shell_backlog_bytes
@@ -73,7 +73,7 @@ class MemoryPlanTest {
     assertEquals(12 * MIB, fitted.frameBudgetBytes(), d);
     assertEquals(12 * MIB, fitted.requestBudgetBytes(), d);
     assertEquals(12 * MIB, fitted.writeQueueBudgetBytes(), d);
-    assertEquals(8 * MIB, fitted.runOutputBudgetBytes(), d);
+    assertEquals(4 * MIB, fitted.runOutputBudgetBytes(), d);
     assertEquals(2 * MIB, fitted.runStreamBudgetBytes(), d);
     assertEquals(64 * 1024, fitted.shellBacklogBytes(), d);
   }

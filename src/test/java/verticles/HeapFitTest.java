@@ -45,7 +45,7 @@ class HeapFitTest {
         long sum = limits.getLong("frame_budget_bytes")
             + 2 * limits.getLong("request_budget_bytes")
             + limits.getLong("write_queue_budget_bytes")
-            + limits.getLong("run_output_budget_bytes")
+            + 2 * limits.getLong("run_output_budget_bytes")
             + (limits.getLong("max_runs") * 2 * 8 * 1024
                 + limits.getLong("run_stream_budget_bytes")) * 7 / 3
             + limits.getLong("max_sessions") * limits.getLong("shell_backlog_bytes")
