@@ -114,8 +114,9 @@ class ShellKeptTest {
   private static long heapUsedAfterGc(long pid) throws Exception {
     jcmd(pid, "GC.run");
     String info = jcmd(pid, "GC.heap_info");
-    // The heap's (or each generation's) "total NK, used NK" line; not metaspace.
-    Matcher m = Pattern.compile("(?m)^ \\S.*?(?:heap|generation) +total \\d+K, used (\\d+)K")
+    // The heap's (or each generation's) line; not metaspace.
+    // JDK 17: "total NK, used NK"; later ones: "total reserved NK, committed NK, used NK".
+    Matcher m = Pattern.compile("(?m)^\\s*\\S.*?(?:heap|generation)\\s+total\\b.*?used (\\d+)K")
         .matcher(info);
     long used = 0;
     int n = 0;
