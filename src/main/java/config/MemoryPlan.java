@@ -44,6 +44,18 @@ public final class MemoryPlan {
    * its base64 (3/4 byte a byte).
    */
   static final int REQUEST_FACTOR = 2;
+  /**
+   * Run output is counted against run_output_budget_bytes until its answer is a frame: first the
+   * bytes captured, then the answer built from them (text: up to 2 bytes a byte, as UTF-16).
+   */
+  static final int RUN_ANSWER_FACTOR = 2;
+  /**
+   * What a session keeps of its {@code shell} request for its whole life: its id and command, at
+   * most 16 KiB of UTF-8 in at most 256 arguments (verticles.ShellVerticle.MAX_KEPT_BYTES), so at
+   * most 2 x 16 KiB of characters and 257 strings of 56 bytes of their own (46.1 KiB), and the
+   * session's own objects. Its environment is dropped once the process has started.
+   */
+  static final long SESSION_KEPT = 48 * 1024;
 
   /** One line of the arithmetic. */
   public record Term(String what, String formula, long bytes) {}
@@ -59,8 +71,8 @@ public final class MemoryPlan {
           c -> c.requestBudgetBytes() * REQUEST_FACTOR),
       new Knob("write_queue_budget_bytes", AgentConfig::writeQueueBudgetBytes, 12 * MIB,
           AgentConfig::writeQueueBudgetBytes),
-      new Knob("run_output_budget_bytes", AgentConfig::runOutputBudgetBytes, 8 * MIB,
-          AgentConfig::runOutputBudgetBytes),
+      new Knob("run_output_budget_bytes", AgentConfig::runOutputBudgetBytes, 4 * MIB,
+          c -> c.runOutputBudgetBytes() * RUN_ANSWER_FACTOR),
       new Knob("run_stream_budget_bytes", AgentConfig::runStreamBudgetBytes, 2 * MIB,
           c -> c.runStreamBudgetBytes() * 7 / 3),
       new Knob("shell_backlog_bytes", c -> c.shellBacklogBytes(), 64 * 1024,
@@ -69,7 +81,8 @@ public final class MemoryPlan {
   private static final List<Knob> COUNTS = List.of(
       new Knob("max_runs", c -> c.maxRuns(), 16, c -> c.maxRuns() * 2 * STREAM_RESERVE * 7 / 3),
       new Knob("max_sessions", c -> c.maxSessions(), 8,
-          c -> (long) c.maxSessions() * c.shellBacklogBytes() + shellFrames(c)));
+          c -> (long) c.maxSessions() * (c.shellBacklogBytes() + SESSION_KEPT)
+              + shellFrames(c)));
 
   private MemoryPlan() {}
 
@@ -84,7 +97,8 @@ public final class MemoryPlan {
     t.add(new Term("requests being served", "request_budget_bytes x 2",
         c.requestBudgetBytes() * REQUEST_FACTOR));
     t.add(new Term("answers to hosts", "write_queue_budget_bytes", c.writeQueueBudgetBytes()));
-    t.add(new Term("run output", "run_output_budget_bytes", c.runOutputBudgetBytes()));
+    t.add(new Term("run output", "run_output_budget_bytes x 2",
+        c.runOutputBudgetBytes() * RUN_ANSWER_FACTOR));
     t.add(new Term("streamed runs", "(max_runs (" + c.maxRuns()
         + ") x 2 streams x 8 KiB + run_stream_budget_bytes) x 7/3", streams(c)));
     t.add(new Term("shell backlogs", "max_sessions (" + c.maxSessions()
@@ -92,6 +106,8 @@ public final class MemoryPlan {
         (long) c.maxSessions() * c.shellBacklogBytes()));
     t.add(new Term("shell output in writing", "max_sessions x min(shell_backlog_bytes, 256 KiB)"
         + " x 4/3", shellFrames(c)));
+    t.add(new Term("shell requests kept", "max_sessions x 48 KiB (id and command)",
+        c.maxSessions() * SESSION_KEPT));
     return t;
   }
 

@@ -4,7 +4,7 @@ import java.io.ByteArrayOutputStream;
 
 /**
  * Keeps the first {@code cap} bytes of a stream, as far as the shared {@link OutputBudget} allows;
- * the rest is read and dropped. {@link #release()} gives the memory back once the answer is built.
+ * the rest is read and dropped. {@link #release()} gives the memory back once the answer is framed.
  */
 public final class Capture implements OutputSink {
   private final long cap;
@@ -12,6 +12,8 @@ public final class Capture implements OutputSink {
   private ByteArrayOutputStream bytes = new ByteArrayOutputStream();
   private boolean truncated;
   private boolean released;
+  /** What {@link #drop()} kept counted against the budget until {@link #release()}. */
+  private long held;
 
   public Capture(long cap, OutputBudget budget) {
     this.cap = cap;
@@ -50,12 +52,28 @@ public final class Capture implements OutputSink {
     return truncated;
   }
 
-  /** Gives the held bytes back to the budget; later output is dropped. Idempotent. */
-  public synchronized void release() {
+  /**
+   * Lets go of the held bytes once the answer is built from them, but keeps them counted against
+   * the budget: the answer, which takes up to 2 bytes a byte as text, is in memory until the
+   * connection has made it a frame, and {@link #release()} comes then. Later output is dropped.
+   */
+  public synchronized void drop() {
     if (!released) {
       released = true;
-      budget.give(bytes.size());
+      held = bytes.size();
       bytes = new ByteArrayOutputStream(0);
     }
+  }
+
+  /** Gives the held bytes back to the budget; later output is dropped. Idempotent. */
+  public synchronized void release() {
+    drop();
+    budget.give(held);
+    held = 0;
+  }
+
+  /** Bytes counted against the budget and not yet given back. */
+  public synchronized long held() {
+    return released ? held : bytes.size();
   }
 }

@@ -35,7 +35,10 @@ public final class PtySessionVerticle extends VerticleBase {
   private final SessionInfo info;
   /** Where the session's processes live (see process.Containment); made in start(). */
   private Containment.Cell cell;
-  private final Request request;
+  /** The {@code shell} request: dropped once the process has started (only spawning needs it). */
+  private Request request;
+  /** The id of the {@code shell} request, which every output frame carries. */
+  private final String requestId;
   /** The connection that is to receive output next: the starter, then the last to attach. */
   private String expected;
   private final int backlogBytes;
@@ -50,6 +53,7 @@ public final class PtySessionVerticle extends VerticleBase {
   PtySessionVerticle(SessionInfo info, Request request, int backlogBytes, long killGraceMs) {
     this.info = info;
     this.request = request;
+    this.requestId = request.id();
     this.expected = info.starter();
     this.backlogBytes = backlogBytes;
     this.killGraceMs = killGraceMs;
@@ -68,7 +72,7 @@ public final class PtySessionVerticle extends VerticleBase {
     env.put(ProcessTree.TAG_VARIABLE, cell.tag());
     String cwd = request.cwd() != null ? request.cwd() : System.getProperty("user.dir");
     buffer = new OutputBuffer(backlogBytes);
-    String id = request.id();
+    String id = requestId;
     String sid = info.sessionId();
     String ackAddress = Addresses.session(sid);
     pump = new StreamPump(context, buffer,
@@ -87,6 +91,10 @@ public final class PtySessionVerticle extends VerticleBase {
       consumer.unregister();
       cell.answered(true);
       throw e;
+    } finally {
+      // Its environment, cwd and the rest are not kept for the session's life (see the memory
+      // plan's "shell sessions kept" term).
+      request = null;
     }
     info.pid = terminal.pid();
     if (info.starterGone) {
@@ -150,7 +158,7 @@ public final class PtySessionVerticle extends VerticleBase {
     String conn = pump.receiver();
     if (conn != null && info.exitCode != null) {
       vertx.eventBus().send(Addresses.conn(conn), new Messages.Outbound(
-          exited(request.id(), info.exitCode), null, 0, 0));
+          exited(requestId, info.exitCode), null, 0, 0));
     }
   }
 

@@ -264,8 +264,16 @@ public final class RunVerticle extends VerticleBase {
       run.process.cell().answered(run.request.isKillLeftovers());
     }
     if (run.outCapture != null) {
-      run.outCapture.release();
-      run.errCapture.release();
+      // The answer built from the output stays counted against run_output_budget_bytes until the
+      // connection has made it a frame (then write_queue_budget_bytes counts the frame).
+      Capture out = run.outCapture;
+      Capture err = run.errCapture;
+      out.drop();
+      err.drop();
+      response.whenFramed(() -> {
+        out.release();
+        err.release();
+      });
     }
     for (OutputBuffer b : run.buffers) {
       // Everything was acknowledged, or will never be: what the buffer took goes back.

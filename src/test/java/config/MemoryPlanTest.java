@@ -47,13 +47,14 @@ class MemoryPlanTest {
         + 7 * MIB // incomplete frames: frame_budget_bytes
         + 2 * 13 * MIB // requests being served: request_budget_bytes x 2
         + 11 * MIB // answers to hosts: write_queue_budget_bytes
-        + 5 * MIB // run output: run_output_budget_bytes
+        + 2 * 5 * MIB // run output: run_output_budget_bytes x 2 (its answer as text)
         // streamed runs: (reserves + run_stream_budget_bytes) x (buffer + base64 frame)
         + (100 * 2 * 8 * 1024 + 17 * MIB) * 7 / 3
         + 10 * 3 * MIB // shell backlogs: max_sessions x shell_backlog_bytes
-        + 10 * 256 * 1024 * 4 / 3; // session output in writing: a window each, base64
+        + 10 * 256 * 1024 * 4 / 3 // session output in writing: a window each, base64
+        + 10 * 48 * 1024; // shell requests kept: max_sessions x (id and command)
     assertEquals(expected, MemoryPlan.worstCase(c), MemoryPlan.describe(c, 0));
-    assertEquals(10, MemoryPlan.terms(c).size());
+    assertEquals(11, MemoryPlan.terms(c).size());
     String d = MemoryPlan.describe(c, 0);
     for (String key : new String[] {"frame_budget_bytes", "request_budget_bytes",
         "write_queue_budget_bytes", "run_output_budget_bytes", "run_stream_budget_bytes",
@@ -64,7 +65,7 @@ class MemoryPlanTest {
 
   @Test
   void theCountsAreHalvedOnlyOnceEveryBudgetIsAtItsFloor() throws Exception {
-    // Every budget at its floor comes to 180 MiB with 256 runs and 64 sessions.
+    // Every budget at its floor comes to 183 MiB with 256 runs and 64 sessions.
     AgentConfig fitted = MemoryPlan.fit(AgentConfig.defaults(), Set.of(), 175 * MIB);
     String d = MemoryPlan.describe(fitted, 175 * MIB);
     assertTrue(MemoryPlan.worstCase(fitted) <= 175 * MIB, d);
@@ -72,7 +73,7 @@ class MemoryPlanTest {
     assertEquals(12 * MIB, fitted.frameBudgetBytes(), d);
     assertEquals(12 * MIB, fitted.requestBudgetBytes(), d);
     assertEquals(12 * MIB, fitted.writeQueueBudgetBytes(), d);
-    assertEquals(8 * MIB, fitted.runOutputBudgetBytes(), d);
+    assertEquals(4 * MIB, fitted.runOutputBudgetBytes(), d);
     assertEquals(2 * MIB, fitted.runStreamBudgetBytes(), d);
     assertEquals(64 * 1024, fitted.shellBacklogBytes(), d);
   }

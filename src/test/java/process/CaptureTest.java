@@ -49,4 +49,21 @@ class CaptureTest {
     assertEquals(0, c.bytes().length);
     assertEquals(10, budget.take(100), "nothing held");
   }
+
+  @Test
+  void dropLetsGoOfTheBytesButKeepsThemCountedUntilRelease() {
+    OutputBudget budget = new OutputBudget(10);
+    Capture c = new Capture(100, budget);
+    c.write(b("abcdef"), 0, 6);
+    c.drop();
+    assertEquals(0, c.bytes().length, "the bytes are let go");
+    assertEquals(6, c.held());
+    assertTrue(c.write(b("more"), 0, 4), "later output is drained");
+    assertEquals(4, budget.take(100), "the answer built from them still counts: 6 stay taken");
+    budget.give(4);
+    c.release();
+    c.release();
+    assertEquals(0, c.held());
+    assertEquals(10, budget.take(100), "given back once, at release");
+  }
 }

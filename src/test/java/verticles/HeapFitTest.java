@@ -45,12 +45,14 @@ class HeapFitTest {
         long sum = limits.getLong("frame_budget_bytes")
             + 2 * limits.getLong("request_budget_bytes")
             + limits.getLong("write_queue_budget_bytes")
-            + limits.getLong("run_output_budget_bytes")
+            + 2 * limits.getLong("run_output_budget_bytes")
             + (limits.getLong("max_runs") * 2 * 8 * 1024
                 + limits.getLong("run_stream_budget_bytes")) * 7 / 3
             + limits.getLong("max_sessions") * limits.getLong("shell_backlog_bytes")
             + limits.getLong("max_sessions")
                 * Math.min(limits.getLong("shell_backlog_bytes"), 256 * 1024) * 4 / 3
+            // what each session keeps of its shell request (id and command)
+            + limits.getLong("max_sessions") * 48 * 1024
             + 96L * 1024 * 1024;
         assertEquals(worst, sum, limits::encode);
         // The byte budgets gave way, not the counts a host feels.

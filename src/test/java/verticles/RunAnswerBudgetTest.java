@@ -1,0 +1,48 @@
+package verticles;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static verticles.ProtocolSupport.req;
+
+import client.AgentConnection;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import support.AgentProcess;
+
+/**
+ * A run's output stays counted against {@code run_output_budget_bytes} until the connection has
+ * made its answer a frame, and is given back then: under a budget of 1 MiB, runs that each print
+ * 900,000 bytes one after another (text and base64, TCP and Unix) all answer whole.
+ */
+class RunAnswerBudgetTest {
+  @Test
+  void theBudgetComesBackOnceEachAnswerIsFramed() throws Exception {
+    Path dir = Files.createTempDirectory("run-answer-budget");
+    try (AgentProcess agent = AgentProcess.launch(dir, List.of("--listen", "tcp://127.0.0.1:0",
+        "--listen", "unix:" + dir.resolve("agent.sock")),
+        Map.of("AGENT_RUN_OUTPUT_BUDGET_BYTES", Integer.toString(1 << 20))).awaitReady()) {
+      for (String address : List.of(agent.tcp(), agent.unix())) {
+        try (AgentConnection c = AgentConnection.open(address)) {
+          for (int i = 0; i < 8; i++) {
+            JsonObject r = req("r" + i, "run").put("command", new JsonArray().add("/bin/sh")
+                .add("-c").add("head -c 900000 /dev/zero | tr '\\0' x"));
+            if (i % 2 == 1) {
+              r.put("output_encoding", "base64");
+            }
+            JsonObject a = c.call(r);
+            assertEquals(0, a.getInteger("exit_code"), a.encode().substring(0, 200));
+            assertNull(a.getValue("stdout_truncated"), "run " + i + " on " + address);
+            int n = i % 2 == 1 ? a.getBinary("stdout_base64").length
+                : a.getString("stdout").length();
+            assertEquals(900_000, n, "run " + i + " on " + address);
+          }
+        }
+      }
+    }
+  }
+}
