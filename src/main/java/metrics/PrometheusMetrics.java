@@ -25,6 +25,7 @@ import protocol.Address;
 import protocol.Transport;
 import state.AgentState;
 import state.Metrics;
+import state.Slots;
 
 /**
  * Metrics in the Prometheus text format, served at {@code GET /metrics} on the configured address.
@@ -55,9 +56,9 @@ public final class PrometheusMetrics implements Metrics {
         .description("Bytes received from hosts").register(registry);
     bytesOut = Counter.builder("agent.sent").baseUnit("bytes")
         .description("Bytes sent to hosts").register(registry);
-    Gauge.builder("agent.shell.sessions.active", state.sessions, AtomicInteger::get)
+    Gauge.builder("agent.shell.sessions.active", state.sessions, Slots::inUse)
         .description("Shell sessions, running or exited but not yet closed").register(registry);
-    Gauge.builder("agent.runs.active", state.runs, AtomicInteger::get)
+    Gauge.builder("agent.runs.active", state.runs, Slots::inUse)
         .description("Run processes in flight").register(registry);
     for (Transport t : Transport.values()) {
       if (t.servable()) {

@@ -1,7 +1,6 @@
 package state;
 
 import config.AgentConfig;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /** What every part of the agent shares: the configuration, the clock and the live counters. */
 public final class AgentState {
@@ -11,9 +10,9 @@ public final class AgentState {
 
   private final AgentConfig config;
   private final long startNanos = System.nanoTime();
-  public final AtomicInteger connections = new AtomicInteger();
-  public final AtomicInteger runs = new AtomicInteger();
-  public final AtomicInteger sessions = new AtomicInteger();
+  public final Slots connections;
+  public final Slots runs;
+  public final Slots sessions;
   /**
    * Answers on their way to hosts, over all connections (write_queue_budget_bytes): from the
    * moment a handler reads what a large answer carries until the answer is written.
@@ -24,6 +23,9 @@ public final class AgentState {
 
   public AgentState(AgentConfig config) {
     this.config = config;
+    this.connections = new Slots(config.maxConnections());
+    this.runs = new Slots(config.maxRuns());
+    this.sessions = new Slots(config.maxSessions());
     this.answers = new protocol.FrameDecoder.Budget(config.writeQueueBudgetBytes());
   }
 
@@ -50,18 +52,5 @@ public final class AgentState {
 
   public long uptimeMs() {
     return (System.nanoTime() - startNanos) / 1_000_000;
-  }
-
-  /** Takes one of {@code max} slots of {@code counter}, or returns false when all are taken. */
-  public static boolean tryAcquire(AtomicInteger counter, int max) {
-    while (true) {
-      int n = counter.get();
-      if (n >= max) {
-        return false;
-      }
-      if (counter.compareAndSet(n, n + 1)) {
-        return true;
-      }
-    }
   }
 }

@@ -20,6 +20,7 @@ import protocol.Response;
 import protocol.ResponseWriter;
 import protocol.Transport;
 import state.AgentState;
+import state.Slots;
 import transport.Link;
 
 /**
@@ -37,6 +38,8 @@ final class Connection implements WriteQueues.Holder {
   private static final long PAUSE_AT = 4L * 1024 * 1024;
 
   private final Vertx vertx;
+  /** This connection's place among max_connections, taken by the listener. */
+  private final Slots.Slot slot;
   private final EventBus bus;
   private final Link link;
   private final String id;
@@ -62,9 +65,10 @@ final class Connection implements WriteQueues.Holder {
   private long frameTimer = -1;
   private long stallTimer = -1;
 
-  Connection(Vertx vertx, Link link, String id, AgentState state, FrameDecoder.Budget budget,
-      FrameDecoder.Budget requests, WriteQueues queues) {
+  Connection(Vertx vertx, Link link, String id, AgentState state, Slots.Slot slot,
+      FrameDecoder.Budget budget, FrameDecoder.Budget requests, WriteQueues queues) {
     this.vertx = vertx;
+    this.slot = slot;
     this.requests = requests;
     this.queues = queues;
     this.bus = vertx.eventBus();
@@ -457,7 +461,7 @@ final class Connection implements WriteQueues.Holder {
     }
     outbound.unregister();
     releaseQueue();
-    state.connections.decrementAndGet();
+    slot.give();
     state.metrics().connections(link.transport(), -1);
     if (midFrame) {
       Log.info("connection_dropped_mid_frame", "connection", id);

@@ -58,7 +58,8 @@ public final class ListenerVerticle extends VerticleBase {
   }
 
   private void accept(Link link) {
-    if (!AgentState.tryAcquire(state.connections, state.config().maxConnections())) {
+    state.Slots.Slot slot = state.connections.take();
+    if (slot == null) {
       Log.warn("connection_refused", "transport", link.transport(), "reason", "busy");
       link.start(b -> { }, v -> { });
       link.write(ResponseWriter.frame(Errors.toResponse("", Errors.busy("connections (max "
@@ -66,7 +67,7 @@ public final class ListenerVerticle extends VerticleBase {
       link.close();
       return;
     }
-    new Connection(vertx, link, Long.toString(++nextId, 36), state, frameBudget,
+    new Connection(vertx, link, Long.toString(++nextId, 36), state, slot, frameBudget,
         requestBudget, writeQueues).start();
   }
 

@@ -63,6 +63,8 @@ public final class RunVerticle extends VerticleBase {
     final Request request;
     final String connId;
     RunProcess process;
+    /** The run's place among max_runs, taken before it starts. */
+    state.Slots.Slot slot;
     /** The start, until it completes (a shutdown waits for it). */
     java.util.concurrent.CompletableFuture<RunProcess> starting;
     long timer = -1;
@@ -112,7 +114,8 @@ public final class RunVerticle extends VerticleBase {
       message.reply(Errors.toResponse(r.id(), e));
       return;
     }
-    if (!AgentState.tryAcquire(state.runs, state.config().maxRuns())) {
+    run.slot = state.runs.take();
+    if (run.slot == null) {
       message.reply(Errors.toResponse(r.id(), Errors.busy("runs (max "
           + state.config().maxRuns() + ")")));
       return;
@@ -258,7 +261,9 @@ public final class RunVerticle extends VerticleBase {
       return;
     }
     run.answered = true;
-    state.runs.decrementAndGet();
+    if (run.slot != null) {
+      run.slot.give();
+    }
     if (run.process != null) {
       // What the command left running stays in its cell, or ends now if the host asked.
       run.process.cell().answered(run.request.isKillLeftovers());

@@ -5,10 +5,13 @@ import io.vertx.core.eventbus.Message;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import state.Slots;
 
 /** What the registry knows of one session. Written by the session, read by the registry. */
 final class SessionInfo {
   private final String sessionId;
+  /** The session's place among max_sessions, given back when the registry lets it go. */
+  private final Slots.Slot slot;
   private final List<String> command;
   /** The connection that sent {@code shell}: it receives the output unless it closes first. */
   private final String starter;
@@ -29,10 +32,15 @@ final class SessionInfo {
    */
   final Map<Message<Messages.Envelope>, String> pending = new LinkedHashMap<>();
 
-  SessionInfo(String sessionId, List<String> command, String starter) {
+  SessionInfo(String sessionId, List<String> command, String starter, Slots.Slot slot) {
+    this.slot = slot;
     this.sessionId = sessionId;
     this.command = command;
     this.starter = starter;
+  }
+
+  Slots.Slot slot() {
+    return slot;
   }
 
   String sessionId() {

@@ -17,6 +17,7 @@ import protocol.Errors;
 import protocol.Request;
 import protocol.Response;
 import state.AgentState;
+import state.Slots;
 
 /**
  * The registry of shell sessions. Starts each session as a {@link PtySessionVerticle}, routes
@@ -113,18 +114,19 @@ public final class ShellVerticle extends VerticleBase {
     List<String> command = r.command() == null || r.command().isEmpty() ? DEFAULT_COMMAND
         : List.copyOf(r.command());
     checkKept(r.id(), command);
-    if (!AgentState.tryAcquire(state.sessions, state.config().maxSessions())) {
+    Slots.Slot slot = state.sessions.take();
+    if (slot == null) {
       throw Errors.busy("shell sessions (max " + state.config().maxSessions() + ")");
     }
     SessionInfo info = new SessionInfo(UUID.randomUUID().toString(), command,
-        m.body().connId());
+        m.body().connId(), slot);
     sessions.put(info.sessionId(), info);
     vertx.deployVerticle(new PtySessionVerticle(info, r, state.config().shellBacklogBytes(),
             state.config().killGraceMs()),
         new DeploymentOptions().setThreadingModel(ThreadingModel.WORKER)).onComplete(ar -> {
           if (ar.failed()) {
             sessions.remove(info.sessionId());
-            state.sessions.decrementAndGet();
+            slot.give();
             info.gone = true;
             m.reply(Errors.toResponse(r.id(), Errors.shellFailed(command,
                 r.env() != null && r.env().get("PATH") != null ? r.env().get("PATH")
@@ -267,7 +269,7 @@ public final class ShellVerticle extends VerticleBase {
     if (s.idleTimer >= 0) {
       vertx.cancelTimer(s.idleTimer);
     }
-    state.sessions.decrementAndGet();
+    s.slot().give();
     s.gone = true;
     if (s.deploymentId != null) {
       // Once the session has stopped, nothing it still had queued will be answered by it.
