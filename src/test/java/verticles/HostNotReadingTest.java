@@ -18,6 +18,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import support.AgentProcess;
 import support.Poll;
+import support.Procs;
 
 /**
  * A host that stops reading loses its connection at once, on every transport: when its answers
@@ -38,22 +39,6 @@ class HostNotReadingTest {
     return transport.equals("tcp") ? a.tcp() : a.unix();
   }
 
-  /** Whether a process with exactly this command line is alive. */
-  private static boolean running(String... argv) {
-    String want = String.join("\0", argv) + "\0";
-    try (var s = Files.list(Path.of("/proc"))) {
-      return s.filter(p -> p.getFileName().toString().matches("\\d+")).anyMatch(p -> {
-        try {
-          return new String(Files.readAllBytes(p.resolve("cmdline"))).equals(want);
-        } catch (IOException e) {
-          return false;
-        }
-      });
-    } catch (IOException e) {
-      throw new java.io.UncheckedIOException(e);
-    }
-  }
-
   /**
    * Starts a run and a shell on {@code c}, then asks for {@code reads} large answers and reads
    * none of them; returns the run's argv and the session id.
@@ -65,7 +50,7 @@ class HostNotReadingTest {
     String session = shell.getString("session_id");
     c.send(new JsonObject().put("id", "run").put("type", "run")
         .put("command", new JsonArray().add("sleep").add(seconds)));
-    Poll.until("the run started", 20_000, () -> running("sleep", seconds));
+    Poll.until("the run started", 20_000, () -> Procs.running("sleep", seconds));
     for (int i = 0; i < reads; i++) {
       c.send(new JsonObject().put("id", "r" + i).put("type", "read_file")
           .put("path", file.toString()));
@@ -90,7 +75,7 @@ class HostNotReadingTest {
   private static void assertLetGo(AgentProcess agent, String transport, Object[] left)
       throws Exception {
     String[] run = (String[]) left[0];
-    Poll.until("the run of the closed connection is killed", 30_000, () -> !running(run));
+    Poll.until("the run of the closed connection is killed", 30_000, () -> !Procs.running(run));
     try (AgentConnection other = AgentConnection.open(address(agent, transport))) {
       assertEquals(0, other.call(new JsonObject().put("id", "p").put("type", "ping"))
           .getInteger("exit_code"));

@@ -25,6 +25,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import support.AgentProcess;
 import support.Poll;
+import support.Procs;
 
 /**
  * The budgets over all connections hold under the heap bin/agent gives (-Xmx192m, and the agent
@@ -126,22 +127,6 @@ class MemoryBudgetTest {
     }
   }
 
-  /** Whether a process with exactly this command line is alive. */
-  private static boolean running(String... argv) {
-    String want = String.join("\0", argv) + "\0";
-    try (var s = Files.list(Path.of("/proc"))) {
-      return s.filter(p -> p.getFileName().toString().matches("\\d+")).anyMatch(p -> {
-        try {
-          return new String(Files.readAllBytes(p.resolve("cmdline"))).equals(want);
-        } catch (IOException e) {
-          return false;
-        }
-      });
-    } catch (IOException e) {
-      throw new java.io.UncheckedIOException(e);
-    }
-  }
-
   private static JsonObject runWithStdin(String id, String stdin, String... argv) {
     return new JsonObject().put("id", id).put("type", "run")
         .put("command", new JsonArray(List.of((Object[]) argv))).put("stdin_base64", stdin);
@@ -166,20 +151,20 @@ class MemoryBudgetTest {
           conns.add(c);
           String[] argv = {"sleep", tag + i};
           c.send(runWithStdin("held" + i, stdin, argv));
-          Poll.until("run " + i + " is in service", 30_000, () -> running(argv));
+          Poll.until("run " + i + " is in service", 30_000, () -> Procs.running(argv));
         }
         try (AgentConnection third = AgentConnection.open(agent.tcp())) {
           JsonObject busy = third.call(runWithStdin("third", stdin, "sleep", tag + "2"));
           assertEquals("Busy: memory for requests being served (max 12582912 bytes over all "
               + "connections)", busy.getString("error"), busy::encode);
-          assertTrue(!running("sleep", tag + "2"), "the refused run did not start");
+          assertTrue(!Procs.running("sleep", tag + "2"), "the refused run did not start");
           // A small request still fits beside them.
           assertEquals(0, third.call(new JsonObject().put("id", "s").put("type", "run")
               .put("command", new JsonArray().add("true"))).getInteger("exit_code"));
           // The first host goes: its run is killed and its request's bytes are free again.
           conns.remove(0).close();
           Poll.until("the closed host's run is killed", 30_000,
-              () -> !running("sleep", tag + "0"));
+              () -> !Procs.running("sleep", tag + "0"));
           JsonObject served = third.call(runWithStdin("now", stdin, "/bin/sh", "-c",
               "wc -c"));
           assertEquals(0, served.getInteger("exit_code"), served::encode);
