@@ -199,19 +199,18 @@ public final class MemoryPlan {
 
   /** {@code c} with the one value behind {@code key} replaced. */
   static AgentConfig with(AgentConfig c, String key, long v) {
-    int maxRuns = key.equals("max_runs") ? (int) v : c.maxRuns();
-    int maxSessions = key.equals("max_sessions") ? (int) v : c.maxSessions();
-    int backlog = key.equals("shell_backlog_bytes") ? (int) v : c.shellBacklogBytes();
-    long runOutput = key.equals("run_output_budget_bytes") ? v : c.runOutputBudgetBytes();
-    long frames = key.equals("frame_budget_bytes") ? v : c.frameBudgetBytes();
-    long requests = key.equals("request_budget_bytes") ? v : c.requestBudgetBytes();
-    long queues = key.equals("write_queue_budget_bytes") ? v : c.writeQueueBudgetBytes();
-    long streams = key.equals("run_stream_budget_bytes") ? v : c.runStreamBudgetBytes();
-    return new AgentConfig(c.listen(), c.authToken(), c.maxConnections(),
-        c.maxRequestsPerConnection(), maxRuns, maxSessions, backlog, c.runMaxOutputBytes(),
-        runOutput, c.sessionIdleTimeoutMs(), c.killGraceMs(), c.writeQueueMaxBytes(),
-        c.metrics(), c.logFormat(), c.logLevel(), c.listenBacklog(), frames,
-        c.frameTimeoutMs(), c.writeStallTimeoutMs(), c.cgroups(), c.pidsMax(), queues, requests,
-        streams);
+    AgentConfig.Builder b = c.toBuilder();
+    switch (key) {
+      case "max_runs" -> b.maxRuns((int) v);
+      case "max_sessions" -> b.maxSessions((int) v);
+      case "shell_backlog_bytes" -> b.shellBacklogBytes((int) v);
+      case "run_output_budget_bytes" -> b.runOutputBudgetBytes(v);
+      case "frame_budget_bytes" -> b.frameBudgetBytes(v);
+      case "request_budget_bytes" -> b.requestBudgetBytes(v);
+      case "write_queue_budget_bytes" -> b.writeQueueBudgetBytes(v);
+      case "run_stream_budget_bytes" -> b.runStreamBudgetBytes(v);
+      default -> throw new IllegalArgumentException("not a scalable key: " + key);
+    }
+    return b.build();
   }
 }

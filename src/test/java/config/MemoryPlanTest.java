@@ -38,9 +38,10 @@ class MemoryPlanTest {
   @Test
   void theWorstCaseAddsUpEveryTerm() {
     // A distinct value for each key, so that a term left out or counted twice shows.
-    AgentConfig c = new AgentConfig(AgentConfig.defaults().listen(), null, 1024, 64, 100, 10,
-        3 * MIB_I, 4 * MIB, 5 * MIB, 600_000, 500, 64 * MIB, null, "text", "info", 1024,
-        7 * MIB, 30_000, 30_000, true, 4096, 11 * MIB, 13 * MIB, 17 * MIB);
+    AgentConfig c = AgentConfig.defaults().toBuilder().maxRuns(100).maxSessions(10)
+        .shellBacklogBytes(3 * MIB_I).runMaxOutputBytes(4 * MIB).runOutputBudgetBytes(5 * MIB)
+        .frameBudgetBytes(7 * MIB).writeQueueBudgetBytes(11 * MIB).requestBudgetBytes(13 * MIB)
+        .runStreamBudgetBytes(17 * MIB).build();
     long expected = 16 * MIB // at rest
         + 2 * 2 * 10 * MIB // answers being written: 2 event loops x 2 copies x a frame
         + 4 * 10 * MIB // a request being parsed on the listener's loop
@@ -104,9 +105,7 @@ class MemoryPlanTest {
 
   @Test
   void explicitValuesThatCannotFitAreRefusedWithTheArithmetic() {
-    AgentConfig c = new AgentConfig(AgentConfig.defaults().listen(), null, 1024, 64, 256, 64,
-        1024 * 1024, 4 * MIB, 1024 * MIB, 600_000, 500, 64 * MIB, null, "text", "info", 1024,
-        64 * MIB, 30_000, 30_000, true, 4096, 64 * MIB, 32 * MIB, 32 * MIB);
+    AgentConfig c = AgentConfig.defaults().toBuilder().runOutputBudgetBytes(1024 * MIB).build();
     ConfigException e = assertThrows(ConfigException.class,
         () -> MemoryPlan.fit(c, Set.of("run_output_budget_bytes"), AGENT_HEAP));
     assertTrue(e.getMessage().contains("run_output_budget_bytes"), e.getMessage());
