@@ -601,7 +601,6 @@ public final class Containment {
         });
   }
 
-
   /**
    * Whether the agent's child {@code pid} is past its exec, so that its environment can be read:
    * it no longer runs the agent's own program (or the JDK's spawn helper, on the fallback
@@ -616,10 +615,8 @@ public final class Containment {
           || exe.getFileName().toString().equals("jspawnhelper")) {
         return false;
       }
-      String s = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
-      // After the command name: f[0] is field 3 (state), so env_start (50) is f[47].
-      String[] f = s.substring(s.lastIndexOf(')') + 2).split(" ", 50);
-      return f.length > 47 && Long.parseLong(f[47]) != 0;
+      ProcStat stat = ProcStat.read(pid);
+      return stat != null && stat.envStart() != 0;
     } catch (IOException | RuntimeException e) {
       // Gone, or mid-exec: not moved now; a process that lives on is found at the next kill.
       return false;

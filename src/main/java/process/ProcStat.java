@@ -18,9 +18,11 @@ import java.util.function.Consumer;
  * @param stime system CPU time, in clock ticks
  * @param startTime when it started, in clock ticks after boot: tells it apart from a later
  *     process with the same pid
+ * @param envStart where its environment starts in its memory: 0 while an exec is still setting
+ *     up the new program (and for a zombie), -1 where the kernel does not say
  */
 public record ProcStat(long pid, String comm, char state, long ppid, long pgrp, long session,
-    long cminflt, long utime, long stime, long startTime) {
+    long cminflt, long utime, long stime, long startTime, long envStart) {
 
   /** Fields after the command name, counted from 0 (the state). */
   private static final int PPID = 1;
@@ -30,6 +32,7 @@ public record ProcStat(long pid, String comm, char state, long ppid, long pgrp, 
   private static final int UTIME = 11;
   private static final int STIME = 12;
   private static final int START_TIME = 19;
+  private static final int ENV_START = 47;
 
   public boolean zombie() {
     return state == 'Z';
@@ -44,9 +47,10 @@ public record ProcStat(long pid, String comm, char state, long ppid, long pgrp, 
     }
     long pid = Long.parseLong(line, 0, open - 1, 10);
     char state = line.charAt(close + 2);
-    long[] f = new long[START_TIME + 1];
+    long[] f = new long[ENV_START + 1];
+    f[ENV_START] = -1;
     int at = close + 4;
-    for (int i = PPID; i <= START_TIME; i++) {
+    for (int i = PPID; i <= ENV_START; i++) {
       int end = line.indexOf(' ', at);
       if (end < 0) {
         end = line.length();
@@ -55,13 +59,20 @@ public record ProcStat(long pid, String comm, char state, long ppid, long pgrp, 
         }
       }
       if (at >= end) {
+        if (i > START_TIME) {
+          // An older kernel's shorter line: the fields after start_time are optional.
+          break;
+        }
         throw new IllegalArgumentException("short /proc/PID/stat line: " + line);
       }
-      f[i] = Long.parseLong(line, at, end, 10);
+      if (i <= START_TIME || i == ENV_START) {
+        // Only the fields kept are parsed: some between them (rsslim) do not fit a long.
+        f[i] = Long.parseLong(line, at, end, 10);
+      }
       at = end + 1;
     }
     return new ProcStat(pid, line.substring(open + 1, close), state, f[PPID], f[PGRP],
-        f[SESSION], f[CMINFLT], f[UTIME], f[STIME], f[START_TIME]);
+        f[SESSION], f[CMINFLT], f[UTIME], f[STIME], f[START_TIME], f[ENV_START]);
   }
 
   /** The stat of {@code pid}, or null when it is gone (or /proc cannot be read). */

@@ -29,6 +29,23 @@ class ProcStatTest {
     assertEquals(5, s.utime());
     assertEquals(3, s.stime());
     assertEquals(98765, s.startTime());
+    // This line stops before env_start, as an older kernel's does.
+    assertEquals(-1, s.envStart());
+  }
+
+  @Test
+  void whereTheEnvironmentStartsIsReadFromAFullLine() {
+    StringBuilder full = new StringBuilder("7 (sh) S");
+    for (int field = 4; field <= 52; field++) {
+      full.append(' ').append(field == 50 ? "140737488350000" : field == 25
+          ? "18446744073709551615" : Integer.toString(field));
+    }
+    ProcStat s = ProcStat.parse(full + "\n");
+    assertEquals(140737488350000L, s.envStart());
+    assertEquals(4, s.ppid());
+    assertEquals(22, s.startTime());
+    // A live process past its exec has one.
+    assertTrue(ProcStat.read(ProcessHandle.current().pid()).envStart() > 0);
   }
 
   @Test
