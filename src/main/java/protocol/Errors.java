@@ -117,7 +117,7 @@ public final class Errors {
 
   /** A limit was reached: {@code "Busy: <which>"}. */
   public static AgentException busy(String which) {
-    return new AgentException("Busy: " + which);
+    return new AgentException("Busy: " + which, true);
   }
 
   public static AgentException sessionNotFound(String prefix, String sessionId) {
@@ -130,8 +130,9 @@ public final class Errors {
 
   /** The response for any failure of request {@code id}. */
   public static Response toResponse(String id, Throwable t) {
-    if (t instanceof AgentException) {
-      return Response.error(id, t.getMessage());
+    if (t instanceof AgentException e) {
+      Response r = Response.error(id, e.getMessage());
+      return e.busy() ? r.busy() : r;
     }
     return Response.error(id, "Internal error: " + reason(t));
   }

@@ -14,6 +14,8 @@ public final class Response {
   private final Map<String, Object> fields = new LinkedHashMap<>();
   /** Run once the answer has been made into a frame: what it held may be counted as freed. */
   private Runnable onFramed;
+  /** An error that says a limit was reached ({@code Busy: ...}); never on the wire itself. */
+  private boolean busy;
 
   private Response(String id) {
     fields.put("id", id == null ? "" : id);
@@ -62,6 +64,17 @@ public final class Response {
 
   public boolean isError() {
     return fields.containsKey("error");
+  }
+
+  /** Marks this error as one of a limit reached (see {@link Errors#busy}). */
+  Response busy() {
+    busy = true;
+    return this;
+  }
+
+  /** What the answer was, for the metrics: "ok", "busy" or "error". */
+  public String outcome() {
+    return !isError() ? "ok" : busy ? "busy" : "error";
   }
 
   public Object get(String field) {

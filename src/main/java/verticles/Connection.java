@@ -286,9 +286,7 @@ final class Connection implements WriteQueues.Holder {
 
   /** Writes the answer to a request of wire type {@code type} and counts it. */
   private Future<Void> answer(String type, long t0, Response r) {
-    String outcome = !r.isError() ? "ok"
-        : ((String) r.get("error")).startsWith("Busy:") ? "busy" : "error";
-    state.metrics().request(type, outcome, System.nanoTime() - t0);
+    state.metrics().request(type, r.outcome(), System.nanoTime() - t0);
     return send(r);
   }
 
