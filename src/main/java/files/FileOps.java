@@ -7,7 +7,6 @@ import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystemException;
 import java.nio.file.NotDirectoryException;
 import java.nio.file.Path;
-import java.util.AbstractList;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
@@ -434,7 +433,7 @@ public final class FileOps {
     List<String> names = names(r.path());
     try (Resolved p = walk(names, PathPolicy.Mode.NOFOLLOW, PathPolicy.Create.NONE,
         Errors.STAT_FAILED)) {
-      return Response.ok(r.id()).with("stat", describe(p.existing(), null));
+      return Response.ok(r.id()).with("stat", describe(p.existing()));
     } catch (IOException e) {
       throw Errors.failed(Errors.STAT_FAILED, e);
     }
@@ -442,17 +441,20 @@ public final class FileOps {
 
   // --------------------------------------------------------------------------------- list_dir
 
-  /** One entry of a listing, kept small: a directory may hold hundreds of thousands. */
-  private record Entry(String name, FileCalls.Stat stat) {}
+  public static Response list(Request r) {
+    return list(r, n -> true);
+  }
 
   /**
    * Lists a directory, reading it only as far as an answer can hold: past one frame's worth of
-   * entries it stops and fails, so memory never exceeds what could be sent.
+   * entries it stops and fails, so memory never exceeds what could be sent. What the listing holds
+   * is asked of {@code reserve} as it grows; when that says no, the answer is {@code Busy}. The
+   * caller gives it all back once the answer is a frame, or has failed.
    */
-  public static Response list(Request r) {
+  public static Response list(Request r, java.util.function.LongPredicate reserve) {
     List<String> names = names(r.path());
     long budget = Frames.MAX_FRAME - FRAME_OVERHEAD - 6L * r.id().length();
-    List<Entry> entries = new ArrayList<>();
+    Listing entries = new Listing(reserve, budget);
     try (Resolved p = walk(names, PathPolicy.Mode.FOLLOW, PathPolicy.Create.NONE,
         Errors.LIST_FAILED)) {
       if (!p.existing().isDir()) {
@@ -470,7 +472,6 @@ public final class FileOps {
         throw e;
       }
       try {
-        long bytes = 0;
         Pointer e;
         while ((e = LibC.readdir64(dir)) != null) {
           byte[] cname = entryName(e);
@@ -481,13 +482,7 @@ public final class FileOps {
           if (s == null) {
             continue; // Removed while listing.
           }
-          Entry entry = new Entry(text(cname), s);
-          bytes += jsonLength(entry);
-          if (bytes > budget) {
-            throw Errors.failed(Errors.LIST_FAILED, "Too many entries for one response: more than "
-                + entries.size() + " (max " + Frames.MAX_FRAME + " bytes)");
-          }
-          entries.add(entry);
+          entries.add(cname, s);
         }
       } finally {
         LibC.closedir(dir);
@@ -495,55 +490,13 @@ public final class FileOps {
     } catch (IOException e) {
       throw Errors.failed(Errors.LIST_FAILED, e);
     }
-    entries.sort((a, b) -> a.name().compareTo(b.name()));
-    // Each entry becomes a map only while it is written.
-    List<Map<String, Object>> view = new AbstractList<>() {
-      @Override
-      public Map<String, Object> get(int i) {
-        return describe(entries.get(i).stat(), entries.get(i).name());
-      }
-
-      @Override
-      public int size() {
-        return entries.size();
-      }
-    };
-    return Response.ok(r.id()).with("entries", view);
+    entries.sort();
+    return Response.ok(r.id()).with("entries", entries);
   }
 
-  /** The bytes one entry takes in the answer, its comma included (at most, for odd names). */
-  private static long jsonLength(Entry e) {
-    long name = 0;
-    String n = e.name();
-    for (int i = 0; i < n.length(); i++) {
-      char c = n.charAt(i);
-      name += Character.isSurrogate(c) ? 6 : ResponseWriter.escapedLength(c);
-    }
-    FileCalls.Stat s = e.stat();
-    // {"name":"","type":"","size":,"mode":,"mtime_ms":} and a comma: 50 bytes.
-    return 50 + name + typeName(s).length() + digits(s.size()) + digits(s.mode() & 07777)
-        + digits(s.mtimeMs());
-  }
-
-  private static int digits(long v) {
-    return Long.toString(v).length();
-  }
-
-  private static String typeName(FileCalls.Stat s) {
-    return switch (s.type()) {
-      case LibC.S_IFREG -> "file";
-      case LibC.S_IFDIR -> "dir";
-      case LibC.S_IFLNK -> "symlink";
-      default -> "other";
-    };
-  }
-
-  private static Map<String, Object> describe(FileCalls.Stat s, String name) {
+  private static Map<String, Object> describe(FileCalls.Stat s) {
     Map<String, Object> out = new LinkedHashMap<>();
-    if (name != null) {
-      out.put("name", name);
-    }
-    out.put("type", typeName(s));
+    out.put("type", Listing.typeName(s));
     out.put("size", s.size());
     out.put("mode", s.mode() & 07777);
     out.put("mtime_ms", s.mtimeMs());

@@ -68,6 +68,8 @@ public final class ResponseWriter {
       g.writeEndArray();
     } else if (v instanceof Number n) {
       g.writeNumber(n.toString());
+    } else if (v instanceof JsonValue j) {
+      j.writeJson(g);
     } else {
       throw new IllegalArgumentException("cannot write " + v.getClass());
     }
@@ -145,6 +147,8 @@ public final class ResponseWriter {
       return n;
     } else if (v instanceof Number n) {
       return n.toString().length();
+    } else if (v instanceof JsonValue j) {
+      return j.jsonLength();
     }
     throw new IllegalArgumentException("cannot write " + v.getClass());
   }

@@ -41,13 +41,13 @@ public final class FileVerticle extends VerticleBase {
 
   private void handle(Message<Messages.Envelope> message) {
     Request r = message.body().request();
-    // What a read_file takes of the budget for answers on their way to hosts, once it has read.
+    // What a read_file or list_dir takes of the budget for answers on their way to hosts.
     long[] taken = {0};
     pool.executeBlocking(() -> serve(r, n -> {
       if (!state.answers.tryTake(n)) {
         return false;
       }
-      taken[0] = n;
+      taken[0] += n;
       return true;
     }), false).onComplete(ar -> {
       long n = taken[0];
@@ -68,7 +68,7 @@ public final class FileVerticle extends VerticleBase {
       case REMOVE_FILE -> FileOps.remove(r);
       case MKDIR -> FileOps.mkdir(r);
       case STAT -> FileOps.stat(r);
-      case LIST_DIR -> FileOps.list(r);
+      case LIST_DIR -> FileOps.list(r, reserve);
       case RENAME -> FileOps.rename(r);
       default -> throw new IllegalArgumentException("not a file request: " + r.type());
     };

@@ -54,6 +54,14 @@ class ListDirMemoryTest {
     assertEquals(0, p.waitFor(), script);
   }
 
+  private static void assertFullListing(JsonObject r) {
+    assertFalse(r.containsKey("error"), () -> r.getString("error"));
+    JsonArray entries = r.getJsonArray("entries");
+    assertEquals(125_000, entries.size());
+    assertEquals("e000000", entries.getJsonObject(0).getString("name"));
+    assertEquals("e124999", entries.getJsonObject(124_999).getString("name"));
+  }
+
   @Test
   void twoListingsOfAHugeDirectoryStayWithinTheAgentsHeap() throws Exception {
     Path big = Files.createDirectory(tmp.resolve("big"));
@@ -76,17 +84,25 @@ class ListDirMemoryTest {
               "Failed to list directory: Too many entries for one response"), r.encode());
         }
       }
-      // 125,000 entries of 78 bytes each just fit one answer.
+      // 125,000 entries of 78 bytes each just fit one answer. What a listing holds is taken from
+      // the budget for answers on their way to hosts (12 MiB here): two listings being built fit
+      // it, but one being built beside the other's 9.75 MB answer in a queue may not, and is then
+      // answered Busy, which a retry after that answer was read does not get.
       sh(big, "seq -f e%06g 125000 199999 | xargs rm");
       tcp.send(req("t", "list_dir").put("path", big.toString()));
       unix.send(req("u", "list_dir").put("path", big.toString()));
+      List<AgentConnection> retry = new ArrayList<>();
       for (AgentConnection c : List.of(tcp, unix)) {
         JsonObject r = c.receive();
-        assertFalse(r.containsKey("error"), () -> r.getString("error"));
-        JsonArray entries = r.getJsonArray("entries");
-        assertEquals(125_000, entries.size());
-        assertEquals("e000000", entries.getJsonObject(0).getString("name"));
-        assertEquals("e124999", entries.getJsonObject(124_999).getString("name"));
+        if (r.getString("error", "").startsWith("Busy: memory for answers on their way")) {
+          retry.add(c);
+        } else {
+          assertFullListing(r);
+        }
+      }
+      assertTrue(retry.size() < 2, "both listings refused");
+      for (AgentConnection c : retry) {
+        assertFullListing(c.call(req("again", "list_dir").put("path", big.toString())));
       }
       assertTrue(a.process().isAlive());
       assertEquals("file", tcp.call(req("s", "stat").put("path", big + "/e000000"))
