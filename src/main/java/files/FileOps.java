@@ -49,7 +49,7 @@ public final class FileOps {
 
   // ------------------------------------------------------------------------------- write_file
 
-  public static Response write(Request r) {
+  public static Response write(Request.WriteFile r) {
     List<String> names = names(r.path());
     if (r.contentBase64() == null) {
       throw Errors.plain(Errors.NO_CONTENT);
@@ -63,7 +63,7 @@ public final class FileOps {
       if (p.exists() && !p.stat.isRegular()) {
         throw new IOException(NOT_REGULAR);
       }
-      if (r.isAppend()) {
+      if (r.append()) {
         append(p, content, r.mode());
       } else {
         replace(p, content, r.mode());
@@ -181,7 +181,7 @@ public final class FileOps {
 
   // -------------------------------------------------------------------------------- read_file
 
-  public static Response read(Request r) {
+  public static Response read(Request.ReadFile r) {
     return read(r, n -> true);
   }
 
@@ -189,7 +189,7 @@ public final class FileOps {
    * {@code reserve} is asked for the bytes about to be read; when it says no, the answer is
    * {@code Busy} and nothing is read. The caller gives them back if the read fails after that.
    */
-  public static Response read(Request r, java.util.function.LongPredicate reserve) {
+  public static Response read(Request.ReadFile r, java.util.function.LongPredicate reserve) {
     List<String> names = names(r.path());
     // A long id takes room from the content.
     long max = Math.max(0, Math.min(MAX_CHUNK,
@@ -243,16 +243,16 @@ public final class FileOps {
 
   // ------------------------------------------------------------------------------ remove_file
 
-  public static Response remove(Request r) {
+  public static Response remove(Request.RemoveFile r) {
     List<String> names = names(r.path());
     try (Resolved p = walk(names, PathPolicy.Mode.NOFOLLOW, PathPolicy.Create.NONE,
         Errors.REMOVE_FAILED)) {
-      if (r.isRecursive()) {
+      if (r.recursive()) {
         refuseIfContainsBlocked(p.path);
       }
       FileCalls.Stat st = p.existing();
       if (st.isDir()) {
-        if (!r.isRecursive()) {
+        if (!r.recursive()) {
           throw new IOException("Is a directory (use recursive): " + p.path);
         }
         removeTree(p);
@@ -409,11 +409,11 @@ public final class FileOps {
 
   // ------------------------------------------------------------------------------------ mkdir
 
-  public static Response mkdir(Request r) {
+  public static Response mkdir(Request.Mkdir r) {
     List<String> names = names(r.path());
-    PathPolicy.Create create = r.isRecursive() ? PathPolicy.Create.ALL : PathPolicy.Create.NONE;
+    PathPolicy.Create create = r.recursive() ? PathPolicy.Create.ALL : PathPolicy.Create.NONE;
     try (Resolved p = walk(names, PathPolicy.Mode.FOLLOW, create, Errors.MKDIR_FAILED)) {
-      if (r.isRecursive()) {
+      if (r.recursive()) {
         if (!p.existing().isDir()) {
           throw new FileAlreadyExistsException(p.path);
         }
@@ -430,7 +430,7 @@ public final class FileOps {
 
   // ------------------------------------------------------------------------------------- stat
 
-  public static Response stat(Request r) {
+  public static Response stat(Request.Stat r) {
     List<String> names = names(r.path());
     try (Resolved p = walk(names, PathPolicy.Mode.NOFOLLOW, PathPolicy.Create.NONE,
         Errors.STAT_FAILED)) {
@@ -449,7 +449,7 @@ public final class FileOps {
    * Lists a directory, reading it only as far as an answer can hold: past one frame's worth of
    * entries it stops and fails, so memory never exceeds what could be sent.
    */
-  public static Response list(Request r) {
+  public static Response list(Request.ListDir r) {
     List<String> names = names(r.path());
     long budget = Frames.MAX_FRAME - FRAME_OVERHEAD - 6L * r.id().length();
     List<Entry> entries = new ArrayList<>();
@@ -552,7 +552,7 @@ public final class FileOps {
 
   // ----------------------------------------------------------------------------------- rename
 
-  public static Response rename(Request r) {
+  public static Response rename(Request.Rename r) {
     List<String> fromNames = names(r.path());
     try (Resolved from = walk(fromNames, PathPolicy.Mode.NOFOLLOW, PathPolicy.Create.NONE,
         Errors.RENAME_FAILED)) {
@@ -602,11 +602,11 @@ public final class FileOps {
 
   // ---------------------------------------------------------------------------------- helpers
 
-  /** The path's components after the checks that need no file system. */
+  /**
+   * The path's components after the checks that need no file system. A file request's path is
+   * never null (the request refuses that itself); a rename's new_path is checked before this.
+   */
   private static List<String> names(String path) {
-    if (path == null) {
-      throw Errors.plain(Errors.NO_PATH);
-    }
     try {
       return PathPolicy.names(path);
     } catch (PathRefusedException e) {

@@ -192,7 +192,7 @@ final class Connection implements WriteQueues.Holder {
       answer("invalid", t0, Response.error(e.id(), e.getMessage()));
       return;
     }
-    if (!forwarded(r.type())) {
+    if (!forwarded(r)) {
       // Answered here and now: nothing of it is held once this returns.
       requests.give(size);
     }
@@ -224,6 +224,10 @@ final class Connection implements WriteQueues.Holder {
     if (Log.enabled(Log.Level.DEBUG)) {
       Log.debug("request", "connection", id, "id", r.id(), "type", type);
     }
+    if (r instanceof Request.Refused refused) {
+      answer(type, t0, Response.error(r.id(), refused.error()));
+      return;
+    }
     switch (r.type()) {
       case PING -> answer(type, t0, Response.ok(r.id()));
       case INFO -> answer(type, t0, AgentInfo.answer(state, r.id()));
@@ -238,8 +242,11 @@ final class Connection implements WriteQueues.Holder {
   }
 
   /** Requests served elsewhere: what they carry stays charged until they are answered. */
-  private static boolean forwarded(protocol.RequestType t) {
-    return switch (t) {
+  private static boolean forwarded(Request r) {
+    if (r instanceof Request.Refused) {
+      return false;
+    }
+    return switch (r.type()) {
       case PING, INFO, SHUTDOWN -> false;
       default -> true;
     };
@@ -247,7 +254,7 @@ final class Connection implements WriteQueues.Holder {
 
   /** A request that would have been forwarded is answered here instead. */
   private void releaseUnserved(Request r, long size) {
-    if (forwarded(r.type())) {
+    if (forwarded(r)) {
       requests.give(size);
     }
   }

@@ -60,7 +60,7 @@ public final class RunVerticle extends VerticleBase {
   /** One command in flight. */
   private final class Run {
     final Message<Messages.Envelope> message;
-    final Request request;
+    final Request.Run request;
     final String connId;
     RunProcess process;
     /** The run's place among max_runs, taken before it starts. */
@@ -83,7 +83,7 @@ public final class RunVerticle extends VerticleBase {
 
     Run(Message<Messages.Envelope> message) {
       this.message = message;
-      this.request = message.body().request();
+      this.request = (Request.Run) message.body().request();
       this.connId = message.body().connId();
     }
   }
@@ -100,20 +100,7 @@ public final class RunVerticle extends VerticleBase {
 
   private void handle(Message<Messages.Envelope> message) {
     Run run = new Run(message);
-    Request r = run.request;
-    byte[] stdin;
-    try {
-      if (r.command() == null) {
-        throw Errors.plain(Errors.NO_COMMAND);
-      }
-      if (r.command().isEmpty()) {
-        throw Errors.plain(Errors.EMPTY_COMMAND);
-      }
-      stdin = r.stdinBase64() == null ? null : Errors.base64(r.stdinBase64());
-    } catch (RuntimeException e) {
-      message.reply(Errors.toResponse(r.id(), e));
-      return;
-    }
+    Request.Run r = run.request;
     run.slot = state.runs.take();
     if (run.slot == null) {
       message.reply(Errors.toResponse(r.id(), Errors.busy("runs (max "
@@ -123,7 +110,7 @@ public final class RunVerticle extends VerticleBase {
     long cap = r.maxOutputBytes() != null ? r.maxOutputBytes() : state.config().runMaxOutputBytes();
     OutputSink out;
     OutputSink err;
-    if (r.isStream()) {
+    if (r.stream()) {
       out = run.outSink = streamSink(run, "stdout", cap);
       err = run.errSink = streamSink(run, "stderr", cap);
     } else {
@@ -133,7 +120,7 @@ public final class RunVerticle extends VerticleBase {
       err = run.errCapture = new Capture(kept, budget);
     }
     byConnection.computeIfAbsent(run.connId, k -> new HashSet<>()).add(run);
-    run.starting = RunProcess.startAsync(r.command(), r.cwd(), r.env(), stdin, out, err);
+    run.starting = RunProcess.startAsync(r.command(), r.cwd(), r.env(), r.stdin(), out, err);
     Future.fromCompletionStage(run.starting, context).onComplete(ar -> {
           if (ar.failed()) {
             finish(run, Errors.toResponse(r.id(), Errors.runFailed(r.command(), r.cwd(),
@@ -192,7 +179,7 @@ public final class RunVerticle extends VerticleBase {
       vertx.cancelTimer(run.timer);
     }
     run.exitCode = code == null ? -1 : code;
-    if (run.request.isStream()) {
+    if (run.request.stream()) {
       maybeAnswerStream(run);
       return;
     }
@@ -266,7 +253,7 @@ public final class RunVerticle extends VerticleBase {
     }
     if (run.process != null) {
       // What the command left running stays in its cell, or ends now if the host asked.
-      run.process.cell().answered(run.request.isKillLeftovers());
+      run.process.cell().answered(run.request.killLeftovers());
     }
     if (run.outCapture != null) {
       // The answer built from the output stays counted against run_output_budget_bytes until the
