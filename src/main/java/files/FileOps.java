@@ -217,16 +217,14 @@ public final class FileOps {
                 + " bytes (read it in chunks with offset/length)");
           }
           reserveOrBusy(reserve, size);
-          return Response.ok(r.id()).with("content_base64",
-              FileCalls.readAt(fd, 0, (int) size, p.path));
+          return Response.content(r.id(), FileCalls.readAt(fd, 0, (int) size, p.path));
         }
         long offset = r.offset() == null ? 0 : r.offset();
         long want = r.length() == null ? max : Math.min(r.length(), max);
         long n = Math.max(0, Math.min(want, size - offset));
         reserveOrBusy(reserve, n);
         byte[] data = FileCalls.readAt(fd, offset, (int) n, p.path);
-        return Response.ok(r.id()).with("content_base64", data).with("size", size)
-            .with("eof", offset + data.length >= size);
+        return Response.chunk(r.id(), data, size, offset + data.length >= size);
       } finally {
         LibC.close(fd);
       }
@@ -434,7 +432,7 @@ public final class FileOps {
     List<String> names = names(r.path());
     try (Resolved p = walk(names, PathPolicy.Mode.NOFOLLOW, PathPolicy.Create.NONE,
         Errors.STAT_FAILED)) {
-      return Response.ok(r.id()).with("stat", describe(p.existing(), null));
+      return Response.stat(r.id(), describe(p.existing(), null));
     } catch (IOException e) {
       throw Errors.failed(Errors.STAT_FAILED, e);
     }
@@ -508,7 +506,7 @@ public final class FileOps {
         return entries.size();
       }
     };
-    return Response.ok(r.id()).with("entries", view);
+    return Response.entries(r.id(), view);
   }
 
   /** The bytes one entry takes in the answer, its comma included (at most, for odd names). */

@@ -351,36 +351,18 @@ final class Connection implements WriteQueues.Holder {
     });
   }
 
-  /** The output fields of a run's answer, each with the flag that says it was cut. */
-  private static final String[][] OUTPUTS = {{"stdout", "stdout_truncated"},
-      {"stderr", "stderr_truncated"}, {"stdout_base64", "stdout_truncated"},
-      {"stderr_base64", "stderr_truncated"}};
-
   /**
    * What is sent instead of {@code r}, whose body of {@code bytes} does not fit a frame. The
    * handlers size their answers to fit, so this is a last guard, and it keeps what matters: the
-   * answer of a run keeps its exit code and flags, its output is emptied and flagged as cut. Any
-   * other answer becomes an error that says how large it was (sending part of a file or a listing
-   * as if whole would be worse). Ids are never longer than {@link #MAX_ID}, so this always fits.
+   * answer's own smaller form ({@link Response#cut()}: a run keeps its exit code and flags, its
+   * output emptied and flagged as cut). Any other answer becomes an error that says how large it
+   * was (sending part of a file or a listing as if whole would be worse). Ids are never longer
+   * than {@link #MAX_ID}, so this always fits.
    */
   static Response fitted(Response r, long bytes) {
-    if (!r.isError() && r.get("exit_code") != null
-        && (r.get("stdout") != null || r.get("stdout_base64") != null)) {
-      Response cut = Response.ok(r.id()).with("exit_code", r.get("exit_code"));
-      for (String[] o : OUTPUTS) {
-        Object v = r.get(o[0]);
-        if (v != null) {
-          boolean empty = v instanceof String str ? str.isEmpty() : ((byte[]) v).length == 0;
-          cut.with(o[0], v instanceof String ? "" : new byte[0]);
-          if (!empty || Boolean.TRUE.equals(r.get(o[1]))) {
-            cut.with(o[1], true);
-          }
-        }
-      }
-      cut.with("timed_out", r.get("timed_out"));
-      if (ResponseWriter.length(cut) <= Frames.MAX_FRAME) {
-        return cut;
-      }
+    Response cut = r.cut();
+    if (cut != null && ResponseWriter.length(cut) <= Frames.MAX_FRAME) {
+      return cut;
     }
     return Response.error(r.id(), "Response too large: " + bytes + " bytes (max "
         + Frames.MAX_FRAME + ")");

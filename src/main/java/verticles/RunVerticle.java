@@ -156,8 +156,7 @@ public final class RunVerticle extends VerticleBase {
     String ackAddress = Addresses.runStream(Long.toString(++nextStream, 36));
     OutputBuffer buffer = new OutputBuffer((int) STREAM_BUFFER, streamBudget);
     StreamPump pump = new StreamPump(context, buffer,
-        (data, dropped) -> Response.of(run.request.id()).with("stream", name)
-            .with("output_base64", data),
+        (data, dropped) -> Response.output(run.request.id(), name, data),
         (conn, frame, epoch, offset) -> vertx.eventBus().send(Addresses.conn(conn),
             new Messages.Outbound(frame, ackAddress, epoch, offset)),
         () -> streamDrained(run));
@@ -190,25 +189,12 @@ public final class RunVerticle extends VerticleBase {
     if (run.exitCode == null || run.pumpsDrained < run.pumps.size()) {
       return;
     }
-    Response r = Response.ok(run.request.id()).with("exit_code", exitCode(run));
-    flags(r, run, run.outSink.truncated(), run.errSink.truncated());
-    finish(run, r);
+    finish(run, Response.runEnd(run.request.id(), exitCode(run), run.outSink.truncated(),
+        run.errSink.truncated(), run.timedOut));
   }
 
   private int exitCode(Run run) {
     return run.timedOut ? 124 : run.exitCode;
-  }
-
-  private static void flags(Response r, Run run, boolean outTrunc, boolean errTrunc) {
-    if (run.timedOut) {
-      r.with("timed_out", true);
-    }
-    if (outTrunc) {
-      r.with("stdout_truncated", true);
-    }
-    if (errTrunc) {
-      r.with("stderr_truncated", true);
-    }
   }
 
   /** The whole-output response, cut further if needed so that the frame stays under the limit. */
@@ -219,28 +205,25 @@ public final class RunVerticle extends VerticleBase {
     byte[] err = run.errCapture.bytes();
     boolean outTrunc = run.outCapture.truncated();
     boolean errTrunc = run.errCapture.truncated();
-    Response r = Response.ok(id).with("exit_code", exitCode(run));
     if (run.request.outputEncoding() == Request.OutputEncoding.BASE64) {
       long[] fit = OutputFit.split(ResponseWriter.base64Length(out.length),
           ResponseWriter.base64Length(err.length), budget);
       byte[] o = OutputFit.bytesFor(out, fit[0]);
       byte[] e = OutputFit.bytesFor(err, fit[1]);
-      r.with("stdout_base64", o).with("stderr_base64", e);
-      flags(r, run, outTrunc || o.length < out.length, errTrunc || e.length < err.length);
-    } else {
-      // A cut at the cap may split a character: its first bytes are dropped, not shown as U+FFFD.
-      String o = new String(out, 0, outTrunc ? OutputFit.utf8Whole(out) : out.length,
-          StandardCharsets.UTF_8);
-      String e = new String(err, 0, errTrunc ? OutputFit.utf8Whole(err) : err.length,
-          StandardCharsets.UTF_8);
-      long[] fit = OutputFit.split(ResponseWriter.escapedLength(o),
-          ResponseWriter.escapedLength(e), budget);
-      String o2 = OutputFit.prefixFor(o, fit[0]);
-      String e2 = OutputFit.prefixFor(e, fit[1]);
-      r.with("stdout", o2).with("stderr", e2);
-      flags(r, run, outTrunc || o2.length() < o.length(), errTrunc || e2.length() < e.length());
+      return Response.run(id, exitCode(run), o, outTrunc || o.length < out.length, e,
+          errTrunc || e.length < err.length, run.timedOut);
     }
-    return r;
+    // A cut at the cap may split a character: its first bytes are dropped, not shown as U+FFFD.
+    String o = new String(out, 0, outTrunc ? OutputFit.utf8Whole(out) : out.length,
+        StandardCharsets.UTF_8);
+    String e = new String(err, 0, errTrunc ? OutputFit.utf8Whole(err) : err.length,
+        StandardCharsets.UTF_8);
+    long[] fit = OutputFit.split(ResponseWriter.escapedLength(o),
+        ResponseWriter.escapedLength(e), budget);
+    String o2 = OutputFit.prefixFor(o, fit[0]);
+    String e2 = OutputFit.prefixFor(e, fit[1]);
+    return Response.run(id, exitCode(run), o2, outTrunc || o2.length() < o.length(), e2,
+        errTrunc || e2.length() < e.length(), run.timedOut);
   }
 
   private void finish(Run run, Response response) {
