@@ -165,7 +165,7 @@ public final class FileOps {
     try {
       PathPolicy.checkOpened(p.path, s, fd);
     } catch (PathRefusedException e) {
-      throw new AgentException(e.getMessage());
+      throw refused(e);
     }
     return s;
   }
@@ -213,8 +213,7 @@ public final class FileOps {
         boolean chunked = r.offset() != null || r.length() != null;
         if (!chunked) {
           if (size > max) {
-            throw new AgentException("File too large: " + size
-                + " bytes (read it in chunks with offset/length)");
+            throw Errors.fileTooLarge(size);
           }
           reserveOrBusy(reserve, size);
           return Response.content(r.id(), FileCalls.readAt(fd, 0, (int) size, p.path));
@@ -355,7 +354,7 @@ public final class FileOps {
           }
         } catch (PathRefusedException ex) {
           LibC.close(child);
-          throw new AgentException(ex.getMessage());
+          throw refused(ex);
         } catch (IOException ex) {
           LibC.close(child);
           throw ex;
@@ -593,7 +592,7 @@ public final class FileOps {
         }
       }
       if (inside) {
-        throw new AgentException("Cannot access system path: " + prefix);
+        throw Errors.plain(Errors.systemPath(prefix));
       }
     }
   }
@@ -608,8 +607,13 @@ public final class FileOps {
     try {
       return PathPolicy.names(path);
     } catch (PathRefusedException e) {
-      throw new AgentException(e.getMessage());
+      throw refused(e);
     }
+  }
+
+  /** A path the rule refuses: its text is the wire error. */
+  private static AgentException refused(PathRefusedException e) {
+    return Errors.plain(e.getMessage());
   }
 
   /** The walk; a path that cannot even be walked fails with the operation's prefix. */
@@ -618,7 +622,7 @@ public final class FileOps {
     try {
       return PathPolicy.walk(names, mode == PathPolicy.Mode.FOLLOW, create);
     } catch (PathRefusedException e) {
-      throw new AgentException(e.getMessage());
+      throw refused(e);
     } catch (PathPolicy.CreateFailedException e) {
       throw Errors.failed(create == PathPolicy.Create.PARENTS ? Errors.CREATE_PARENT_FAILED
           : failPrefix, e.getCause());

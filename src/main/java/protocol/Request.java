@@ -94,16 +94,16 @@ public sealed interface Request {
     public Shell {
       command = command == null || command.isEmpty() ? DEFAULT_COMMAND : List.copyOf(command);
       if (command.size() > MAX_KEPT_ARGS) {
-        throw Errors.plain("Invalid request: a shell command has at most " + MAX_KEPT_ARGS
-            + " arguments (got " + command.size() + ")");
+        throw Errors.plain(Errors.invalid("a shell command has at most " + MAX_KEPT_ARGS
+            + " arguments (got " + command.size() + ")"));
       }
       long bytes = utf8Length(id);
       for (String a : command) {
         bytes += utf8Length(a) + 1;
       }
       if (bytes > MAX_KEPT_BYTES) {
-        throw Errors.plain("Invalid request: a shell session keeps its id and command, at most "
-            + MAX_KEPT_BYTES + " bytes (got " + bytes + ")");
+        throw Errors.plain(Errors.invalid("a shell session keeps its id and command, at most "
+            + MAX_KEPT_BYTES + " bytes (got " + bytes + ")"));
       }
     }
 

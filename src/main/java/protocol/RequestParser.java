@@ -29,9 +29,9 @@ public final class RequestParser {
     try (JsonParser p = JSON.createParser(body)) {
       return new Fields(p).read();
     } catch (JsonProcessingException e) {
-      throw new InvalidRequestException("", "Invalid request: " + jsonReason(e));
+      throw new InvalidRequestException("", Errors.invalid(jsonReason(e)));
     } catch (IOException e) {
-      throw new InvalidRequestException("", "Invalid request: " + e.getMessage());
+      throw new InvalidRequestException("", Errors.invalid(e.getMessage()));
     }
   }
 
@@ -110,7 +110,7 @@ public final class RequestParser {
     Request read() throws IOException, InvalidRequestException {
       JsonToken first = p.nextToken();
       if (first != JsonToken.START_OBJECT) {
-        throw new InvalidRequestException("", "Invalid request: expected a JSON object");
+        throw new InvalidRequestException("", Errors.invalid("expected a JSON object"));
       }
       while (p.nextToken() == JsonToken.FIELD_NAME) {
         String name = p.currentName();
@@ -118,7 +118,7 @@ public final class RequestParser {
         field(name);
       }
       if (p.nextToken() != null) {
-        throw new InvalidRequestException("", "Invalid request: unexpected data after the object");
+        throw new InvalidRequestException("", Errors.invalid("unexpected data after the object"));
       }
       if (!idSeen && problem == null) {
         problem = "missing field 'id'";
@@ -127,7 +127,7 @@ public final class RequestParser {
         problem = "missing field 'type'";
       }
       if (problem != null) {
-        throw new InvalidRequestException(id, "Invalid request: " + problem);
+        throw new InvalidRequestException(id, Errors.invalid(problem));
       }
       try {
         return build();

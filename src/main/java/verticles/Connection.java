@@ -201,8 +201,8 @@ final class Connection implements WriteQueues.Holder {
       // No answer could carry it back whole; the error cannot either, so it has no id.
       releaseUnserved(r, size);
       Log.warn("invalid_request", "connection", id, "bytes", body.length, "reason", "id too long");
-      answer("invalid", t0, Response.error("", "Invalid request: field 'id' is too long ("
-          + idBytes + " bytes, max " + MAX_ID + ")"));
+      answer("invalid", t0, Response.error("", Errors.invalid("field 'id' is too long ("
+          + idBytes + " bytes, max " + MAX_ID + ")")));
       return;
     }
     String type = r.type().wire();
@@ -364,8 +364,7 @@ final class Connection implements WriteQueues.Holder {
     if (cut != null && ResponseWriter.length(cut) <= Frames.MAX_FRAME) {
       return cut;
     }
-    return Response.error(r.id(), "Response too large: " + bytes + " bytes (max "
-        + Frames.MAX_FRAME + ")");
+    return Response.error(r.id(), Errors.responseTooLarge(bytes));
   }
 
   /**

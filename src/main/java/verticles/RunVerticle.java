@@ -287,7 +287,7 @@ public final class RunVerticle extends VerticleBase {
       Containment.get().kill(cells);
     }
     for (Run run : runs) {
-      finish(run, Response.error(run.request.id(), "Connection closed"));
+      finish(run, Response.error(run.request.id(), Errors.CONNECTION_CLOSED));
     }
   }
 
