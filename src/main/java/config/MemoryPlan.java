@@ -51,7 +51,7 @@ public final class MemoryPlan {
   static final int RUN_ANSWER_FACTOR = 2;
   /**
    * What a session keeps of its {@code shell} request for its whole life: its id and command, at
-   * most 16 KiB of UTF-8 in at most 256 arguments (verticles.ShellVerticle.MAX_KEPT_BYTES), so at
+   * most 16 KiB of UTF-8 in at most 256 arguments (protocol.Request.Shell.MAX_KEPT_BYTES), so at
    * most 2 x 16 KiB of characters and 257 strings of 56 bytes of their own (46.1 KiB), and the
    * session's own objects. Its environment is dropped once the process has started.
    */

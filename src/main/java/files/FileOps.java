@@ -48,7 +48,7 @@ public final class FileOps {
 
   // ------------------------------------------------------------------------------- write_file
 
-  public static Response write(Request r) {
+  public static Response write(Request.WriteFile r) {
     List<String> names = names(r.path());
     if (r.contentBase64() == null) {
       throw Errors.plain(Errors.NO_CONTENT);
@@ -62,7 +62,7 @@ public final class FileOps {
       if (p.exists() && !p.stat.isRegular()) {
         throw new IOException(NOT_REGULAR);
       }
-      if (r.isAppend()) {
+      if (r.append()) {
         append(p, content, r.mode());
       } else {
         replace(p, content, r.mode());
@@ -164,7 +164,7 @@ public final class FileOps {
     try {
       PathPolicy.checkOpened(p.path, s, fd);
     } catch (PathRefusedException e) {
-      throw new AgentException(e.getMessage());
+      throw refused(e);
     }
     return s;
   }
@@ -180,7 +180,7 @@ public final class FileOps {
 
   // -------------------------------------------------------------------------------- read_file
 
-  public static Response read(Request r) {
+  public static Response read(Request.ReadFile r) {
     return read(r, n -> true);
   }
 
@@ -188,7 +188,7 @@ public final class FileOps {
    * {@code reserve} is asked for the bytes about to be read; when it says no, the answer is
    * {@code Busy} and nothing is read. The caller gives them back if the read fails after that.
    */
-  public static Response read(Request r, java.util.function.LongPredicate reserve) {
+  public static Response read(Request.ReadFile r, java.util.function.LongPredicate reserve) {
     List<String> names = names(r.path());
     // A long id takes room from the content.
     long max = Math.max(0, Math.min(MAX_CHUNK,
@@ -212,20 +212,17 @@ public final class FileOps {
         boolean chunked = r.offset() != null || r.length() != null;
         if (!chunked) {
           if (size > max) {
-            throw new AgentException("File too large: " + size
-                + " bytes (read it in chunks with offset/length)");
+            throw Errors.fileTooLarge(size);
           }
           reserveOrBusy(reserve, size);
-          return Response.ok(r.id()).with("content_base64",
-              FileCalls.readAt(fd, 0, (int) size, p.path));
+          return Response.content(r.id(), FileCalls.readAt(fd, 0, (int) size, p.path));
         }
         long offset = r.offset() == null ? 0 : r.offset();
         long want = r.length() == null ? max : Math.min(r.length(), max);
         long n = Math.max(0, Math.min(want, size - offset));
         reserveOrBusy(reserve, n);
         byte[] data = FileCalls.readAt(fd, offset, (int) n, p.path);
-        return Response.ok(r.id()).with("content_base64", data).with("size", size)
-            .with("eof", offset + data.length >= size);
+        return Response.chunk(r.id(), data, size, offset + data.length >= size);
       } finally {
         LibC.close(fd);
       }
@@ -242,16 +239,16 @@ public final class FileOps {
 
   // ------------------------------------------------------------------------------ remove_file
 
-  public static Response remove(Request r) {
+  public static Response remove(Request.RemoveFile r) {
     List<String> names = names(r.path());
     try (Resolved p = walk(names, PathPolicy.Mode.NOFOLLOW, PathPolicy.Create.NONE,
         Errors.REMOVE_FAILED)) {
-      if (r.isRecursive()) {
+      if (r.recursive()) {
         refuseIfContainsBlocked(p.path);
       }
       FileCalls.Stat st = p.existing();
       if (st.isDir()) {
-        if (!r.isRecursive()) {
+        if (!r.recursive()) {
           throw new IOException("Is a directory (use recursive): " + p.path);
         }
         removeTree(p);
@@ -356,7 +353,7 @@ public final class FileOps {
           }
         } catch (PathRefusedException ex) {
           LibC.close(child);
-          throw new AgentException(ex.getMessage());
+          throw refused(ex);
         } catch (IOException ex) {
           LibC.close(child);
           throw ex;
@@ -408,11 +405,11 @@ public final class FileOps {
 
   // ------------------------------------------------------------------------------------ mkdir
 
-  public static Response mkdir(Request r) {
+  public static Response mkdir(Request.Mkdir r) {
     List<String> names = names(r.path());
-    PathPolicy.Create create = r.isRecursive() ? PathPolicy.Create.ALL : PathPolicy.Create.NONE;
+    PathPolicy.Create create = r.recursive() ? PathPolicy.Create.ALL : PathPolicy.Create.NONE;
     try (Resolved p = walk(names, PathPolicy.Mode.FOLLOW, create, Errors.MKDIR_FAILED)) {
-      if (r.isRecursive()) {
+      if (r.recursive()) {
         if (!p.existing().isDir()) {
           throw new FileAlreadyExistsException(p.path);
         }
@@ -429,11 +426,11 @@ public final class FileOps {
 
   // ------------------------------------------------------------------------------------- stat
 
-  public static Response stat(Request r) {
+  public static Response stat(Request.Stat r) {
     List<String> names = names(r.path());
     try (Resolved p = walk(names, PathPolicy.Mode.NOFOLLOW, PathPolicy.Create.NONE,
         Errors.STAT_FAILED)) {
-      return Response.ok(r.id()).with("stat", describe(p.existing()));
+      return Response.stat(r.id(), describe(p.existing()));
     } catch (IOException e) {
       throw Errors.failed(Errors.STAT_FAILED, e);
     }
@@ -441,7 +438,7 @@ public final class FileOps {
 
   // --------------------------------------------------------------------------------- list_dir
 
-  public static Response list(Request r) {
+  public static Response list(Request.ListDir r) {
     return list(r, n -> true);
   }
 
@@ -451,7 +448,7 @@ public final class FileOps {
    * is asked of {@code reserve} as it grows; when that says no, the answer is {@code Busy}. The
    * caller gives it all back once the answer is a frame, or has failed.
    */
-  public static Response list(Request r, java.util.function.LongPredicate reserve) {
+  public static Response list(Request.ListDir r, java.util.function.LongPredicate reserve) {
     List<String> names = names(r.path());
     long budget = Frames.MAX_FRAME - FRAME_OVERHEAD - 6L * r.id().length();
     Listing entries = new Listing(reserve, budget);
@@ -491,7 +488,7 @@ public final class FileOps {
       throw Errors.failed(Errors.LIST_FAILED, e);
     }
     entries.sort();
-    return Response.ok(r.id()).with("entries", entries);
+    return Response.entries(r.id(), entries);
   }
 
   private static Map<String, Object> describe(FileCalls.Stat s) {
@@ -505,7 +502,7 @@ public final class FileOps {
 
   // ----------------------------------------------------------------------------------- rename
 
-  public static Response rename(Request r) {
+  public static Response rename(Request.Rename r) {
     List<String> fromNames = names(r.path());
     try (Resolved from = walk(fromNames, PathPolicy.Mode.NOFOLLOW, PathPolicy.Create.NONE,
         Errors.RENAME_FAILED)) {
@@ -548,23 +545,28 @@ public final class FileOps {
         }
       }
       if (inside) {
-        throw new AgentException("Cannot access system path: " + prefix);
+        throw Errors.plain(Errors.systemPath(prefix));
       }
     }
   }
 
   // ---------------------------------------------------------------------------------- helpers
 
-  /** The path's components after the checks that need no file system. */
+  /**
+   * The path's components after the checks that need no file system. A file request's path is
+   * never null (the request refuses that itself); a rename's new_path is checked before this.
+   */
   private static List<String> names(String path) {
-    if (path == null) {
-      throw Errors.plain(Errors.NO_PATH);
-    }
     try {
       return PathPolicy.names(path);
     } catch (PathRefusedException e) {
-      throw new AgentException(e.getMessage());
+      throw refused(e);
     }
+  }
+
+  /** A path the rule refuses: its text is the wire error. */
+  private static AgentException refused(PathRefusedException e) {
+    return Errors.plain(e.getMessage());
   }
 
   /** The walk; a path that cannot even be walked fails with the operation's prefix. */
@@ -573,7 +575,7 @@ public final class FileOps {
     try {
       return PathPolicy.walk(names, mode == PathPolicy.Mode.FOLLOW, create);
     } catch (PathRefusedException e) {
-      throw new AgentException(e.getMessage());
+      throw refused(e);
     } catch (PathPolicy.CreateFailedException e) {
       throw Errors.failed(create == PathPolicy.Create.PARENTS ? Errors.CREATE_PARENT_FAILED
           : failPrefix, e.getCause());

@@ -10,6 +10,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import protocol.Errors;
 import sys.LibC;
 
 /**
@@ -133,15 +134,15 @@ public final class PathPolicy {
    */
   static List<String> names(String path) throws PathRefusedException {
     if (path == null || !path.startsWith("/")) {
-      throw new PathRefusedException("Path must be absolute");
+      throw new PathRefusedException(Errors.PATH_NOT_ABSOLUTE);
     }
     if (path.indexOf('\0') >= 0) {
-      throw new PathRefusedException("Invalid path");
+      throw new PathRefusedException(Errors.INVALID_PATH);
     }
     List<String> names = new ArrayList<>();
     for (String name : path.split("/")) {
       if (name.equals("..")) {
-        throw new PathRefusedException("Path traversal not allowed");
+        throw new PathRefusedException(Errors.PATH_TRAVERSAL);
       }
       if (!name.isEmpty() && !name.equals(".")) {
         names.add(name);
@@ -160,7 +161,7 @@ public final class PathPolicy {
   }
 
   private static PathRefusedException refused(String prefix) {
-    return new PathRefusedException("Cannot access system path: " + prefix);
+    return new PathRefusedException(Errors.systemPath(prefix));
   }
 
   /**

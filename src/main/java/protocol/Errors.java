@@ -39,10 +39,35 @@ public final class Errors {
   public static final String CLOSE_FAILED = "Failed to close session";
   public static final String ATTACH_FAILED = "Failed to attach session";
   public static final String UNAUTHORIZED = "Unauthorized";
+  public static final String CONNECTION_CLOSED = "Connection closed";
+  // The path rule (files.PathPolicy).
+  public static final String PATH_NOT_ABSOLUTE = "Path must be absolute";
+  public static final String INVALID_PATH = "Invalid path";
+  public static final String PATH_TRAVERSAL = "Path traversal not allowed";
 
   private Errors() {}
 
-  /** {@code "<prefix>: <reason of cause>"}. */
+  /** {@code "Invalid request: <reason>"}: a request that is not one the agent can serve. */
+  public static String invalid(String reason) {
+    return "Invalid request: " + reason;
+  }
+
+  /** {@code "Cannot access system path: <blocked prefix>"}. */
+  public static String systemPath(String prefix) {
+    return "Cannot access system path: " + prefix;
+  }
+
+  /** A whole-file read whose answer would not fit a frame. */
+  public static AgentException fileTooLarge(long size) {
+    return new AgentException("File too large: " + size
+        + " bytes (read it in chunks with offset/length)");
+  }
+
+  /** An answer of {@code bytes} that does not fit a frame, and has no smaller form. */
+  public static String responseTooLarge(long bytes) {
+    return "Response too large: " + bytes + " bytes (max " + Frames.MAX_FRAME + ")";
+  }
+
   /** Decodes a base64 field; malformed text is the wire's {@link #INVALID_BASE64} error. */
   public static byte[] base64(String text) {
     try {
@@ -52,6 +77,7 @@ public final class Errors {
     }
   }
 
+  /** {@code "<prefix>: <reason of cause>"}. */
   public static AgentException failed(String prefix, Throwable cause) {
     return new AgentException(prefix + ": " + reason(cause));
   }

@@ -14,8 +14,11 @@ import java.util.Map;
 /**
  * Turns a frame body into a {@link Request}, with a plain streaming parser (no reflection).
  *
- * <p>Unknown fields are skipped and {@code null} counts as absent. The first bad field decides the
- * error, but parsing goes on so that the id can still be reported if it comes later.
+ * <p>Unknown fields are skipped and {@code null} counts as absent. Every known field must have its
+ * shape, whatever the request's type, and the first bad field decides the error
+ * ({@link InvalidRequestException}), but parsing goes on so that the id can still be reported if
+ * it comes later. Then the record of the request's type is made from the fields it reads, and
+ * checks itself: a request it refuses becomes a {@link Request.Refused} that carries the error.
  */
 public final class RequestParser {
   private static final JsonFactory JSON = new JsonFactory();
@@ -26,9 +29,9 @@ public final class RequestParser {
     try (JsonParser p = JSON.createParser(body)) {
       return new Fields(p).read();
     } catch (JsonProcessingException e) {
-      throw new InvalidRequestException("", "Invalid request: " + jsonReason(e));
+      throw new InvalidRequestException("", Errors.invalid(jsonReason(e)));
     } catch (IOException e) {
-      throw new InvalidRequestException("", "Invalid request: " + e.getMessage());
+      throw new InvalidRequestException("", Errors.invalid(e.getMessage()));
     }
   }
 
@@ -107,7 +110,7 @@ public final class RequestParser {
     Request read() throws IOException, InvalidRequestException {
       JsonToken first = p.nextToken();
       if (first != JsonToken.START_OBJECT) {
-        throw new InvalidRequestException("", "Invalid request: expected a JSON object");
+        throw new InvalidRequestException("", Errors.invalid("expected a JSON object"));
       }
       while (p.nextToken() == JsonToken.FIELD_NAME) {
         String name = p.currentName();
@@ -115,7 +118,7 @@ public final class RequestParser {
         field(name);
       }
       if (p.nextToken() != null) {
-        throw new InvalidRequestException("", "Invalid request: unexpected data after the object");
+        throw new InvalidRequestException("", Errors.invalid("unexpected data after the object"));
       }
       if (!idSeen && problem == null) {
         problem = "missing field 'id'";
@@ -124,11 +127,44 @@ public final class RequestParser {
         problem = "missing field 'type'";
       }
       if (problem != null) {
-        throw new InvalidRequestException(id, "Invalid request: " + problem);
+        throw new InvalidRequestException(id, Errors.invalid(problem));
       }
-      return new Request(id, type, command, cwd, env, path, contentBase64, recursive, sessionId,
-          rows, cols, inputBase64, timeoutMs, stdinBase64, maxOutputBytes, outputEncoding, stream,
-          offset, length, append, mode, newPath, authToken, killLeftovers);
+      try {
+        return build();
+      } catch (AgentException e) {
+        return new Request.Refused(id, type, e.getMessage(), authToken);
+      }
+    }
+
+    /** The record of the request's type, from the fields it reads; the others are dropped. */
+    private Request build() {
+      return switch (type) {
+        case RUN -> Request.Run.of(id, command, cwd, env, timeoutMs, stdinBase64, maxOutputBytes,
+            outputEncoding, isTrue(stream), isTrue(killLeftovers), authToken);
+        case SHELL -> new Request.Shell(id, command, cwd, env, rows == null ? 24 : rows,
+            cols == null ? 80 : cols, authToken);
+        case SHELL_INPUT -> Request.ShellInput.of(id, sessionId, inputBase64, authToken);
+        case SHELL_RESIZE -> new Request.ShellResize(id, sessionId, rows == null ? 24 : rows,
+            cols == null ? 80 : cols, authToken);
+        case SHELL_CLOSE -> new Request.ShellClose(id, sessionId, authToken);
+        case SHELL_ATTACH -> new Request.ShellAttach(id, sessionId, authToken);
+        case LIST_SESSIONS -> new Request.ListSessions(id, authToken);
+        case PING -> new Request.Ping(id, authToken);
+        case SHUTDOWN -> new Request.Shutdown(id, authToken);
+        case INFO -> new Request.Info(id, authToken);
+        case WRITE_FILE -> new Request.WriteFile(id, path, contentBase64, isTrue(append), mode,
+            authToken);
+        case READ_FILE -> new Request.ReadFile(id, path, offset, length, authToken);
+        case REMOVE_FILE -> new Request.RemoveFile(id, path, isTrue(recursive), authToken);
+        case MKDIR -> new Request.Mkdir(id, path, isTrue(recursive), authToken);
+        case STAT -> new Request.Stat(id, path, authToken);
+        case LIST_DIR -> new Request.ListDir(id, path, authToken);
+        case RENAME -> new Request.Rename(id, path, newPath, authToken);
+      };
+    }
+
+    private static boolean isTrue(Boolean b) {
+      return b != null && b;
     }
 
     private void field(String name) throws IOException {

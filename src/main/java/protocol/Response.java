@@ -16,6 +16,8 @@ public final class Response {
   private Runnable onFramed;
   /** An error that says a limit was reached ({@code Busy: ...}); never on the wire itself. */
   private boolean busy;
+  /** The smaller answer sent when this one does not fit a frame, or null: see {@link #cut()}. */
+  private java.util.function.Supplier<Response> cut;
 
   private Response(String id) {
     fields.put("id", id == null ? "" : id);
@@ -34,6 +36,92 @@ public final class Response {
   /** A response with only the id, for shapes that have no exit code (shell events, streams). */
   public static Response of(String id) {
     return new Response(id);
+  }
+
+  // ------------------------------------------------------------------------------------- runs
+
+  /**
+   * The answer to a run whose output is in it as text ({@code stdout}, {@code stderr}); a
+   * {@code ...Cut} flag says that stream was cut. Too large for a frame, it becomes the same
+   * answer with both outputs emptied and flagged (see {@link #cut()}).
+   */
+  public static Response run(String id, int exitCode, String stdout, boolean stdoutCut,
+      String stderr, boolean stderrCut, boolean timedOut) {
+    Response r = ok(id);
+    r.fields.put("exit_code", exitCode);
+    r.fields.put("stdout", stdout);
+    r.fields.put("stderr", stderr);
+    r.flags(stdoutCut, stderrCut, timedOut);
+    r.cut = () -> run(id, exitCode, "", stdoutCut || !stdout.isEmpty(), "",
+        stderrCut || !stderr.isEmpty(), timedOut);
+    return r;
+  }
+
+  /** The same for output carried as base64 ({@code stdout_base64}, {@code stderr_base64}). */
+  public static Response run(String id, int exitCode, byte[] stdout, boolean stdoutCut,
+      byte[] stderr, boolean stderrCut, boolean timedOut) {
+    Response r = ok(id);
+    r.fields.put("exit_code", exitCode);
+    r.fields.put("stdout_base64", stdout);
+    r.fields.put("stderr_base64", stderr);
+    r.flags(stdoutCut, stderrCut, timedOut);
+    r.cut = () -> run(id, exitCode, new byte[0], stdoutCut || stdout.length > 0, new byte[0],
+        stderrCut || stderr.length > 0, timedOut);
+    return r;
+  }
+
+  /**
+   * The answer to a run with no output in it: it was streamed before, as {@link #output}
+   * events.
+   */
+  public static Response runEnd(String id, int exitCode, boolean stdoutCut, boolean stderrCut,
+      boolean timedOut) {
+    Response r = ok(id);
+    r.fields.put("exit_code", exitCode);
+    return r.flags(stdoutCut, stderrCut, timedOut);
+  }
+
+  /** A run's flags, each written only when true. */
+  private Response flags(boolean stdoutCut, boolean stderrCut, boolean timedOut) {
+    return flag("timed_out", timedOut).flag("stdout_truncated", stdoutCut)
+        .flag("stderr_truncated", stderrCut);
+  }
+
+  private Response flag(String field, boolean set) {
+    if (set) {
+      fields.put(field, true);
+    }
+    return this;
+  }
+
+  /** One chunk of a streamed run's output: an {@code output_base64} event of {@code stream}. */
+  public static Response output(String id, String stream, byte[] data) {
+    Response r = new Response(id);
+    r.fields.put("stream", stream);
+    r.fields.put("output_base64", data);
+    return r;
+  }
+
+  // ------------------------------------------------------------------------------------ files
+
+  /** A whole file's content. */
+  public static Response content(String id, byte[] data) {
+    return ok(id).with("content_base64", data);
+  }
+
+  /** A chunk of a file of {@code size} bytes, {@code eof} when it reaches the end. */
+  public static Response chunk(String id, byte[] data, long size, boolean eof) {
+    return ok(id).with("content_base64", data).with("size", size).with("eof", eof);
+  }
+
+  /** What {@code stat} found, as written by the file operations. */
+  public static Response stat(String id, Map<String, Object> stat) {
+    return ok(id).with("stat", stat);
+  }
+
+  /** A directory's entries, which write themselves. */
+  public static Response entries(String id, JsonValue entries) {
+    return ok(id).with("entries", entries);
   }
 
   public Response with(String field, Object value) {
@@ -70,6 +158,15 @@ public final class Response {
   Response busy() {
     busy = true;
     return this;
+  }
+
+  /**
+   * What is sent instead of this answer when it is too large for a frame, keeping what matters
+   * (a run's exit code and flags, its output emptied and flagged as cut); null when no part of
+   * it may be left out (a file or a listing sent in part would read as whole).
+   */
+  public Response cut() {
+    return cut == null ? null : cut.get();
   }
 
   /** What the answer was, for the metrics: "ok", "busy" or "error". */

@@ -192,7 +192,7 @@ final class Connection implements WriteQueues.Holder {
       answer("invalid", t0, Response.error(e.id(), e.getMessage()));
       return;
     }
-    if (!forwarded(r.type())) {
+    if (!forwarded(r)) {
       // Answered here and now: nothing of it is held once this returns.
       requests.give(size);
     }
@@ -201,8 +201,8 @@ final class Connection implements WriteQueues.Holder {
       // No answer could carry it back whole; the error cannot either, so it has no id.
       releaseUnserved(r, size);
       Log.warn("invalid_request", "connection", id, "bytes", body.length, "reason", "id too long");
-      answer("invalid", t0, Response.error("", "Invalid request: field 'id' is too long ("
-          + idBytes + " bytes, max " + MAX_ID + ")"));
+      answer("invalid", t0, Response.error("", Errors.invalid("field 'id' is too long ("
+          + idBytes + " bytes, max " + MAX_ID + ")")));
       return;
     }
     String type = r.type().wire();
@@ -224,6 +224,10 @@ final class Connection implements WriteQueues.Holder {
     if (Log.enabled(Log.Level.DEBUG)) {
       Log.debug("request", "connection", id, "id", r.id(), "type", type);
     }
+    if (r instanceof Request.Refused refused) {
+      answer(type, t0, Response.error(r.id(), refused.error()));
+      return;
+    }
     switch (r.type()) {
       case PING -> answer(type, t0, Response.ok(r.id()));
       case INFO -> answer(type, t0, AgentInfo.answer(state, r.id()));
@@ -238,8 +242,11 @@ final class Connection implements WriteQueues.Holder {
   }
 
   /** Requests served elsewhere: what they carry stays charged until they are answered. */
-  private static boolean forwarded(protocol.RequestType t) {
-    return switch (t) {
+  private static boolean forwarded(Request r) {
+    if (r instanceof Request.Refused) {
+      return false;
+    }
+    return switch (r.type()) {
       case PING, INFO, SHUTDOWN -> false;
       default -> true;
     };
@@ -247,7 +254,7 @@ final class Connection implements WriteQueues.Holder {
 
   /** A request that would have been forwarded is answered here instead. */
   private void releaseUnserved(Request r, long size) {
-    if (forwarded(r.type())) {
+    if (forwarded(r)) {
       requests.give(size);
     }
   }
@@ -344,39 +351,20 @@ final class Connection implements WriteQueues.Holder {
     });
   }
 
-  /** The output fields of a run's answer, each with the flag that says it was cut. */
-  private static final String[][] OUTPUTS = {{"stdout", "stdout_truncated"},
-      {"stderr", "stderr_truncated"}, {"stdout_base64", "stdout_truncated"},
-      {"stderr_base64", "stderr_truncated"}};
-
   /**
    * What is sent instead of {@code r}, whose body of {@code bytes} does not fit a frame. The
    * handlers size their answers to fit, so this is a last guard, and it keeps what matters: the
-   * answer of a run keeps its exit code and flags, its output is emptied and flagged as cut. Any
-   * other answer becomes an error that says how large it was (sending part of a file or a listing
-   * as if whole would be worse). Ids are never longer than {@link #MAX_ID}, so this always fits.
+   * answer's own smaller form ({@link Response#cut()}: a run keeps its exit code and flags, its
+   * output emptied and flagged as cut). Any other answer becomes an error that says how large it
+   * was (sending part of a file or a listing as if whole would be worse). Ids are never longer
+   * than {@link #MAX_ID}, so this always fits.
    */
   static Response fitted(Response r, long bytes) {
-    if (!r.isError() && r.get("exit_code") != null
-        && (r.get("stdout") != null || r.get("stdout_base64") != null)) {
-      Response cut = Response.ok(r.id()).with("exit_code", r.get("exit_code"));
-      for (String[] o : OUTPUTS) {
-        Object v = r.get(o[0]);
-        if (v != null) {
-          boolean empty = v instanceof String str ? str.isEmpty() : ((byte[]) v).length == 0;
-          cut.with(o[0], v instanceof String ? "" : new byte[0]);
-          if (!empty || Boolean.TRUE.equals(r.get(o[1]))) {
-            cut.with(o[1], true);
-          }
-        }
-      }
-      cut.with("timed_out", r.get("timed_out"));
-      if (ResponseWriter.length(cut) <= Frames.MAX_FRAME) {
-        return cut;
-      }
+    Response cut = r.cut();
+    if (cut != null && ResponseWriter.length(cut) <= Frames.MAX_FRAME) {
+      return cut;
     }
-    return Response.error(r.id(), "Response too large: " + bytes + " bytes (max "
-        + Frames.MAX_FRAME + ")");
+    return Response.error(r.id(), Errors.responseTooLarge(bytes));
   }
 
   /**

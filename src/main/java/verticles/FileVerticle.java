@@ -40,7 +40,7 @@ public final class FileVerticle extends VerticleBase {
   }
 
   private void handle(Message<Messages.Envelope> message) {
-    Request r = message.body().request();
+    Request.FileRequest r = (Request.FileRequest) message.body().request();
     // What a read_file or list_dir takes of the budget for answers on their way to hosts.
     long[] taken = {0};
     pool.executeBlocking(() -> serve(r, n -> {
@@ -61,16 +61,43 @@ public final class FileVerticle extends VerticleBase {
     });
   }
 
-  private static Response serve(Request r, java.util.function.LongPredicate reserve) {
-    return switch (r.type()) {
-      case WRITE_FILE -> FileOps.write(r);
-      case READ_FILE -> FileOps.read(r, reserve);
-      case REMOVE_FILE -> FileOps.remove(r);
-      case MKDIR -> FileOps.mkdir(r);
-      case STAT -> FileOps.stat(r);
-      case LIST_DIR -> FileOps.list(r, reserve);
-      case RENAME -> FileOps.rename(r);
-      default -> throw new IllegalArgumentException("not a file request: " + r.type());
-    };
+  private static Response serve(Request.FileRequest r,
+      java.util.function.LongPredicate reserve) {
+    return r.accept(new Request.FileHandler<>() {
+      @Override
+      public Response write(Request.WriteFile w) {
+        return FileOps.write(w);
+      }
+
+      @Override
+      public Response read(Request.ReadFile rf) {
+        return FileOps.read(rf, reserve);
+      }
+
+      @Override
+      public Response remove(Request.RemoveFile rm) {
+        return FileOps.remove(rm);
+      }
+
+      @Override
+      public Response mkdir(Request.Mkdir m) {
+        return FileOps.mkdir(m);
+      }
+
+      @Override
+      public Response stat(Request.Stat st) {
+        return FileOps.stat(st);
+      }
+
+      @Override
+      public Response list(Request.ListDir l) {
+        return FileOps.list(l, reserve);
+      }
+
+      @Override
+      public Response rename(Request.Rename rn) {
+        return FileOps.rename(rn);
+      }
+    });
   }
 }

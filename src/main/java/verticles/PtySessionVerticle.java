@@ -36,7 +36,7 @@ public final class PtySessionVerticle extends VerticleBase {
   /** Where the session's processes live (see process.Containment); made in start(). */
   private Containment.Cell cell;
   /** The {@code shell} request: dropped once the process has started (only spawning needs it). */
-  private Request request;
+  private Request.Shell request;
   /** The id of the {@code shell} request, which every output frame carries. */
   private final String requestId;
   /** The connection that is to receive output next: the starter, then the last to attach. */
@@ -50,7 +50,7 @@ public final class PtySessionVerticle extends VerticleBase {
   private final CompletableFuture<Integer> exit = new CompletableFuture<>();
   private long pendingInput;
 
-  PtySessionVerticle(SessionInfo info, Request request, int backlogBytes, long killGraceMs) {
+  PtySessionVerticle(SessionInfo info, Request.Shell request, int backlogBytes, long killGraceMs) {
     this.info = info;
     this.request = request;
     this.requestId = request.id();
@@ -85,8 +85,8 @@ public final class PtySessionVerticle extends VerticleBase {
     // told here (messages wait until start() returns, as this context runs one task at a time).
     consumer = vertx.eventBus().localConsumer(ackAddress, this::onMessage);
     try {
-      terminal = Terminal.start(info.command(), cwd, env, request.colsOrDefault(),
-          request.rowsOrDefault(), cell.tag(), new Output(context), code -> exited(context, code));
+      terminal = Terminal.start(info.command(), cwd, env, request.cols(),
+          request.rows(), cell.tag(), new Output(context), code -> exited(context, code));
     } catch (java.io.IOException | RuntimeException e) {
       consumer.unregister();
       cell.answered(true);
@@ -181,8 +181,8 @@ public final class PtySessionVerticle extends VerticleBase {
       Message<Messages.Envelope> em = (Message<Messages.Envelope>) (Message<?>) m;
       Request r = e.request();
       switch (r.type()) {
-        case SHELL_INPUT -> input(em, r);
-        case SHELL_RESIZE -> resize(em, r);
+        case SHELL_INPUT -> input(em, (Request.ShellInput) r);
+        case SHELL_RESIZE -> resize(em, (Request.ShellResize) r);
         case SHELL_CLOSE -> close(em, r);
         default -> m.reply(Response.error(r.id(), "Invalid request: not a session request"));
       }
@@ -197,8 +197,8 @@ public final class PtySessionVerticle extends VerticleBase {
     }
   }
 
-  private void input(Message<Messages.Envelope> m, Request r) {
-    byte[] data = Errors.base64(r.inputBase64());
+  private void input(Message<Messages.Envelope> m, Request.ShellInput r) {
+    byte[] data = r.input();
     // One input of any size a frame can carry is taken when nothing waits: refusing it as Busy
     // would have a host that retries on Busy retry for ever.
     if (pendingInput > 0 && pendingInput + data.length > MAX_PENDING_INPUT) {
@@ -217,9 +217,9 @@ public final class PtySessionVerticle extends VerticleBase {
     });
   }
 
-  private void resize(Message<Messages.Envelope> m, Request r) {
+  private void resize(Message<Messages.Envelope> m, Request.ShellResize r) {
     Context context = vertx.getOrCreateContext();
-    terminal.resize(r.colsOrDefault(), r.rowsOrDefault(), ex -> {
+    terminal.resize(r.cols(), r.rows(), ex -> {
       Response done = ex == null ? Response.ok(r.id())
           : Errors.toResponse(r.id(), Errors.failed(Errors.RESIZE_FAILED, ex));
       context.runOnContext(v -> m.reply(done));

@@ -60,7 +60,7 @@ public final class RunVerticle extends VerticleBase {
   /** One command in flight. */
   private final class Run {
     final Message<Messages.Envelope> message;
-    final Request request;
+    final Request.Run request;
     final String connId;
     RunProcess process;
     /** The run's place among max_runs, taken before it starts. */
@@ -83,7 +83,7 @@ public final class RunVerticle extends VerticleBase {
 
     Run(Message<Messages.Envelope> message) {
       this.message = message;
-      this.request = message.body().request();
+      this.request = (Request.Run) message.body().request();
       this.connId = message.body().connId();
     }
   }
@@ -100,20 +100,7 @@ public final class RunVerticle extends VerticleBase {
 
   private void handle(Message<Messages.Envelope> message) {
     Run run = new Run(message);
-    Request r = run.request;
-    byte[] stdin;
-    try {
-      if (r.command() == null) {
-        throw Errors.plain(Errors.NO_COMMAND);
-      }
-      if (r.command().isEmpty()) {
-        throw Errors.plain(Errors.EMPTY_COMMAND);
-      }
-      stdin = r.stdinBase64() == null ? null : Errors.base64(r.stdinBase64());
-    } catch (RuntimeException e) {
-      message.reply(Errors.toResponse(r.id(), e));
-      return;
-    }
+    Request.Run r = run.request;
     run.slot = state.runs.take();
     if (run.slot == null) {
       message.reply(Errors.toResponse(r.id(), Errors.busy("runs (max "
@@ -123,7 +110,7 @@ public final class RunVerticle extends VerticleBase {
     long cap = r.maxOutputBytes() != null ? r.maxOutputBytes() : state.config().runMaxOutputBytes();
     OutputSink out;
     OutputSink err;
-    if (r.isStream()) {
+    if (r.stream()) {
       out = run.outSink = streamSink(run, "stdout", cap);
       err = run.errSink = streamSink(run, "stderr", cap);
     } else {
@@ -133,7 +120,7 @@ public final class RunVerticle extends VerticleBase {
       err = run.errCapture = new Capture(kept, budget);
     }
     byConnection.computeIfAbsent(run.connId, k -> new HashSet<>()).add(run);
-    run.starting = RunProcess.startAsync(r.command(), r.cwd(), r.env(), stdin, out, err);
+    run.starting = RunProcess.startAsync(r.command(), r.cwd(), r.env(), r.stdin(), out, err);
     Future.fromCompletionStage(run.starting, context).onComplete(ar -> {
           if (ar.failed()) {
             finish(run, Errors.toResponse(r.id(), Errors.runFailed(r.command(), r.cwd(),
@@ -169,8 +156,7 @@ public final class RunVerticle extends VerticleBase {
     String ackAddress = Addresses.runStream(Long.toString(++nextStream, 36));
     OutputBuffer buffer = new OutputBuffer((int) STREAM_BUFFER, streamBudget);
     StreamPump pump = new StreamPump(context, buffer,
-        (data, dropped) -> Response.of(run.request.id()).with("stream", name)
-            .with("output_base64", data),
+        (data, dropped) -> Response.output(run.request.id(), name, data),
         (conn, frame, epoch, offset) -> vertx.eventBus().send(Addresses.conn(conn),
             new Messages.Outbound(frame, ackAddress, epoch, offset)),
         () -> streamDrained(run));
@@ -192,7 +178,7 @@ public final class RunVerticle extends VerticleBase {
       vertx.cancelTimer(run.timer);
     }
     run.exitCode = code == null ? -1 : code;
-    if (run.request.isStream()) {
+    if (run.request.stream()) {
       maybeAnswerStream(run);
       return;
     }
@@ -203,25 +189,12 @@ public final class RunVerticle extends VerticleBase {
     if (run.exitCode == null || run.pumpsDrained < run.pumps.size()) {
       return;
     }
-    Response r = Response.ok(run.request.id()).with("exit_code", exitCode(run));
-    flags(r, run, run.outSink.truncated(), run.errSink.truncated());
-    finish(run, r);
+    finish(run, Response.runEnd(run.request.id(), exitCode(run), run.outSink.truncated(),
+        run.errSink.truncated(), run.timedOut));
   }
 
   private int exitCode(Run run) {
     return run.timedOut ? 124 : run.exitCode;
-  }
-
-  private static void flags(Response r, Run run, boolean outTrunc, boolean errTrunc) {
-    if (run.timedOut) {
-      r.with("timed_out", true);
-    }
-    if (outTrunc) {
-      r.with("stdout_truncated", true);
-    }
-    if (errTrunc) {
-      r.with("stderr_truncated", true);
-    }
   }
 
   /** The whole-output response, cut further if needed so that the frame stays under the limit. */
@@ -232,28 +205,25 @@ public final class RunVerticle extends VerticleBase {
     byte[] err = run.errCapture.bytes();
     boolean outTrunc = run.outCapture.truncated();
     boolean errTrunc = run.errCapture.truncated();
-    Response r = Response.ok(id).with("exit_code", exitCode(run));
     if (run.request.outputEncoding() == Request.OutputEncoding.BASE64) {
       long[] fit = OutputFit.split(ResponseWriter.base64Length(out.length),
           ResponseWriter.base64Length(err.length), budget);
       byte[] o = OutputFit.bytesFor(out, fit[0]);
       byte[] e = OutputFit.bytesFor(err, fit[1]);
-      r.with("stdout_base64", o).with("stderr_base64", e);
-      flags(r, run, outTrunc || o.length < out.length, errTrunc || e.length < err.length);
-    } else {
-      // A cut at the cap may split a character: its first bytes are dropped, not shown as U+FFFD.
-      String o = new String(out, 0, outTrunc ? OutputFit.utf8Whole(out) : out.length,
-          StandardCharsets.UTF_8);
-      String e = new String(err, 0, errTrunc ? OutputFit.utf8Whole(err) : err.length,
-          StandardCharsets.UTF_8);
-      long[] fit = OutputFit.split(ResponseWriter.escapedLength(o),
-          ResponseWriter.escapedLength(e), budget);
-      String o2 = OutputFit.prefixFor(o, fit[0]);
-      String e2 = OutputFit.prefixFor(e, fit[1]);
-      r.with("stdout", o2).with("stderr", e2);
-      flags(r, run, outTrunc || o2.length() < o.length(), errTrunc || e2.length() < e.length());
+      return Response.run(id, exitCode(run), o, outTrunc || o.length < out.length, e,
+          errTrunc || e.length < err.length, run.timedOut);
     }
-    return r;
+    // A cut at the cap may split a character: its first bytes are dropped, not shown as U+FFFD.
+    String o = new String(out, 0, outTrunc ? OutputFit.utf8Whole(out) : out.length,
+        StandardCharsets.UTF_8);
+    String e = new String(err, 0, errTrunc ? OutputFit.utf8Whole(err) : err.length,
+        StandardCharsets.UTF_8);
+    long[] fit = OutputFit.split(ResponseWriter.escapedLength(o),
+        ResponseWriter.escapedLength(e), budget);
+    String o2 = OutputFit.prefixFor(o, fit[0]);
+    String e2 = OutputFit.prefixFor(e, fit[1]);
+    return Response.run(id, exitCode(run), o2, outTrunc || o2.length() < o.length(), e2,
+        errTrunc || e2.length() < e.length(), run.timedOut);
   }
 
   private void finish(Run run, Response response) {
@@ -266,7 +236,7 @@ public final class RunVerticle extends VerticleBase {
     }
     if (run.process != null) {
       // What the command left running stays in its cell, or ends now if the host asked.
-      run.process.cell().answered(run.request.isKillLeftovers());
+      run.process.cell().answered(run.request.killLeftovers());
     }
     if (run.outCapture != null) {
       // The answer built from the output stays counted against run_output_budget_bytes until the
@@ -317,7 +287,7 @@ public final class RunVerticle extends VerticleBase {
       Containment.get().kill(cells);
     }
     for (Run run : runs) {
-      finish(run, Response.error(run.request.id(), "Connection closed"));
+      finish(run, Response.error(run.request.id(), Errors.CONNECTION_CLOSED));
     }
   }
 

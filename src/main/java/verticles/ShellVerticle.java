@@ -25,17 +25,6 @@ import state.Slots;
  * exited session after {@code shell_close} or its idle time.
  */
 public final class ShellVerticle extends VerticleBase {
-  private static final List<String> DEFAULT_COMMAND = List.of("/bin/sh");
-  /**
-   * What a session keeps of its {@code shell} request for its whole life, in UTF-8 bytes: its id
-   * (every output frame carries it) and its command ({@code list_sessions} reports it), each
-   * argument with the NUL the kernel counts. The environment and the rest are dropped once the
-   * process has started.
-   */
-  static final int MAX_KEPT_BYTES = 16 * 1024;
-  /** Arguments a session's command may have: each is a string of its own in the heap. */
-  static final int MAX_KEPT_ARGS = 256;
-
   private final AgentState state;
   private final Map<String, SessionInfo> sessions = new LinkedHashMap<>();
 
@@ -69,20 +58,15 @@ public final class ShellVerticle extends VerticleBase {
     Request r = em.body().request();
     try {
       switch (r.type()) {
-        case SHELL -> start(em, r);
-        case SHELL_INPUT -> {
-          String sid = need(r.sessionId());
-          if (r.inputBase64() == null) {
-            throw Errors.plain(Errors.NO_INPUT);
-          }
-          Errors.base64(r.inputBase64());
-          forward(em, lookup(sid, Errors.INPUT_FAILED), Errors.INPUT_FAILED);
-        }
-        case SHELL_RESIZE -> forward(em, lookup(need(r.sessionId()), Errors.RESIZE_FAILED),
-            Errors.RESIZE_FAILED);
-        case SHELL_CLOSE -> close(em, lookup(need(r.sessionId()), Errors.CLOSE_FAILED));
+        case SHELL -> start(em, (Request.Shell) r);
+        case SHELL_INPUT -> forward(em, lookup(((Request.ShellInput) r).sessionId(),
+            Errors.INPUT_FAILED), Errors.INPUT_FAILED);
+        case SHELL_RESIZE -> forward(em, lookup(((Request.ShellResize) r).sessionId(),
+            Errors.RESIZE_FAILED), Errors.RESIZE_FAILED);
+        case SHELL_CLOSE -> close(em, lookup(((Request.ShellClose) r).sessionId(),
+            Errors.CLOSE_FAILED));
         case SHELL_ATTACH -> {
-          SessionInfo s = lookup(need(r.sessionId()), Errors.ATTACH_FAILED);
+          SessionInfo s = lookup(((Request.ShellAttach) r).sessionId(), Errors.ATTACH_FAILED);
           // The connection sends the Attach itself once this answer is written: a session that
           // is still starting has nobody yet to receive it, so the answer waits for the start.
           whenStarted(em, s, Errors.ATTACH_FAILED,
@@ -95,13 +79,6 @@ public final class ShellVerticle extends VerticleBase {
     }
   }
 
-  private static String need(String sessionId) {
-    if (sessionId == null) {
-      throw Errors.plain(Errors.NO_SESSION);
-    }
-    return sessionId;
-  }
-
   private SessionInfo lookup(String sessionId, String prefix) {
     SessionInfo s = sessions.get(sessionId);
     if (s == null) {
@@ -110,10 +87,8 @@ public final class ShellVerticle extends VerticleBase {
     return s;
   }
 
-  private void start(Message<Messages.Envelope> m, Request r) {
-    List<String> command = r.command() == null || r.command().isEmpty() ? DEFAULT_COMMAND
-        : List.copyOf(r.command());
-    checkKept(r.id(), command);
+  private void start(Message<Messages.Envelope> m, Request.Shell r) {
+    List<String> command = r.command();
     Slots.Slot slot = state.sessions.take();
     if (slot == null) {
       throw Errors.busy("shell sessions (max " + state.config().maxSessions() + ")");
@@ -141,45 +116,6 @@ public final class ShellVerticle extends VerticleBase {
           m.reply(Response.of(r.id()).with("session_id", info.sessionId())
               .with("shell_event", "started"));
         });
-  }
-
-  /**
-   * Refuses a session whose id and command would keep more than {@link #MAX_KEPT_BYTES} (or more
-   * than {@link #MAX_KEPT_ARGS} arguments) for its whole life: max_sessions of them are part of
-   * the memory plan (config.MemoryPlan).
-   */
-  static void checkKept(String id, List<String> command) {
-    if (command.size() > MAX_KEPT_ARGS) {
-      throw Errors.plain("Invalid request: a shell command has at most " + MAX_KEPT_ARGS
-          + " arguments (got " + command.size() + ")");
-    }
-    long bytes = id == null ? 0 : utf8Length(id);
-    for (String a : command) {
-      bytes += utf8Length(a) + 1;
-    }
-    if (bytes > MAX_KEPT_BYTES) {
-      throw Errors.plain("Invalid request: a shell session keeps its id and command, at most "
-          + MAX_KEPT_BYTES + " bytes (got " + bytes + ")");
-    }
-  }
-
-  private static long utf8Length(String s) {
-    long n = 0;
-    for (int i = 0; i < s.length(); i++) {
-      char c = s.charAt(i);
-      if (c < 0x80) {
-        n += 1;
-      } else if (c < 0x800) {
-        n += 2;
-      } else if (Character.isHighSurrogate(c) && i + 1 < s.length()
-          && Character.isLowSurrogate(s.charAt(i + 1))) {
-        n += 4;
-        i++;
-      } else {
-        n += 3;
-      }
-    }
-    return n;
   }
 
   /**

@@ -34,7 +34,8 @@ class ListingTest {
       throws Exception {
     String body = new JsonObject().put("id", id).put("type", "list_dir")
         .put("path", dir.toString()).encode();
-    return FileOps.list(RequestParser.parse(body.getBytes(StandardCharsets.UTF_8)), n -> {
+    return FileOps.list((protocol.Request.ListDir) RequestParser.parse(
+        body.getBytes(StandardCharsets.UTF_8)), n -> {
       if (budget.addAndGet(-n) < 0) {
         budget.addAndGet(n);
         return false;

@@ -1,5 +1,6 @@
 package protocol;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -58,88 +59,141 @@ class RequestParserTest {
     assertTrue(e.getMessage().contains("unknown type"), e.getMessage());
   }
 
+  private static <T extends Request> T parse(String json, Class<T> type)
+      throws InvalidRequestException {
+    Request r = parse(json);
+    assertTrue(type.isInstance(r), () -> json + " -> " + r);
+    return type.cast(r);
+  }
+
   @Test
   void everyReferenceFieldIsRead() throws Exception {
-    Request r = parse("""
+    Request.Run run = parse("""
         {"id":"all","type":"run","command":["sh","-c","echo hi"],"cwd":"/tmp",
          "env":{"A":"1","B":""},"path":"/x","content_base64":"aGk=","recursive":true,
-         "session_id":"s1","rows":40,"cols":120,"input_base64":"eA=="}""");
-    assertEquals("all", r.id());
-    assertEquals(RequestType.RUN, r.type());
-    assertEquals(List.of("sh", "-c", "echo hi"), r.command());
-    assertEquals("/tmp", r.cwd());
-    assertEquals(Map.of("A", "1", "B", ""), r.env());
-    assertEquals("/x", r.path());
-    assertEquals("aGk=", r.contentBase64());
-    assertTrue(r.isRecursive());
-    assertEquals("s1", r.sessionId());
-    assertEquals(40, r.rowsOrDefault());
-    assertEquals(120, r.colsOrDefault());
-    assertEquals("eA==", r.inputBase64());
+         "session_id":"s1","rows":40,"cols":120,"input_base64":"eA=="}""", Request.Run.class);
+    assertEquals("all", run.id());
+    assertEquals(RequestType.RUN, run.type());
+    assertEquals(List.of("sh", "-c", "echo hi"), run.command());
+    assertEquals("/tmp", run.cwd());
+    assertEquals(Map.of("A", "1", "B", ""), run.env());
+    Request.WriteFile w = parse("""
+        {"id":"w","type":"write_file","path":"/x","content_base64":"aGk="}""",
+        Request.WriteFile.class);
+    assertEquals("/x", w.path());
+    assertEquals("aGk=", w.contentBase64());
+    assertTrue(parse("{\"id\":\"m\",\"type\":\"mkdir\",\"path\":\"/x\",\"recursive\":true}",
+        Request.Mkdir.class).recursive());
+    assertTrue(parse("{\"id\":\"m\",\"type\":\"remove_file\",\"path\":\"/x\","
+        + "\"recursive\":true}", Request.RemoveFile.class).recursive());
+    Request.Shell shell = parse("""
+        {"id":"s","type":"shell","command":["/bin/bash"],"cwd":"/w","env":{"A":"1"},
+         "rows":40,"cols":120}""", Request.Shell.class);
+    assertEquals(List.of("/bin/bash"), shell.command());
+    assertEquals("/w", shell.cwd());
+    assertEquals(Map.of("A", "1"), shell.env());
+    assertEquals(40, shell.rows());
+    assertEquals(120, shell.cols());
+    Request.ShellInput in = parse("""
+        {"id":"i","type":"shell_input","session_id":"s1","input_base64":"eA=="}""",
+        Request.ShellInput.class);
+    assertEquals("s1", in.sessionId());
+    assertArrayEquals(new byte[] {'x'}, in.input());
+    Request.ShellResize rs = parse("""
+        {"id":"r","type":"shell_resize","session_id":"s1","rows":50,"cols":200}""",
+        Request.ShellResize.class);
+    assertEquals("s1", rs.sessionId());
+    assertEquals(50, rs.rows());
+    assertEquals(200, rs.cols());
+    assertEquals("s1", parse("{\"id\":\"c\",\"type\":\"shell_close\",\"session_id\":\"s1\"}",
+        Request.ShellClose.class).sessionId());
   }
 
   @Test
   void additionsAreRead() throws Exception {
-    Request r = parse("""
-        {"id":"add","type":"read_file","timeout_ms":1500,"stdin_base64":"AA==",
-         "max_output_bytes":0,"output_encoding":"base64","stream":true,"offset":7,"length":9,
-         "append":false,"mode":420,"new_path":"/y","auth_token":"tok"}""");
-    assertEquals(1500L, r.timeoutMs());
-    assertEquals("AA==", r.stdinBase64());
-    assertEquals(0L, r.maxOutputBytes());
-    assertEquals(Request.OutputEncoding.BASE64, r.outputEncoding());
-    assertTrue(r.isStream());
-    assertEquals(7L, r.offset());
-    assertEquals(9L, r.length());
-    assertFalse(r.isAppend());
-    assertEquals(0644, r.mode());
-    assertEquals("/y", r.newPath());
-    assertEquals("tok", r.authToken());
+    Request.Run run = parse("""
+        {"id":"add","type":"run","command":["cat"],"timeout_ms":1500,"stdin_base64":"AA==",
+         "max_output_bytes":0,"output_encoding":"base64","stream":true,"kill_leftovers":true,
+         "auth_token":"tok"}""", Request.Run.class);
+    assertEquals(1500L, run.timeoutMs());
+    assertArrayEquals(new byte[1], run.stdin());
+    assertEquals(0L, run.maxOutputBytes());
+    assertEquals(Request.OutputEncoding.BASE64, run.outputEncoding());
+    assertTrue(run.stream());
+    assertTrue(run.killLeftovers());
+    assertEquals("tok", run.authToken());
+    Request.ReadFile read = parse("""
+        {"id":"add","type":"read_file","path":"/x","offset":7,"length":9}""",
+        Request.ReadFile.class);
+    assertEquals(7L, read.offset());
+    assertEquals(9L, read.length());
+    Request.WriteFile w = parse("""
+        {"id":"w","type":"write_file","path":"/x","content_base64":"","append":true,
+         "mode":420}""", Request.WriteFile.class);
+    assertTrue(w.append());
+    assertEquals(0644, w.mode());
+    assertEquals("/y", parse("""
+        {"id":"n","type":"rename","path":"/x","new_path":"/y"}""", Request.Rename.class)
+        .newPath());
+    assertEquals("s", parse("{\"id\":\"a\",\"type\":\"shell_attach\",\"session_id\":\"s\"}",
+        Request.ShellAttach.class).sessionId());
   }
 
   @Test
   void absentFieldsAreNullAndDefaultsApply() throws Exception {
-    Request r = parse("{\"id\":\"a\",\"type\":\"shell\"}");
-    assertNull(r.command());
+    Request.Shell r = parse("{\"id\":\"a\",\"type\":\"shell\"}", Request.Shell.class);
+    assertEquals(List.of("/bin/sh"), r.command());
     assertNull(r.cwd());
     assertNull(r.env());
-    assertNull(r.path());
-    assertNull(r.contentBase64());
-    assertNull(r.recursive());
-    assertFalse(r.isRecursive());
-    assertNull(r.sessionId());
-    assertNull(r.rows());
-    assertNull(r.cols());
-    assertEquals(24, r.rowsOrDefault());
-    assertEquals(80, r.colsOrDefault());
-    assertNull(r.inputBase64());
-    assertNull(r.timeoutMs());
+    assertEquals(24, r.rows());
+    assertEquals(80, r.cols());
     assertNull(r.authToken());
+    Request.Run run = parse("{\"id\":\"a\",\"type\":\"run\",\"command\":[\"ls\"]}",
+        Request.Run.class);
+    assertNull(run.cwd());
+    assertNull(run.env());
+    assertNull(run.timeoutMs());
+    assertNull(run.stdin());
+    assertNull(run.maxOutputBytes());
+    assertEquals(Request.OutputEncoding.UTF8, run.outputEncoding());
+    assertFalse(run.stream());
+    assertFalse(run.killLeftovers());
+    Request.WriteFile w = parse("{\"id\":\"a\",\"type\":\"write_file\",\"path\":\"/x\"}",
+        Request.WriteFile.class);
+    assertNull(w.contentBase64());
+    assertFalse(w.append());
+    assertNull(w.mode());
+    Request.ReadFile rf = parse("{\"id\":\"a\",\"type\":\"read_file\",\"path\":\"/x\"}",
+        Request.ReadFile.class);
+    assertNull(rf.offset());
+    assertNull(rf.length());
+    assertFalse(parse("{\"id\":\"a\",\"type\":\"mkdir\",\"path\":\"/x\"}",
+        Request.Mkdir.class).recursive());
+    Request.ShellResize rs = parse(
+        "{\"id\":\"a\",\"type\":\"shell_resize\",\"session_id\":\"s\"}",
+        Request.ShellResize.class);
+    assertEquals(24, rs.rows());
+    assertEquals(80, rs.cols());
   }
 
   @Test
   void nullMeansAbsent() throws Exception {
-    Request r = parse("""
-        {"id":"n","type":"run","command":null,"cwd":null,"env":null,"path":null,
+    Request.Run r = parse("""
+        {"id":"n","type":"run","command":["ls"],"cwd":null,"env":null,"path":null,
          "content_base64":null,"recursive":null,"session_id":null,"rows":null,"cols":null,
          "input_base64":null,"timeout_ms":null,"output_encoding":null,"mode":null,
-         "auth_token":null}""");
+         "auth_token":null,"stdin_base64":null,"stream":null}""", Request.Run.class);
     assertEquals("n", r.id());
     assertEquals(RequestType.RUN, r.type());
-    assertNull(r.command());
     assertNull(r.cwd());
     assertNull(r.env());
-    assertNull(r.path());
-    assertNull(r.contentBase64());
-    assertNull(r.recursive());
-    assertNull(r.sessionId());
-    assertNull(r.rows());
-    assertNull(r.cols());
-    assertNull(r.inputBase64());
     assertNull(r.timeoutMs());
-    assertNull(r.outputEncoding());
-    assertNull(r.mode());
+    assertNull(r.stdin());
+    assertEquals(Request.OutputEncoding.UTF8, r.outputEncoding());
+    assertFalse(r.stream());
     assertNull(r.authToken());
+    assertEquals(new Request.Refused("n", RequestType.RUN, "No command specified", null),
+        parse("{\"id\":\"n\",\"type\":\"run\",\"command\":null}"));
   }
 
   @Test
@@ -160,16 +214,23 @@ class RequestParserTest {
 
   @Test
   void emptyStringsAndEmptyCollectionsArePresent() throws Exception {
-    Request r = parse("{\"id\":\"\",\"type\":\"run\",\"command\":[],\"env\":{},\"path\":\"\"}");
-    assertEquals("", r.id());
-    assertEquals(List.of(), r.command());
-    assertEquals(Map.of(), r.env());
-    assertEquals("", r.path());
+    // An empty command is there, and refused as empty rather than as missing.
+    assertEquals(new Request.Refused("", RequestType.RUN, "Empty command", null),
+        parse("{\"id\":\"\",\"type\":\"run\",\"command\":[],\"env\":{},\"path\":\"\"}"));
+    Request.Run run = parse("{\"id\":\"\",\"type\":\"run\",\"command\":[\"\"],\"env\":{}}",
+        Request.Run.class);
+    assertEquals("", run.id());
+    assertEquals(List.of(""), run.command());
+    assertEquals(Map.of(), run.env());
+    assertEquals("", parse("{\"id\":\"\",\"type\":\"stat\",\"path\":\"\"}", Request.Stat.class)
+        .path());
   }
 
   @Test
   void unicodeAndEscapesAreDecoded() throws Exception {
-    Request r = parse("{\"id\":\"\\u00e9\\n\\\"\",\"type\":\"run\",\"command\":[\"échø\",\"😀\"]}");
+    Request.Run r = parse(
+        "{\"id\":\"\\u00e9\\n\\\"\",\"type\":\"run\",\"command\":[\"échø\",\"😀\"]}",
+        Request.Run.class);
     assertEquals("é\n\"", r.id());
     assertEquals(List.of("échø", "😀"), r.command());
   }
@@ -181,7 +242,8 @@ class RequestParserTest {
 
   @Test
   void rowsAndColsSpanU16() throws Exception {
-    Request r = parse("{\"id\":\"r\",\"type\":\"shell\",\"rows\":0,\"cols\":65535}");
+    Request.Shell r = parse("{\"id\":\"r\",\"type\":\"shell\",\"rows\":0,\"cols\":65535}",
+        Request.Shell.class);
     assertEquals(0, r.rows());
     assertEquals(65535, r.cols());
   }

@@ -24,8 +24,7 @@ class AnswerKeepsExitCodeTest {
 
   @Test
   void aRunAnswerTooLargeForAFrameKeepsItsExitCodeAndFlagsItsOutput() {
-    Response r = Response.ok("x").with("exit_code", 3).with("stdout", "a".repeat(12_000_000))
-        .with("stderr", "").with("timed_out", true);
+    Response r = Response.run("x", 3, "a".repeat(12_000_000), false, "", false, true);
     long bytes = ResponseWriter.length(r);
     assertTrue(bytes > Frames.MAX_FRAME);
     Response cut = Connection.fitted(r, bytes);
@@ -37,17 +36,18 @@ class AnswerKeepsExitCodeTest {
     assertEquals(Boolean.TRUE, cut.get("timed_out"));
     assertTrue(ResponseWriter.length(cut) <= Frames.MAX_FRAME);
 
-    Response b64 = Response.ok("y").with("exit_code", 1)
-        .with("stdout_base64", new byte[9_000_000]).with("stderr_base64", new byte[1]);
+    Response b64 = Response.run("y", 1, new byte[9_000_000], false, new byte[1], false, false);
     Response cut64 = Connection.fitted(b64, ResponseWriter.length(b64));
     assertEquals(1, cut64.get("exit_code"));
     assertEquals(Boolean.TRUE, cut64.get("stdout_truncated"));
     assertEquals(Boolean.TRUE, cut64.get("stderr_truncated"));
+    assertEquals(0, ((byte[]) cut64.get("stdout_base64")).length);
+    assertNull(cut64.get("timed_out"));
   }
 
   @Test
   void anyOtherAnswerTooLargeBecomesAnErrorNotAPartialAnswer() {
-    Response r = Response.ok("x").with("content_base64", new byte[9_000_000]);
+    Response r = Response.content("x", new byte[9_000_000]);
     Response cut = Connection.fitted(r, ResponseWriter.length(r));
     assertTrue(((String) cut.get("error")).startsWith("Response too large: "), cut::toString);
     assertNull(cut.get("content_base64"));

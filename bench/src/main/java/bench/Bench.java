@@ -26,6 +26,7 @@ import java.util.concurrent.TimeUnit;
  *
  * <pre>
  * bin/bench [--quick] [--agent tcp://HOST:PORT] [--files-only] [--jar AGENT_JAR] [--kill-only]
+ *     [--runs-only] [--json-only]
  * </pre>
  *
  * {@code --files-only} measures the file figures alone (with the agent's CPU per request), and
@@ -59,6 +60,7 @@ public final class Bench {
     String jar = null;
     boolean killOnly = false;
     boolean runsOnly = false;
+    boolean jsonOnly = false;
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--root" -> root = Path.of(args[++i]);
@@ -69,13 +71,16 @@ public final class Bench {
         case "--jar" -> jar = args[++i];
         case "--kill-only" -> killOnly = true;
         case "--runs-only" -> runsOnly = true;
+        case "--json-only" -> jsonOnly = true;
         default -> throw new IllegalArgumentException("unknown option " + args[i]);
       }
     }
     Bench bench = new Bench(root, floors, quick);
     bench.filesOnly = filesOnly;
     bench.jar = jar;
-    if (killOnly) {
+    if (jsonOnly) {
+      bench.jsonOnly();
+    } else if (killOnly) {
       bench.killOnly(agent);
     } else if (runsOnly) {
       bench.runsOnly();
@@ -84,6 +89,20 @@ public final class Bench {
     } else {
       bench.run(agent);
     }
+  }
+
+  /** {@code --json-only}: the in-process parse and serialise figures alone, with no agent. */
+  private void jsonOnly() throws Exception {
+    double[] json = jsonCosts(n(200_000));
+    jsonRows(json);
+    printTable();
+  }
+
+  private void jsonRows(double[] json) {
+    row("parse a run request (in process)", String.format(Locale.ROOT, "%.2f µs", json[0] / 1e3),
+        "", "", "");
+    row("serialise a run response (in process)",
+        String.format(Locale.ROOT, "%.2f µs", json[1] / 1e3), "", "", "");
   }
 
   /** {@code --kill-only}: the kill figure alone, against a fresh agent or the one given. */
@@ -356,10 +375,7 @@ public final class Bench {
       }
       row("list_sessions p50 (ping + an event-bus round trip)", us(hop[0]), "ping " + us(ping[0]),
           ratio(hop[0], ping[0]), "");
-      row("parse a run request (in process)", String.format(Locale.ROOT, "%.2f µs", json[0] / 1e3),
-          "", "", "");
-      row("serialise a run response (in process)",
-          String.format(Locale.ROOT, "%.2f µs", json[1] / 1e3), "", "", "");
+      jsonRows(json);
       runRows(address, own, cPing, spawn);
       row("write 8 MiB p50", ms(files[0]), "", "", "");
       row("read 8 MiB p50", ms(files[1]), "", "", "");
