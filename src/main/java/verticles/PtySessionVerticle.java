@@ -3,8 +3,12 @@ package verticles;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
+import io.vertx.core.eventbus.EventBus;
 import io.vertx.core.eventbus.Message;
 import io.vertx.core.eventbus.MessageConsumer;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import process.ChildEnvironment;
@@ -32,29 +36,36 @@ public final class PtySessionVerticle extends VerticleBase {
   /** Input waiting to reach the terminal beyond this answers Busy, unless none waits. */
   private static final long MAX_PENDING_INPUT = 1024 * 1024;
 
-  private final SessionInfo info;
+  private final String sessionId;
+  private final List<String> command;
   /** Where the session's processes live (see process.Containment); made in start(). */
   private Containment.Cell cell;
   /** The {@code shell} request: dropped once the process has started (only spawning needs it). */
   private Request request;
   /** The id of the {@code shell} request, which every output frame carries. */
   private final String requestId;
-  /** The connection that is to receive output next: the starter, then the last to attach. */
-  private String expected;
   private final int backlogBytes;
   private final long killGraceMs;
   private Terminal terminal;
+  private long pid;
+  private Integer exitCode;
   private OutputBuffer buffer;
   private StreamPump pump;
-  private MessageConsumer<Object> consumer;
+  /** Input, resize and close; unregistered once the session closes, see {@link #stopServing}. */
+  private MessageConsumer<Messages.Envelope> requests;
+  private MessageConsumer<Messages.Ack> acks;
+  private MessageConsumer<Messages.Receiver> receivers;
+  /** Requests taken and not yet answered, with the error prefix of each. */
+  private final Map<Message<Messages.Envelope>, String> pending = new LinkedHashMap<>();
   private final CompletableFuture<Integer> exit = new CompletableFuture<>();
   private long pendingInput;
 
-  PtySessionVerticle(SessionInfo info, Request request, int backlogBytes, long killGraceMs) {
-    this.info = info;
+  PtySessionVerticle(String sessionId, List<String> command, Request request, int backlogBytes,
+      long killGraceMs) {
+    this.sessionId = sessionId;
+    this.command = command;
     this.request = request;
     this.requestId = request.id();
-    this.expected = info.starter();
     this.backlogBytes = backlogBytes;
     this.killGraceMs = killGraceMs;
   }
@@ -62,6 +73,7 @@ public final class PtySessionVerticle extends VerticleBase {
   @Override
   public Future<?> start() throws Exception {
     Context context = vertx.getOrCreateContext();
+    EventBus bus = vertx.eventBus();
     Map<String, String> env = ChildEnvironment.base();
     env.putAll(DEFAULT_ENV);
     if (request.env() != null) {
@@ -73,22 +85,27 @@ public final class PtySessionVerticle extends VerticleBase {
     String cwd = request.cwd() != null ? request.cwd() : System.getProperty("user.dir");
     buffer = new OutputBuffer(backlogBytes);
     String id = requestId;
-    String sid = info.sessionId();
-    String ackAddress = Addresses.session(sid);
+    String sid = sessionId;
+    String ackAddress = Addresses.sessionAcks(sid);
     pump = new StreamPump(context, buffer,
         (data, dropped) -> Response.of(id).with("session_id", sid).with("output_base64", data)
             .with("shell_event", "output").with("dropped_bytes", dropped > 0 ? dropped : null),
-        (conn, frame, epoch, offset) -> vertx.eventBus().send(Addresses.conn(conn),
+        (conn, frame, epoch, offset) -> bus.send(Addresses.conn(conn),
             new Messages.Outbound(frame, ackAddress, epoch, offset)),
         this::sendExited);
-    // Registered before the process starts: a connection that closes while the session starts is
-    // told here (messages wait until start() returns, as this context runs one task at a time).
-    consumer = vertx.eventBus().localConsumer(ackAddress, this::onMessage);
+    // Served before the process starts, and the registry told so: requests that come while the
+    // session starts wait until start() returns, as this context runs one task at a time.
+    requests = bus.localConsumer(Addresses.session(sid), this::onRequest);
+    acks = bus.localConsumer(ackAddress, m -> pump.ack(m.body().epoch(), m.body().offset()));
+    receivers = bus.localConsumer(Addresses.sessionReceiver(sid), m -> receiver(m.body()));
+    bus.send(Addresses.SESSION_LISTENING, new Messages.SessionListening(sid));
     try {
-      terminal = Terminal.start(info.command(), cwd, env, request.colsOrDefault(),
+      terminal = Terminal.start(command, cwd, env, request.colsOrDefault(),
           request.rowsOrDefault(), cell.tag(), new Output(context), code -> exited(context, code));
     } catch (java.io.IOException | RuntimeException e) {
-      consumer.unregister();
+      requests.unregister();
+      acks.unregister();
+      receivers.unregister();
       cell.answered(true);
       throw e;
     } finally {
@@ -96,12 +113,8 @@ public final class PtySessionVerticle extends VerticleBase {
       // plan's "shell sessions kept" term).
       request = null;
     }
-    info.pid = terminal.pid();
-    if (info.starterGone) {
-      // The starter closed before it could be attached: keep the output as backlog.
-      starterClosed(info.starter());
-    }
-    return consumer.completion();
+    pid = terminal.pid();
+    return Future.all(requests.completion(), acks.completion(), receivers.completion());
   }
 
   /** The terminal's output, into the buffer; called by the process engine. */
@@ -140,12 +153,11 @@ public final class PtySessionVerticle extends VerticleBase {
    * list_sessions and shell_close; the {@code exited} event waits for the output to end (see
    * {@link #sendExited}).
    */
-  private void exited(Context context, int exitCode) {
+  private void exited(Context context, int code) {
     context.runOnContext(v -> {
-      info.exitCode = exitCode;
-      info.running = false;
-      exit.complete(exitCode);
-      vertx.eventBus().send(Addresses.SHELL, new Messages.SessionExited(info.sessionId()));
+      exitCode = code;
+      exit.complete(code);
+      vertx.eventBus().send(Addresses.SESSION_EXITED, new Messages.SessionExited(sessionId, code));
     });
   }
 
@@ -156,55 +168,74 @@ public final class PtySessionVerticle extends VerticleBase {
    */
   private void sendExited() {
     String conn = pump.receiver();
-    if (conn != null && info.exitCode != null) {
+    if (conn != null && exitCode != null) {
       vertx.eventBus().send(Addresses.conn(conn), new Messages.Outbound(
-          exited(requestId, info.exitCode), null, 0, 0));
+          exited(requestId, exitCode), null, 0, 0));
     }
   }
 
-  private Response exited(String id, int exitCode) {
-    return Response.of(id).with("exit_code", exitCode).with("session_id", info.sessionId())
+  private Response exited(String id, int code) {
+    return Response.of(id).with("exit_code", code).with("session_id", sessionId)
         .with("shell_event", "exited");
   }
 
-  @SuppressWarnings("unchecked")
-  private void onMessage(Message<Object> m) {
-    Object body = m.body();
-    if (body instanceof Messages.Ack a) {
-      pump.ack(a.epoch(), a.offset());
-    } else if (body instanceof Messages.Attach a) {
-      expected = a.connId();
-      pump.attach(a.connId());
-    } else if (body instanceof Messages.ConnClosed c) {
-      starterClosed(c.connId());
-    } else if (body instanceof Messages.Envelope e) {
-      Message<Messages.Envelope> em = (Message<Messages.Envelope>) (Message<?>) m;
-      Request r = e.request();
-      switch (r.type()) {
-        case SHELL_INPUT -> input(em, r);
-        case SHELL_RESIZE -> resize(em, r);
-        case SHELL_CLOSE -> close(em, r);
-        default -> m.reply(Response.error(r.id(), "Invalid request: not a session request"));
-      }
-    }
-  }
-
-  /** Connection {@code connId} closed; if it was to receive the output, the output waits. */
-  private void starterClosed(String connId) {
-    if (connId != null && connId.equals(expected)) {
-      expected = null;
+  /** The registry names who receives the output now; nobody, and the output waits. */
+  private void receiver(Messages.Receiver r) {
+    if (r.connId() != null) {
+      pump.attach(r.connId());
+    } else {
       pump.detach();
     }
   }
 
+  private void onRequest(Message<Messages.Envelope> m) {
+    Request r = m.body().request();
+    switch (r.type()) {
+      case SHELL_INPUT -> input(m, r);
+      case SHELL_RESIZE -> resize(m, r);
+      case SHELL_CLOSE -> close(m, r);
+      default -> m.reply(Response.error(r.id(), "Invalid request: not a session request"));
+    }
+  }
+
+  /** Holds {@code m} until {@link #answer} (or the session stops, see {@link #stopServing}). */
+  private void take(Message<Messages.Envelope> m, String prefix) {
+    pending.put(m, prefix);
+  }
+
+  /** Answers a request taken by {@link #take}, unless it was answered already. */
+  private void answer(Message<Messages.Envelope> m, Response answer) {
+    if (pending.remove(m) != null) {
+      m.reply(answer);
+    }
+  }
+
+  /**
+   * The bytes of a {@code shell_input}, or the error that refuses it. The registry checks the
+   * same, in the same order, for input whose session it does not find.
+   */
+  static byte[] input(Request r) {
+    if (r.inputBase64() == null) {
+      throw Errors.plain(Errors.NO_INPUT);
+    }
+    return Errors.base64(r.inputBase64());
+  }
+
   private void input(Message<Messages.Envelope> m, Request r) {
-    byte[] data = Errors.base64(r.inputBase64());
+    byte[] data;
+    try {
+      data = input(r);
+    } catch (RuntimeException e) {
+      m.reply(Errors.toResponse(r.id(), e));
+      return;
+    }
     // One input of any size a frame can carry is taken when nothing waits: refusing it as Busy
     // would have a host that retries on Busy retry for ever.
     if (pendingInput > 0 && pendingInput + data.length > MAX_PENDING_INPUT) {
       m.reply(Errors.toResponse(r.id(), Errors.busy("session input not yet read by the process")));
       return;
     }
+    take(m, Errors.INPUT_FAILED);
     pendingInput += data.length;
     Context context = vertx.getOrCreateContext();
     terminal.write(data, ex -> {
@@ -212,28 +243,57 @@ public final class PtySessionVerticle extends VerticleBase {
           : Errors.toResponse(r.id(), Errors.failed(Errors.INPUT_FAILED, ex));
       context.runOnContext(v -> {
         pendingInput -= data.length;
-        m.reply(done);
+        answer(m, done);
       });
     });
   }
 
   private void resize(Message<Messages.Envelope> m, Request r) {
+    take(m, Errors.RESIZE_FAILED);
     Context context = vertx.getOrCreateContext();
     terminal.resize(r.colsOrDefault(), r.rowsOrDefault(), ex -> {
       Response done = ex == null ? Response.ok(r.id())
           : Errors.toResponse(r.id(), Errors.failed(Errors.RESIZE_FAILED, ex));
-      context.runOnContext(v -> m.reply(done));
+      context.runOnContext(v -> answer(m, done));
     });
   }
 
+  /**
+   * Ends the session's processes and answers with the exit status. The session stops serving its
+   * address first, so that whatever comes after the answer is answered by the registry.
+   */
   private void close(Message<Messages.Envelope> m, Request r) {
-    killAll().onComplete(ar -> m.reply(ar.succeeded() ? exited(r.id(), ar.result())
-        : Errors.toResponse(r.id(), Errors.failed(Errors.CLOSE_FAILED, ar.cause()))));
+    take(m, Errors.CLOSE_FAILED);
+    killAll().onComplete(ar -> {
+      stopServing();
+      answer(m, ar.succeeded() ? exited(r.id(), ar.result())
+          : Errors.toResponse(r.id(), Errors.failed(Errors.CLOSE_FAILED, ar.cause())));
+    });
+  }
+
+  /**
+   * Takes no more requests (Vert.x answers those still queued, see Messages.undelivered) and
+   * answers the input and resizes taken but not done: once the session is closed, nothing will
+   * complete them. A close in progress is answered with the exit status when the process is gone.
+   */
+  private void stopServing() {
+    requests.unregister();
+    answerLeft(false);
+  }
+
+  /** Answers what is still held that the session closed, closes too if {@code closes}. */
+  private void answerLeft(boolean closes) {
+    for (Map.Entry<Message<Messages.Envelope>, String> e : new ArrayList<>(pending.entrySet())) {
+      if (closes || !e.getValue().equals(Errors.CLOSE_FAILED)) {
+        answer(e.getKey(), Errors.toResponse(e.getKey().body().request().id(),
+            Errors.failed(e.getValue(), "session closed")));
+      }
+    }
   }
 
   /** SIGKILL to every process of the session's cell, and to what escaped it before its placing. */
   private void sweep() {
-    Containment.get().kill(java.util.List.of(cell));
+    Containment.get().kill(List.of(cell));
   }
 
   /**
@@ -249,8 +309,8 @@ public final class PtySessionVerticle extends VerticleBase {
       return exited;
     }
     // The process itself first: just started, it may not lead its session yet.
-    LibC.signal(info.pid, LibC.SIGHUP);
-    Containment.get().signal(java.util.List.of(cell), LibC.SIGHUP);
+    LibC.signal(pid, LibC.SIGHUP);
+    Containment.get().signal(List.of(cell), LibC.SIGHUP);
     long timer = vertx.setTimer(Math.max(1, killGraceMs), t -> sweep());
     return exited.andThen(ar -> {
       vertx.cancelTimer(timer);
@@ -260,6 +320,7 @@ public final class PtySessionVerticle extends VerticleBase {
 
   @Override
   public Future<?> stop() {
+    stopServing();
     buffer.close();
     Future<Integer> done;
     if (exit.isDone()) {
@@ -269,8 +330,8 @@ public final class PtySessionVerticle extends VerticleBase {
       // Still running, so the agent is shutting down: a hang-up to the process and its group,
       // as when a terminal goes away, reads no /proc; whatever is left after the grace goes with
       // the agent's last sweep of all its descendants, one pass for everything.
-      LibC.signal(info.pid, LibC.SIGHUP);
-      LibC.signal(-info.pid, LibC.SIGHUP);
+      LibC.signal(pid, LibC.SIGHUP);
+      LibC.signal(-pid, LibC.SIGHUP);
       io.vertx.core.Promise<Integer> bounded = io.vertx.core.Promise.promise();
       long timer = vertx.setTimer(Math.max(1, killGraceMs), t -> bounded.tryComplete(-1));
       Future.fromCompletionStage(exit, vertx.getOrCreateContext()).onComplete(ar -> {
@@ -281,7 +342,9 @@ public final class PtySessionVerticle extends VerticleBase {
     }
     return done.andThen(ar -> {
       terminal.close();
-      consumer.unregister();
+      answerLeft(true);
+      acks.unregister();
+      receivers.unregister();
     });
   }
 }
