@@ -11,43 +11,33 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import process.ChildEnvironment;
-import process.Containment;
 import process.OutputSink;
-import process.ProcessTree;
-import process.Terminal;
+import process.ShellProcess;
 import protocol.Errors;
 import protocol.Request;
 import protocol.Response;
 import stream.OutputBuffer;
 import stream.StreamPump;
-import sys.LibC;
 
 /**
- * One interactive session: a process on its own {@link Terminal}. A worker verticle, so that
- * starting the process and signalling it may block. The process engine reads the terminal into a
- * bounded buffer (no thread of the session's own); the pump sends that output, in order and with
- * flow control, to whichever connection started or last attached the session, and the
- * {@code exited} event after the last byte.
+ * One interactive session on the bus: its requests, acknowledgements and receiver each on an
+ * address of its own, served by a {@link ShellProcess} (the process, its terminal and how it
+ * ends). A worker verticle, so that starting the process may block. The process engine reads the
+ * terminal into a bounded buffer (no thread of the session's own); the pump sends that output, in
+ * order and with flow control, to the connection the registry names, and the {@code exited}
+ * event after the last byte. Every request it takes is answered once, by the end of its stop.
  */
 public final class PtySessionVerticle extends VerticleBase {
-  static final Map<String, String> DEFAULT_ENV = Map.of("TERM", "xterm-256color", "HOME", "/root",
-      "PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
-  /** Input waiting to reach the terminal beyond this answers Busy, unless none waits. */
-  private static final long MAX_PENDING_INPUT = 1024 * 1024;
-
   private final String sessionId;
   private final List<String> command;
-  /** Where the session's processes live (see process.Containment); made in start(). */
-  private Containment.Cell cell;
   /** The {@code shell} request: dropped once the process has started (only spawning needs it). */
   private Request request;
   /** The id of the {@code shell} request, which every output frame carries. */
   private final String requestId;
   private final int backlogBytes;
   private final long killGraceMs;
-  private Terminal terminal;
-  private long pid;
+  private ShellProcess process;
+  /** Set on this context once the process has exited. */
   private Integer exitCode;
   private OutputBuffer buffer;
   private StreamPump pump;
@@ -57,8 +47,8 @@ public final class PtySessionVerticle extends VerticleBase {
   private MessageConsumer<Messages.Receiver> receivers;
   /** Requests taken and not yet answered, with the error prefix of each. */
   private final Map<Message<Messages.Envelope>, String> pending = new LinkedHashMap<>();
-  private final CompletableFuture<Integer> exit = new CompletableFuture<>();
-  private long pendingInput;
+  /** The session's follow-ups run on its context (see ShellProcess.Scheduler). */
+  private ShellProcess.Scheduler scheduler;
 
   PtySessionVerticle(String sessionId, List<String> command, Request request, int backlogBytes,
       long killGraceMs) {
@@ -74,15 +64,22 @@ public final class PtySessionVerticle extends VerticleBase {
   public Future<?> start() throws Exception {
     Context context = vertx.getOrCreateContext();
     EventBus bus = vertx.eventBus();
-    Map<String, String> env = ChildEnvironment.base();
-    env.putAll(DEFAULT_ENV);
-    if (request.env() != null) {
-      env.putAll(request.env());
-    }
-    // Lets a shutdown or close find the session's processes that left it (see ProcessTree).
-    cell = Containment.get().open("shell");
-    env.put(ProcessTree.TAG_VARIABLE, cell.tag());
-    String cwd = request.cwd() != null ? request.cwd() : System.getProperty("user.dir");
+    scheduler = new ShellProcess.Scheduler() {
+      @Override
+      public void execute(Runnable task) {
+        context.runOnContext(v -> task.run());
+      }
+
+      @Override
+      public long schedule(long delayMs, Runnable task) {
+        return vertx.setTimer(delayMs, t -> task.run());
+      }
+
+      @Override
+      public void cancel(long timer) {
+        vertx.cancelTimer(timer);
+      }
+    };
     buffer = new OutputBuffer(backlogBytes);
     String id = requestId;
     String sid = sessionId;
@@ -100,20 +97,19 @@ public final class PtySessionVerticle extends VerticleBase {
     receivers = bus.localConsumer(Addresses.sessionReceiver(sid), m -> receiver(m.body()));
     bus.send(Addresses.SESSION_LISTENING, new Messages.SessionListening(sid));
     try {
-      terminal = Terminal.start(command, cwd, env, request.colsOrDefault(),
-          request.rowsOrDefault(), cell.tag(), new Output(context), code -> exited(context, code));
+      process = ShellProcess.start(command, request.cwd(), request.env(),
+          request.colsOrDefault(), request.rowsOrDefault(), new Output(context),
+          code -> exited(context, code));
     } catch (java.io.IOException | RuntimeException e) {
       requests.unregister();
       acks.unregister();
       receivers.unregister();
-      cell.answered(true);
       throw e;
     } finally {
       // Its environment, cwd and the rest are not kept for the session's life (see the memory
       // plan's "shell sessions kept" term).
       request = null;
     }
-    pid = terminal.pid();
     return Future.all(requests.completion(), acks.completion(), receivers.completion());
   }
 
@@ -156,7 +152,6 @@ public final class PtySessionVerticle extends VerticleBase {
   private void exited(Context context, int code) {
     context.runOnContext(v -> {
       exitCode = code;
-      exit.complete(code);
       vertx.eventBus().send(Addresses.SESSION_EXITED, new Messages.SessionExited(sessionId, code));
     });
   }
@@ -229,32 +224,24 @@ public final class PtySessionVerticle extends VerticleBase {
       m.reply(Errors.toResponse(r.id(), e));
       return;
     }
-    // One input of any size a frame can carry is taken when nothing waits: refusing it as Busy
-    // would have a host that retries on Busy retry for ever.
-    if (pendingInput > 0 && pendingInput + data.length > MAX_PENDING_INPUT) {
-      m.reply(Errors.toResponse(r.id(), Errors.busy("session input not yet read by the process")));
-      return;
-    }
-    take(m, Errors.INPUT_FAILED);
-    pendingInput += data.length;
-    Context context = vertx.getOrCreateContext();
-    terminal.write(data, ex -> {
+    boolean taken = process.write(data, ex -> {
       Response done = ex == null ? Response.ok(r.id())
           : Errors.toResponse(r.id(), Errors.failed(Errors.INPUT_FAILED, ex));
-      context.runOnContext(v -> {
-        pendingInput -= data.length;
-        answer(m, done);
-      });
+      scheduler.execute(() -> answer(m, done));
     });
+    if (taken) {
+      take(m, Errors.INPUT_FAILED);
+    } else {
+      m.reply(Errors.toResponse(r.id(), Errors.busy("session input not yet read by the process")));
+    }
   }
 
   private void resize(Message<Messages.Envelope> m, Request r) {
     take(m, Errors.RESIZE_FAILED);
-    Context context = vertx.getOrCreateContext();
-    terminal.resize(r.colsOrDefault(), r.rowsOrDefault(), ex -> {
+    process.resize(r.colsOrDefault(), r.rowsOrDefault(), ex -> {
       Response done = ex == null ? Response.ok(r.id())
           : Errors.toResponse(r.id(), Errors.failed(Errors.RESIZE_FAILED, ex));
-      context.runOnContext(v -> answer(m, done));
+      scheduler.execute(() -> answer(m, done));
     });
   }
 
@@ -264,10 +251,10 @@ public final class PtySessionVerticle extends VerticleBase {
    */
   private void close(Message<Messages.Envelope> m, Request r) {
     take(m, Errors.CLOSE_FAILED);
-    killAll().onComplete(ar -> {
+    process.end(killGraceMs, scheduler).whenComplete((code, ex) -> {
       stopServing();
-      answer(m, ar.succeeded() ? exited(r.id(), ar.result())
-          : Errors.toResponse(r.id(), Errors.failed(Errors.CLOSE_FAILED, ar.cause())));
+      answer(m, ex == null ? exited(r.id(), code)
+          : Errors.toResponse(r.id(), Errors.failed(Errors.CLOSE_FAILED, ex)));
     });
   }
 
@@ -291,60 +278,20 @@ public final class PtySessionVerticle extends VerticleBase {
     }
   }
 
-  /** SIGKILL to every process of the session's cell, and to what escaped it before its placing. */
-  private void sweep() {
-    Containment.get().kill(List.of(cell));
-  }
-
-  /**
-   * Ends every process of the session: SIGHUP, as when a terminal goes away, then SIGKILL after
-   * the grace. Completes with the exit code once the session's process has exited. Nothing here
-   * waits on a thread, so that many sessions can end at once within the shutdown budget.
-   */
-  private Future<Integer> killAll() {
-    Future<Integer> exited = Future.fromCompletionStage(exit, vertx.getOrCreateContext());
-    if (exit.isDone()) {
-      // The process is gone; anything it left in its session, or that escaped it, still goes.
-      sweep();
-      return exited;
-    }
-    // The process itself first: just started, it may not lead its session yet.
-    LibC.signal(pid, LibC.SIGHUP);
-    Containment.get().signal(List.of(cell), LibC.SIGHUP);
-    long timer = vertx.setTimer(Math.max(1, killGraceMs), t -> sweep());
-    return exited.andThen(ar -> {
-      vertx.cancelTimer(timer);
-      sweep();
-    });
-  }
-
   @Override
   public Future<?> stop() {
     stopServing();
     buffer.close();
-    Future<Integer> done;
-    if (exit.isDone()) {
-      // Closed or expired: anything the process left in its session, or that escaped it, goes.
-      done = killAll().recover(e -> Future.succeededFuture(-1));
-    } else {
-      // Still running, so the agent is shutting down: a hang-up to the process and its group,
-      // as when a terminal goes away, reads no /proc; whatever is left after the grace goes with
-      // the agent's last sweep of all its descendants, one pass for everything.
-      LibC.signal(pid, LibC.SIGHUP);
-      LibC.signal(-pid, LibC.SIGHUP);
-      io.vertx.core.Promise<Integer> bounded = io.vertx.core.Promise.promise();
-      long timer = vertx.setTimer(Math.max(1, killGraceMs), t -> bounded.tryComplete(-1));
-      Future.fromCompletionStage(exit, vertx.getOrCreateContext()).onComplete(ar -> {
-        vertx.cancelTimer(timer);
-        bounded.tryComplete(ar.succeeded() ? ar.result() : -1);
-      });
-      done = bounded.future();
-    }
-    return done.andThen(ar -> {
-      terminal.close();
-      answerLeft(true);
-      acks.unregister();
-      receivers.unregister();
-    });
+    // Closed or expired: anything the process left in its session, or that escaped it, goes.
+    // Still running, the agent is shutting down: a hang-up, and the agent's last sweep after.
+    CompletableFuture<Integer> done = process.exit().isDone() ? process.end(killGraceMs, scheduler)
+        : process.hangUp(killGraceMs, scheduler);
+    return Future.fromCompletionStage(done, vertx.getOrCreateContext()).recover(e -> Future.succeededFuture(-1))
+        .andThen(ar -> {
+          process.close();
+          answerLeft(true);
+          acks.unregister();
+          receivers.unregister();
+        });
   }
 }

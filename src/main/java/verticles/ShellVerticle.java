@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import log.Log;
+import process.ShellProcess;
 import protocol.Errors;
 import protocol.Request;
 import protocol.Response;
@@ -126,7 +127,7 @@ public final class ShellVerticle extends VerticleBase {
             info.gone = true;
             m.reply(Errors.toResponse(r.id(), Errors.shellFailed(command,
                 r.env() != null && r.env().get("PATH") != null ? r.env().get("PATH")
-                    : PtySessionVerticle.DEFAULT_ENV.get("PATH"), ar.cause())));
+                    : ShellProcess.DEFAULT_ENV.get("PATH"), ar.cause())));
             info.started.tryFail(ar.cause());
             return;
           }
