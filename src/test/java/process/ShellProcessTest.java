@@ -132,24 +132,30 @@ class ShellProcessTest {
 
   @Test
   void endHangsUpTheSession() throws Exception {
-    Screen screen = new Screen();
-    ShellProcess p = start(screen, "echo READY; exec sleep 600");
-    screen.await("READY");
     // SIGHUP, 1: 128 + 1, long before the grace is over.
-    assertEquals(129, p.end(60_000, scheduler).get(WAIT_S, TimeUnit.SECONDS));
+    ShellProcess p = ended("", 60_000, 129);
     p.close();
   }
 
   @Test
   void endKillsWhatIgnoresTheHangUpAfterTheGrace() throws Exception {
-    Screen screen = new Screen();
-    ShellProcess p = start(screen, "trap '' HUP; echo READY; exec sleep 600");
-    screen.await("READY");
     // SIGKILL, 9: 128 + 9.
-    assertEquals(137, p.end(200, scheduler).get(WAIT_S, TimeUnit.SECONDS));
+    ShellProcess p = ended("trap '' HUP; ", 200, 137);
     // Ending again once it is gone sweeps what is left and gives the same status.
     assertEquals(137, p.end(200, scheduler).get(WAIT_S, TimeUnit.SECONDS));
     p.close();
+  }
+
+  /**
+   * Starts a shell that runs {@code setup} and then sleeps, ends it once it is ready with
+   * {@code graceMs}, and expects {@code code}.
+   */
+  private static ShellProcess ended(String setup, long graceMs, int code) throws Exception {
+    Screen screen = new Screen();
+    ShellProcess p = start(screen, setup + "echo READY; exec sleep 600");
+    screen.await("READY");
+    assertEquals(code, p.end(graceMs, scheduler).get(WAIT_S, TimeUnit.SECONDS));
+    return p;
   }
 
   @Test
