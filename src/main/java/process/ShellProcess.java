@@ -48,7 +48,8 @@ public final class ShellProcess {
   /**
    * Starts {@code command} on a terminal of {@code cols} x {@code rows}, with the agent's base
    * environment, {@link #DEFAULT_ENV} and then {@code env} (may be null). {@code onExit} hears
-   * the exit code before {@code output} hears the end. Blocking (a spawn).
+   * the exit code before {@link #exit()} completes and before {@code output} hears the end.
+   * Blocking (a spawn).
    */
   public static ShellProcess start(List<String> command, String cwd, Map<String, String> env,
       int cols, int rows, OutputSink output, IntConsumer onExit) throws IOException {
@@ -64,8 +65,9 @@ public final class ShellProcess {
     try {
       Terminal t = Terminal.start(command, cwd == null ? System.getProperty("user.dir") : cwd,
           environment, cols, rows, cell.tag(), output, code -> {
-            exit.complete(code);
+            // The owner hears the exit before anything that waits for it (see #end) follows up.
             onExit.accept(code);
+            exit.complete(code);
           });
       return new ShellProcess(cell, t, exit);
     } catch (IOException | RuntimeException e) {
