@@ -284,9 +284,10 @@ public final class PtySessionVerticle extends VerticleBase {
     buffer.close();
     // Closed or expired: anything the process left in its session, or that escaped it, goes.
     // Still running, the agent is shutting down: a hang-up, and the agent's last sweep after.
-    CompletableFuture<Integer> done = process.exit().isDone() ? process.end(killGraceMs, scheduler)
-        : process.hangUp(killGraceMs, scheduler);
-    return Future.fromCompletionStage(done, vertx.getOrCreateContext()).recover(e -> Future.succeededFuture(-1))
+    CompletableFuture<Integer> done = process.exit().isDone()
+        ? process.end(killGraceMs, scheduler) : process.hangUp(killGraceMs, scheduler);
+    return Future.fromCompletionStage(done, vertx.getOrCreateContext())
+        .recover(e -> Future.succeededFuture(-1))
         .andThen(ar -> {
           process.close();
           answerLeft(true);

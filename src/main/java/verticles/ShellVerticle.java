@@ -262,8 +262,10 @@ public final class ShellVerticle extends VerticleBase {
       Throwable cause) {
     String id = m.body().request().id();
     if (Messages.undelivered(cause)) {
+      // Still registered: it is closing. Otherwise it is forgotten, as if it never was.
       return Errors.toResponse(id, sessions.get(s.sessionId()) == s
-          ? Errors.failed(prefix, "session closed") : Errors.sessionNotFound(prefix, s.sessionId()));
+          ? Errors.failed(prefix, "session closed")
+          : Errors.sessionNotFound(prefix, s.sessionId()));
     }
     return Errors.toResponse(id, Errors.failed(prefix, cause));
   }
