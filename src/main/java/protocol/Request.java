@@ -113,9 +113,14 @@ public sealed interface Request {
     }
   }
 
+  /** A request for one session, which it names. */
+  sealed interface SessionRequest extends Request {
+    String sessionId();
+  }
+
   /** {@code shell_input}: {@code input} is {@code input_base64} decoded. */
   record ShellInput(String id, String sessionId, byte[] input, String authToken)
-      implements Request {
+      implements SessionRequest {
     public ShellInput {
       requireSession(sessionId);
       if (input == null) {
@@ -140,7 +145,7 @@ public sealed interface Request {
 
   /** {@code shell_resize}; absent {@code rows} and {@code cols} are 24 and 80. */
   record ShellResize(String id, String sessionId, int rows, int cols, String authToken)
-      implements Request {
+      implements SessionRequest {
     public ShellResize {
       requireSession(sessionId);
     }
@@ -152,7 +157,7 @@ public sealed interface Request {
   }
 
   /** {@code shell_close}. */
-  record ShellClose(String id, String sessionId, String authToken) implements Request {
+  record ShellClose(String id, String sessionId, String authToken) implements SessionRequest {
     public ShellClose {
       requireSession(sessionId);
     }
@@ -164,7 +169,7 @@ public sealed interface Request {
   }
 
   /** {@code shell_attach}. */
-  record ShellAttach(String id, String sessionId, String authToken) implements Request {
+  record ShellAttach(String id, String sessionId, String authToken) implements SessionRequest {
     public ShellAttach {
       requireSession(sessionId);
     }

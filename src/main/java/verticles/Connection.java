@@ -233,11 +233,7 @@ final class Connection implements WriteQueues.Holder {
       case INFO -> answer(type, t0, AgentInfo.answer(state, r.id()));
       case SHUTDOWN -> answer(type, t0, Response.ok(r.id()))
           .onComplete(ar -> bus.send(Addresses.CONTROL, "shutdown"));
-      case RUN -> forward(Addresses.RUN, r, t0, size);
-      case WRITE_FILE, READ_FILE, REMOVE_FILE, MKDIR, STAT, LIST_DIR, RENAME ->
-          forward(Addresses.FILE, r, t0, size);
-      case SHELL, SHELL_INPUT, SHELL_RESIZE, SHELL_CLOSE, SHELL_ATTACH, LIST_SESSIONS ->
-          forward(Addresses.SHELL, r, t0, size);
+      default -> forward(Addresses.route(r), r, t0, size);
     }
   }
 
@@ -264,22 +260,27 @@ final class Connection implements WriteQueues.Holder {
     return MessageDigest.isEqual(token, g);
   }
 
-  private void forward(String address, Request r, long t0, long size) {
+  /**
+   * Sends {@code r} along its route and writes the answer. When the answer's author asks to hear
+   * back (it replied with {@code replyAndRequest}), it is told whether the answer was written.
+   */
+  private void forward(Addresses.Route route, Request r, long t0, long size) {
     inFlight++;
-    bus.<Response>request(address, new Messages.Envelope(id, r), UNTIMED).onComplete(ar -> {
-      inFlight--;
-      requests.give(size);
-      Response resp = ar.succeeded() ? ar.result().body() : Errors.toResponse(r.id(), ar.cause());
-      Future<Void> written = answer(r.type().wire(), t0, resp);
-      if (!resp.isError()) {
-        switch (r.type()) {
-          // The session may send output only once its answer is on the wire.
-          case SHELL, SHELL_ATTACH -> written.onSuccess(v -> bus.send(
-              Addresses.session((String) resp.get("session_id")), new Messages.Attach(id)));
-          default -> { }
-        }
-      }
-    });
+    Messages.Envelope envelope = new Messages.Envelope(id, r);
+    bus.<Response>request(route.address(), envelope, UNTIMED)
+        .recover(e -> route.fallback() != null && Messages.undelivered(e)
+            ? bus.<Response>request(route.fallback(), envelope, UNTIMED) : Future.failedFuture(e))
+        .onComplete(ar -> {
+          inFlight--;
+          requests.give(size);
+          Response resp = ar.succeeded() ? ar.result().body()
+              : Errors.toResponse(r.id(), ar.cause());
+          Future<Void> written = answer(r.type().wire(), t0, resp);
+          Message<Response> m = ar.succeeded() ? ar.result() : null;
+          if (m != null && m.replyAddress() != null) {
+            written.onComplete(w -> m.reply(new Messages.Written(id, w.succeeded())));
+          }
+        });
   }
 
   private void onOutbound(Message<Messages.Outbound> m) {

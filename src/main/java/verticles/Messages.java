@@ -3,6 +3,8 @@ package verticles;
 import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.eventbus.EventBus;
 import io.vertx.core.eventbus.MessageCodec;
+import io.vertx.core.eventbus.ReplyException;
+import io.vertx.core.eventbus.ReplyFailure;
 import java.util.concurrent.TimeUnit;
 import protocol.Request;
 import protocol.Response;
@@ -33,18 +35,41 @@ final class Messages {
   /** The frame of an {@link Outbound} up to {@code offset} has been written. */
   record Ack(String connId, long epoch, long offset) {}
 
-  /** Make {@code connId} the receiver of a session's output. Sent after the reply is written. */
-  record Attach(String connId) {}
+  /**
+   * The connection's word on an answer whose author asked to hear back ({@code replyAndRequest}):
+   * whether connection {@code connId} wrote it ({@code written}) or dropped it, the connection
+   * being gone. How a session learns that its answer is on the wire before it sends output.
+   */
+  record Written(String connId, boolean written) {}
 
   /** Connection {@code connId} has closed. */
   record ConnClosed(String connId) {}
 
-  /** The process of session {@code sessionId} has exited. */
-  record SessionExited(String sessionId) {}
+  /**
+   * To a session: {@code connId} now receives its output, or nobody does ({@code null}): the
+   * output is then kept as backlog. Sent by the registry alone, in the order it decides.
+   */
+  record Receiver(String connId) {}
+
+  /** To the registry: session {@code sessionId} serves its own address. */
+  record SessionListening(String sessionId) {}
+
+  /** To the registry: the process of session {@code sessionId} has exited with {@code exitCode}. */
+  record SessionExited(String sessionId, int exitCode) {}
+
+  /**
+   * Whether a request failed because nobody took it: no consumer at its address, or one that
+   * stopped before taking it (Vert.x then answers in the consumer's stead, with a timeout).
+   */
+  static boolean undelivered(Throwable e) {
+    return e instanceof ReplyException re && (re.failureType() == ReplyFailure.NO_HANDLERS
+        || re.failureType() == ReplyFailure.TIMEOUT);
+  }
 
   static void registerCodecs(EventBus bus) {
-    for (Class<?> c : new Class<?>[] {Envelope.class, Outbound.class, Ack.class, Attach.class,
-        ConnClosed.class, SessionExited.class, Response.class}) {
+    for (Class<?> c : new Class<?>[] {Envelope.class, Outbound.class, Ack.class, Written.class,
+        ConnClosed.class, Receiver.class, SessionListening.class, SessionExited.class,
+        Response.class}) {
       register(bus, c);
     }
   }

@@ -3,58 +3,59 @@ package verticles;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
+import io.vertx.core.eventbus.EventBus;
 import io.vertx.core.eventbus.Message;
 import io.vertx.core.eventbus.MessageConsumer;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import process.ChildEnvironment;
-import process.Containment;
 import process.OutputSink;
-import process.ProcessTree;
-import process.Terminal;
+import process.ShellProcess;
 import protocol.Errors;
 import protocol.Request;
 import protocol.Response;
 import stream.OutputBuffer;
 import stream.StreamPump;
-import sys.LibC;
 
 /**
- * One interactive session: a process on its own {@link Terminal}. A worker verticle, so that
- * starting the process and signalling it may block. The process engine reads the terminal into a
- * bounded buffer (no thread of the session's own); the pump sends that output, in order and with
- * flow control, to whichever connection started or last attached the session, and the
- * {@code exited} event after the last byte.
+ * One interactive session on the bus: its requests, acknowledgements and receiver each on an
+ * address of its own, served by a {@link ShellProcess} (the process, its terminal and how it
+ * ends). A worker verticle, so that starting the process may block. The process engine reads the
+ * terminal into a bounded buffer (no thread of the session's own); the pump sends that output, in
+ * order and with flow control, to the connection the registry names, and the {@code exited}
+ * event after the last byte. Every request it takes is answered once, by the end of its stop.
  */
 public final class PtySessionVerticle extends VerticleBase {
-  static final Map<String, String> DEFAULT_ENV = Map.of("TERM", "xterm-256color", "HOME", "/root",
-      "PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
-  /** Input waiting to reach the terminal beyond this answers Busy, unless none waits. */
-  private static final long MAX_PENDING_INPUT = 1024 * 1024;
-
-  private final SessionInfo info;
-  /** Where the session's processes live (see process.Containment); made in start(). */
-  private Containment.Cell cell;
+  private final String sessionId;
+  private final List<String> command;
   /** The {@code shell} request: dropped once the process has started (only spawning needs it). */
   private Request.Shell request;
   /** The id of the {@code shell} request, which every output frame carries. */
   private final String requestId;
-  /** The connection that is to receive output next: the starter, then the last to attach. */
-  private String expected;
   private final int backlogBytes;
   private final long killGraceMs;
-  private Terminal terminal;
+  private ShellProcess process;
+  /** Set on this context once the process has exited. */
+  private Integer exitCode;
   private OutputBuffer buffer;
   private StreamPump pump;
-  private MessageConsumer<Object> consumer;
-  private final CompletableFuture<Integer> exit = new CompletableFuture<>();
-  private long pendingInput;
+  /** Input, resize and close; unregistered once the session closes, see {@link #stopServing}. */
+  private MessageConsumer<Messages.Envelope> requests;
+  private MessageConsumer<Messages.Ack> acks;
+  private MessageConsumer<Messages.Receiver> receivers;
+  /** Requests taken and not yet answered, with the error prefix of each. */
+  private final Map<Message<Messages.Envelope>, String> pending = new LinkedHashMap<>();
+  /** The session's follow-ups run on its context (see ShellProcess.Scheduler). */
+  private ShellProcess.Scheduler scheduler;
 
-  PtySessionVerticle(SessionInfo info, Request.Shell request, int backlogBytes, long killGraceMs) {
-    this.info = info;
+  PtySessionVerticle(String sessionId, List<String> command, Request.Shell request, int backlogBytes,
+      long killGraceMs) {
+    this.sessionId = sessionId;
+    this.command = command;
     this.request = request;
     this.requestId = request.id();
-    this.expected = info.starter();
     this.backlogBytes = backlogBytes;
     this.killGraceMs = killGraceMs;
   }
@@ -62,46 +63,54 @@ public final class PtySessionVerticle extends VerticleBase {
   @Override
   public Future<?> start() throws Exception {
     Context context = vertx.getOrCreateContext();
-    Map<String, String> env = ChildEnvironment.base();
-    env.putAll(DEFAULT_ENV);
-    if (request.env() != null) {
-      env.putAll(request.env());
-    }
-    // Lets a shutdown or close find the session's processes that left it (see ProcessTree).
-    cell = Containment.get().open("shell");
-    env.put(ProcessTree.TAG_VARIABLE, cell.tag());
-    String cwd = request.cwd() != null ? request.cwd() : System.getProperty("user.dir");
+    EventBus bus = vertx.eventBus();
+    scheduler = new ShellProcess.Scheduler() {
+      @Override
+      public void execute(Runnable task) {
+        context.runOnContext(v -> task.run());
+      }
+
+      @Override
+      public long schedule(long delayMs, Runnable task) {
+        return vertx.setTimer(delayMs, t -> task.run());
+      }
+
+      @Override
+      public void cancel(long timer) {
+        vertx.cancelTimer(timer);
+      }
+    };
     buffer = new OutputBuffer(backlogBytes);
     String id = requestId;
-    String sid = info.sessionId();
-    String ackAddress = Addresses.session(sid);
+    String sid = sessionId;
+    String ackAddress = Addresses.sessionAcks(sid);
     pump = new StreamPump(context, buffer,
         (data, dropped) -> Response.of(id).with("session_id", sid).with("output_base64", data)
             .with("shell_event", "output").with("dropped_bytes", dropped > 0 ? dropped : null),
-        (conn, frame, epoch, offset) -> vertx.eventBus().send(Addresses.conn(conn),
+        (conn, frame, epoch, offset) -> bus.send(Addresses.conn(conn),
             new Messages.Outbound(frame, ackAddress, epoch, offset)),
         this::sendExited);
-    // Registered before the process starts: a connection that closes while the session starts is
-    // told here (messages wait until start() returns, as this context runs one task at a time).
-    consumer = vertx.eventBus().localConsumer(ackAddress, this::onMessage);
+    // Served before the process starts, and the registry told so: requests that come while the
+    // session starts wait until start() returns, as this context runs one task at a time.
+    requests = bus.localConsumer(Addresses.session(sid), this::onRequest);
+    acks = bus.localConsumer(ackAddress, m -> pump.ack(m.body().epoch(), m.body().offset()));
+    receivers = bus.localConsumer(Addresses.sessionReceiver(sid), m -> receiver(m.body()));
+    bus.send(Addresses.SESSION_LISTENING, new Messages.SessionListening(sid));
     try {
-      terminal = Terminal.start(info.command(), cwd, env, request.cols(),
-          request.rows(), cell.tag(), new Output(context), code -> exited(context, code));
+      process = ShellProcess.start(command, request.cwd(), request.env(),
+          request.cols(), request.rows(), new Output(context),
+          code -> exited(context, code));
     } catch (java.io.IOException | RuntimeException e) {
-      consumer.unregister();
-      cell.answered(true);
+      requests.unregister();
+      acks.unregister();
+      receivers.unregister();
       throw e;
     } finally {
       // Its environment, cwd and the rest are not kept for the session's life (see the memory
       // plan's "shell sessions kept" term).
       request = null;
     }
-    info.pid = terminal.pid();
-    if (info.starterGone) {
-      // The starter closed before it could be attached: keep the output as backlog.
-      starterClosed(info.starter());
-    }
-    return consumer.completion();
+    return Future.all(requests.completion(), acks.completion(), receivers.completion());
   }
 
   /** The terminal's output, into the buffer; called by the process engine. */
@@ -140,12 +149,10 @@ public final class PtySessionVerticle extends VerticleBase {
    * list_sessions and shell_close; the {@code exited} event waits for the output to end (see
    * {@link #sendExited}).
    */
-  private void exited(Context context, int exitCode) {
+  private void exited(Context context, int code) {
     context.runOnContext(v -> {
-      info.exitCode = exitCode;
-      info.running = false;
-      exit.complete(exitCode);
-      vertx.eventBus().send(Addresses.SHELL, new Messages.SessionExited(info.sessionId()));
+      exitCode = code;
+      vertx.eventBus().send(Addresses.SESSION_EXITED, new Messages.SessionExited(sessionId, code));
     });
   }
 
@@ -156,132 +163,119 @@ public final class PtySessionVerticle extends VerticleBase {
    */
   private void sendExited() {
     String conn = pump.receiver();
-    if (conn != null && info.exitCode != null) {
+    if (conn != null && exitCode != null) {
       vertx.eventBus().send(Addresses.conn(conn), new Messages.Outbound(
-          exited(requestId, info.exitCode), null, 0, 0));
+          exited(requestId, exitCode), null, 0, 0));
     }
   }
 
-  private Response exited(String id, int exitCode) {
-    return Response.of(id).with("exit_code", exitCode).with("session_id", info.sessionId())
+  private Response exited(String id, int code) {
+    return Response.of(id).with("exit_code", code).with("session_id", sessionId)
         .with("shell_event", "exited");
   }
 
-  @SuppressWarnings("unchecked")
-  private void onMessage(Message<Object> m) {
-    Object body = m.body();
-    if (body instanceof Messages.Ack a) {
-      pump.ack(a.epoch(), a.offset());
-    } else if (body instanceof Messages.Attach a) {
-      expected = a.connId();
-      pump.attach(a.connId());
-    } else if (body instanceof Messages.ConnClosed c) {
-      starterClosed(c.connId());
-    } else if (body instanceof Messages.Envelope e) {
-      Message<Messages.Envelope> em = (Message<Messages.Envelope>) (Message<?>) m;
-      Request r = e.request();
-      switch (r.type()) {
-        case SHELL_INPUT -> input(em, (Request.ShellInput) r);
-        case SHELL_RESIZE -> resize(em, (Request.ShellResize) r);
-        case SHELL_CLOSE -> close(em, r);
-        default -> m.reply(Response.error(r.id(), "Invalid request: not a session request"));
-      }
+  /** The registry names who receives the output now; nobody, and the output waits. */
+  private void receiver(Messages.Receiver r) {
+    if (r.connId() != null) {
+      pump.attach(r.connId());
+    } else {
+      pump.detach();
     }
   }
 
-  /** Connection {@code connId} closed; if it was to receive the output, the output waits. */
-  private void starterClosed(String connId) {
-    if (connId != null && connId.equals(expected)) {
-      expected = null;
-      pump.detach();
+  private void onRequest(Message<Messages.Envelope> m) {
+    Request r = m.body().request();
+    switch (r.type()) {
+      case SHELL_INPUT -> input(m, (Request.ShellInput) r);
+      case SHELL_RESIZE -> resize(m, (Request.ShellResize) r);
+      case SHELL_CLOSE -> close(m, r);
+      default -> m.reply(Response.error(r.id(), "Invalid request: not a session request"));
+    }
+  }
+
+  /** Holds {@code m} until {@link #answer} (or the session stops, see {@link #stopServing}). */
+  private void take(Message<Messages.Envelope> m, String prefix) {
+    pending.put(m, prefix);
+  }
+
+  /** Answers a request taken by {@link #take}, unless it was answered already. */
+  private void answer(Message<Messages.Envelope> m, Response answer) {
+    if (pending.remove(m) != null) {
+      m.reply(answer);
     }
   }
 
   private void input(Message<Messages.Envelope> m, Request.ShellInput r) {
     byte[] data = r.input();
-    // One input of any size a frame can carry is taken when nothing waits: refusing it as Busy
-    // would have a host that retries on Busy retry for ever.
-    if (pendingInput > 0 && pendingInput + data.length > MAX_PENDING_INPUT) {
-      m.reply(Errors.toResponse(r.id(), Errors.busy("session input not yet read by the process")));
-      return;
-    }
-    pendingInput += data.length;
-    Context context = vertx.getOrCreateContext();
-    terminal.write(data, ex -> {
+    boolean taken = process.write(data, ex -> {
       Response done = ex == null ? Response.ok(r.id())
           : Errors.toResponse(r.id(), Errors.failed(Errors.INPUT_FAILED, ex));
-      context.runOnContext(v -> {
-        pendingInput -= data.length;
-        m.reply(done);
-      });
+      scheduler.execute(() -> answer(m, done));
     });
+    if (taken) {
+      take(m, Errors.INPUT_FAILED);
+    } else {
+      m.reply(Errors.toResponse(r.id(), Errors.busy("session input not yet read by the process")));
+    }
   }
 
   private void resize(Message<Messages.Envelope> m, Request.ShellResize r) {
-    Context context = vertx.getOrCreateContext();
-    terminal.resize(r.cols(), r.rows(), ex -> {
+    take(m, Errors.RESIZE_FAILED);
+    process.resize(r.cols(), r.rows(), ex -> {
       Response done = ex == null ? Response.ok(r.id())
           : Errors.toResponse(r.id(), Errors.failed(Errors.RESIZE_FAILED, ex));
-      context.runOnContext(v -> m.reply(done));
+      scheduler.execute(() -> answer(m, done));
     });
-  }
-
-  private void close(Message<Messages.Envelope> m, Request r) {
-    killAll().onComplete(ar -> m.reply(ar.succeeded() ? exited(r.id(), ar.result())
-        : Errors.toResponse(r.id(), Errors.failed(Errors.CLOSE_FAILED, ar.cause()))));
-  }
-
-  /** SIGKILL to every process of the session's cell, and to what escaped it before its placing. */
-  private void sweep() {
-    Containment.get().kill(java.util.List.of(cell));
   }
 
   /**
-   * Ends every process of the session: SIGHUP, as when a terminal goes away, then SIGKILL after
-   * the grace. Completes with the exit code once the session's process has exited. Nothing here
-   * waits on a thread, so that many sessions can end at once within the shutdown budget.
+   * Ends the session's processes and answers with the exit status. The session stops serving its
+   * address first, so that whatever comes after the answer is answered by the registry.
    */
-  private Future<Integer> killAll() {
-    Future<Integer> exited = Future.fromCompletionStage(exit, vertx.getOrCreateContext());
-    if (exit.isDone()) {
-      // The process is gone; anything it left in its session, or that escaped it, still goes.
-      sweep();
-      return exited;
-    }
-    // The process itself first: just started, it may not lead its session yet.
-    LibC.signal(info.pid, LibC.SIGHUP);
-    Containment.get().signal(java.util.List.of(cell), LibC.SIGHUP);
-    long timer = vertx.setTimer(Math.max(1, killGraceMs), t -> sweep());
-    return exited.andThen(ar -> {
-      vertx.cancelTimer(timer);
-      sweep();
+  private void close(Message<Messages.Envelope> m, Request r) {
+    take(m, Errors.CLOSE_FAILED);
+    process.end(killGraceMs, scheduler).whenComplete((code, ex) -> {
+      stopServing();
+      answer(m, ex == null ? exited(r.id(), code)
+          : Errors.toResponse(r.id(), Errors.failed(Errors.CLOSE_FAILED, ex)));
     });
+  }
+
+  /**
+   * Takes no more requests (Vert.x answers those still queued, see Messages.undelivered) and
+   * answers the input and resizes taken but not done: once the session is closed, nothing will
+   * complete them. A close in progress is answered with the exit status when the process is gone.
+   */
+  private void stopServing() {
+    requests.unregister();
+    answerLeft(false);
+  }
+
+  /** Answers what is still held that the session closed, closes too if {@code closes}. */
+  private void answerLeft(boolean closes) {
+    for (Map.Entry<Message<Messages.Envelope>, String> e : new ArrayList<>(pending.entrySet())) {
+      if (closes || !e.getValue().equals(Errors.CLOSE_FAILED)) {
+        answer(e.getKey(), Errors.toResponse(e.getKey().body().request().id(),
+            Errors.failed(e.getValue(), "session closed")));
+      }
+    }
   }
 
   @Override
   public Future<?> stop() {
+    stopServing();
     buffer.close();
-    Future<Integer> done;
-    if (exit.isDone()) {
-      // Closed or expired: anything the process left in its session, or that escaped it, goes.
-      done = killAll().recover(e -> Future.succeededFuture(-1));
-    } else {
-      // Still running, so the agent is shutting down: a hang-up to the process and its group,
-      // as when a terminal goes away, reads no /proc; whatever is left after the grace goes with
-      // the agent's last sweep of all its descendants, one pass for everything.
-      LibC.signal(info.pid, LibC.SIGHUP);
-      LibC.signal(-info.pid, LibC.SIGHUP);
-      io.vertx.core.Promise<Integer> bounded = io.vertx.core.Promise.promise();
-      long timer = vertx.setTimer(Math.max(1, killGraceMs), t -> bounded.tryComplete(-1));
-      Future.fromCompletionStage(exit, vertx.getOrCreateContext()).onComplete(ar -> {
-        vertx.cancelTimer(timer);
-        bounded.tryComplete(ar.succeeded() ? ar.result() : -1);
-      });
-      done = bounded.future();
-    }
-    return done.andThen(ar -> {
-      terminal.close();
-      consumer.unregister();
-    });
+    // Closed or expired: anything the process left in its session, or that escaped it, goes.
+    // Still running, the agent is shutting down: a hang-up, and the agent's last sweep after.
+    CompletableFuture<Integer> done = process.exit().isDone()
+        ? process.end(killGraceMs, scheduler) : process.hangUp(killGraceMs, scheduler);
+    return Future.fromCompletionStage(done, vertx.getOrCreateContext())
+        .recover(e -> Future.succeededFuture(-1))
+        .andThen(ar -> {
+          process.close();
+          answerLeft(true);
+          acks.unregister();
+          receivers.unregister();
+        });
   }
 }

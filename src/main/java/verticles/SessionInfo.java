@@ -1,42 +1,39 @@
 package verticles;
 
 import io.vertx.core.Promise;
-import io.vertx.core.eventbus.Message;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import state.Slots;
 
-/** What the registry knows of one session. Written by the session, read by the registry. */
+/**
+ * What the registry knows of one session. Only the registry's context reads or writes it: the
+ * session tells the registry what changes ({@link Messages.SessionListening},
+ * {@link Messages.SessionExited}).
+ */
 final class SessionInfo {
   private final String sessionId;
   /** The session's place among max_sessions, given back when the registry lets it go. */
   private final Slots.Slot slot;
   private final List<String> command;
-  /** The connection that sent {@code shell}: it receives the output unless it closes first. */
-  private final String starter;
-  /** Set by the registry when the starter closed before the session was attached to it. */
-  volatile boolean starterGone;
-  volatile long pid;
-  volatile boolean running = true;
-  volatile Integer exitCode;
+  boolean running = true;
+  Integer exitCode;
+  /** The connection that receives the output, or {@code null}: see {@link Messages.Receiver}. */
+  String receiver;
   String deploymentId;
   long idleTimer = -1;
-  /** Completes once the session's verticle serves its address; fails if it never does. */
-  final Promise<Void> started = Promise.promise();
-  /** Set by the registry once the session is forgotten: nothing more is sent to it. */
-  boolean gone;
   /**
-   * Requests sent to the session and not yet answered, with the error prefix of each. Only the
-   * registry's context reads or writes this.
+   * Completes once the session serves its own address (or never will). {@code list_sessions}
+   * waits for it, so that no host learns an id whose address nobody serves yet.
    */
-  final Map<Message<Messages.Envelope>, String> pending = new LinkedHashMap<>();
+  final Promise<Void> listening = Promise.promise();
+  /** Completes once the session's verticle is deployed; fails if it never is. */
+  final Promise<Void> started = Promise.promise();
+  /** Set once the session is forgotten: nothing more is sent to it. */
+  boolean gone;
 
-  SessionInfo(String sessionId, List<String> command, String starter, Slots.Slot slot) {
+  SessionInfo(String sessionId, List<String> command, Slots.Slot slot) {
     this.slot = slot;
     this.sessionId = sessionId;
     this.command = command;
-    this.starter = starter;
   }
 
   Slots.Slot slot() {
@@ -49,9 +46,5 @@ final class SessionInfo {
 
   List<String> command() {
     return command;
-  }
-
-  String starter() {
-    return starter;
   }
 }

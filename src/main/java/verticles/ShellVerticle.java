@@ -5,14 +5,13 @@ import io.vertx.core.Future;
 import io.vertx.core.ThreadingModel;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.eventbus.Message;
-import io.vertx.core.eventbus.ReplyException;
-import io.vertx.core.eventbus.ReplyFailure;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import log.Log;
+import process.ShellProcess;
 import protocol.Errors;
 import protocol.Request;
 import protocol.Response;
@@ -20,9 +19,11 @@ import state.AgentState;
 import state.Slots;
 
 /**
- * The registry of shell sessions. Starts each session as a {@link PtySessionVerticle}, routes
- * input, resize, close and attach to it from any connection, lists sessions, and forgets an
- * exited session after {@code shell_close} or its idle time.
+ * The registry of shell sessions, and the only one to write what it knows of them. Starts each
+ * session as a {@link PtySessionVerticle}, passes close to it and decides who receives its
+ * output, lists sessions, and forgets an exited session after {@code shell_close} or its idle
+ * time. Input and resize go straight to the session's own address; only those whose session is
+ * not there come here, to be answered.
  */
 public final class ShellVerticle extends VerticleBase {
   private final AgentState state;
@@ -34,49 +35,50 @@ public final class ShellVerticle extends VerticleBase {
 
   @Override
   public Future<?> start() {
-    return vertx.eventBus().localConsumer(Addresses.SHELL, this::onMessage).completion()
-        .compose(v -> vertx.eventBus().<Messages.ConnClosed>localConsumer(Addresses.CONN_CLOSED,
-            m -> {
-              String conn = m.body().connId();
-              for (SessionInfo s : sessions.values()) {
-                if (s.deploymentId == null && conn.equals(s.starter())) {
-                  // Still starting: the session reads this flag once it listens.
-                  s.starterGone = true;
-                }
-                vertx.eventBus().send(Addresses.session(s.sessionId()), m.body());
-              }
-            }).completion());
+    var bus = vertx.eventBus();
+    return Future.all(
+        bus.<Messages.Envelope>localConsumer(Addresses.SHELL, this::onRequest).completion(),
+        bus.<Messages.ConnClosed>localConsumer(Addresses.CONN_CLOSED,
+            m -> connClosed(m.body().connId())).completion(),
+        bus.<Messages.SessionListening>localConsumer(Addresses.SESSION_LISTENING,
+            m -> listening(m.body().sessionId())).completion(),
+        bus.<Messages.SessionExited>localConsumer(Addresses.SESSION_EXITED,
+            m -> exited(m.body())).completion());
   }
 
-  @SuppressWarnings("unchecked")
-  private void onMessage(Message<Object> m) {
-    if (m.body() instanceof Messages.SessionExited e) {
-      exited(e.sessionId());
-      return;
-    }
-    Message<Messages.Envelope> em = (Message<Messages.Envelope>) (Message<?>) m;
-    Request r = em.body().request();
+  /**
+   * A shell request. Input and resize come here only when their session does not serve its own
+   * address (not found, or closing), or when they name no session.
+   */
+  private void onRequest(Message<Messages.Envelope> m) {
+    Request r = m.body().request();
     try {
       switch (r.type()) {
-        case SHELL -> start(em, (Request.Shell) r);
-        case SHELL_INPUT -> forward(em, lookup(((Request.ShellInput) r).sessionId(),
-            Errors.INPUT_FAILED), Errors.INPUT_FAILED);
-        case SHELL_RESIZE -> forward(em, lookup(((Request.ShellResize) r).sessionId(),
-            Errors.RESIZE_FAILED), Errors.RESIZE_FAILED);
-        case SHELL_CLOSE -> close(em, lookup(((Request.ShellClose) r).sessionId(),
-            Errors.CLOSE_FAILED));
-        case SHELL_ATTACH -> {
-          SessionInfo s = lookup(((Request.ShellAttach) r).sessionId(), Errors.ATTACH_FAILED);
-          // The connection sends the Attach itself once this answer is written: a session that
-          // is still starting has nobody yet to receive it, so the answer waits for the start.
-          whenStarted(em, s, Errors.ATTACH_FAILED,
-              () -> em.reply(Response.ok(r.id()).with("session_id", s.sessionId())));
+        case SHELL -> start(m, (Request.Shell) r);
+        case SHELL_INPUT -> forward(m, lookup(sessionOf(r), Errors.INPUT_FAILED),
+            Errors.INPUT_FAILED, null);
+        case SHELL_RESIZE -> forward(m, lookup(sessionOf(r), Errors.RESIZE_FAILED),
+            Errors.RESIZE_FAILED, null);
+        case SHELL_CLOSE -> {
+          SessionInfo s = lookup(sessionOf(r), Errors.CLOSE_FAILED);
+          forward(m, s, Errors.CLOSE_FAILED, () -> remove(s));
         }
-        case LIST_SESSIONS -> em.reply(list(r.id()));
+        case SHELL_ATTACH -> {
+          SessionInfo s = lookup(sessionOf(r), Errors.ATTACH_FAILED);
+          // A session that is still starting has nobody yet to receive its output, so the answer
+          // waits for the start.
+          whenStarted(m, s, Errors.ATTACH_FAILED,
+              () -> answer(m, s, Response.ok(r.id()).with("session_id", s.sessionId()), false));
+        }
+        case LIST_SESSIONS -> list(m, r.id());
       }
     } catch (RuntimeException e) {
-      em.reply(Errors.toResponse(r.id(), e));
+      m.reply(Errors.toResponse(r.id(), e));
     }
+  }
+
+  private static String sessionOf(Request r) {
+    return ((Request.SessionRequest) r).sessionId();
   }
 
   private SessionInfo lookup(String sessionId, String prefix) {
@@ -93,19 +95,19 @@ public final class ShellVerticle extends VerticleBase {
     if (slot == null) {
       throw Errors.busy("shell sessions (max " + state.config().maxSessions() + ")");
     }
-    SessionInfo info = new SessionInfo(UUID.randomUUID().toString(), command,
-        m.body().connId(), slot);
+    SessionInfo info = new SessionInfo(UUID.randomUUID().toString(), command, slot);
     sessions.put(info.sessionId(), info);
-    vertx.deployVerticle(new PtySessionVerticle(info, r, state.config().shellBacklogBytes(),
-            state.config().killGraceMs()),
+    vertx.deployVerticle(new PtySessionVerticle(info.sessionId(), command, r,
+            state.config().shellBacklogBytes(), state.config().killGraceMs()),
         new DeploymentOptions().setThreadingModel(ThreadingModel.WORKER)).onComplete(ar -> {
+          info.listening.tryComplete();
           if (ar.failed()) {
             sessions.remove(info.sessionId());
             slot.give();
             info.gone = true;
             m.reply(Errors.toResponse(r.id(), Errors.shellFailed(command,
                 r.env() != null && r.env().get("PATH") != null ? r.env().get("PATH")
-                    : PtySessionVerticle.DEFAULT_ENV.get("PATH"), ar.cause())));
+                    : ShellProcess.DEFAULT_ENV.get("PATH"), ar.cause())));
             info.started.tryFail(ar.cause());
             return;
           }
@@ -113,15 +115,57 @@ public final class ShellVerticle extends VerticleBase {
           info.started.tryComplete();
           Log.info("shell_started", "session", info.sessionId(), "connection",
               m.body().connId());
-          m.reply(Response.of(r.id()).with("session_id", info.sessionId())
-              .with("shell_event", "started"));
+          answer(m, info, Response.of(r.id()).with("session_id", info.sessionId())
+              .with("shell_event", "started"), true);
         });
   }
 
   /**
+   * Answers a {@code shell} ({@code starting}) or {@code shell_attach}, and once the connection
+   * has written the answer, makes it the session's receiver: no output reaches a host before the
+   * answer that names the session. If the answer to {@code shell} could not be written, its
+   * connection is gone and the output is kept as backlog.
+   */
+  private void answer(Message<Messages.Envelope> m, SessionInfo s, Response answer,
+      boolean starting) {
+    m.<Messages.Written>replyAndRequest(answer, Messages.UNTIMED).onComplete(ar -> {
+      if (ar.succeeded() && ar.result().body().written()) {
+        receiver(s, ar.result().body().connId());
+      } else if (starting) {
+        receiver(s, null);
+      }
+    });
+  }
+
+  /** Makes {@code connId} (or nobody) the receiver of the session's output. */
+  private void receiver(SessionInfo s, String connId) {
+    if (!s.gone) {
+      s.receiver = connId;
+      vertx.eventBus().send(Addresses.sessionReceiver(s.sessionId()),
+          new Messages.Receiver(connId));
+    }
+  }
+
+  /** Connection {@code connId} closed: the sessions it received the output of keep it. */
+  private void connClosed(String connId) {
+    for (SessionInfo s : sessions.values()) {
+      if (connId.equals(s.receiver)) {
+        receiver(s, null);
+      }
+    }
+  }
+
+  private void listening(String sessionId) {
+    SessionInfo s = sessions.get(sessionId);
+    if (s != null) {
+      s.listening.tryComplete();
+    }
+  }
+
+  /**
    * Runs {@code then} once the session's verticle serves: at once if it already does. Requests
-   * that arrive while it starts wait for it, since its address has no consumer before that; if
-   * it never starts, or is gone by then, the request is answered that the session is not found.
+   * that arrive while it starts wait for it; if it never starts, or is gone by then, the request
+   * is answered that the session is not found.
    */
   private void whenStarted(Message<Messages.Envelope> m, SessionInfo s, String prefix,
       Runnable then) {
@@ -136,63 +180,47 @@ public final class ShellVerticle extends VerticleBase {
   }
 
   /**
-   * Sends a request to the session and replies with its answer. Until then the request is held in
-   * {@link SessionInfo#pending}: a session that stops answers nothing it still had queued, so
-   * whatever is pending when it is gone is answered here (see {@link #remove}). Each request is
-   * answered exactly once, whichever comes first.
+   * Sends a request to the session and replies with its answer, then runs {@code afterReply}.
+   * The session answers every request it took; one it did not take fails here (see
+   * {@link #failure}), so each request is answered exactly once.
    */
-  private void forward(Message<Messages.Envelope> m, SessionInfo s, String prefix) {
-    forward(m, s, prefix, null);
-  }
-
   private void forward(Message<Messages.Envelope> m, SessionInfo s, String prefix,
       Runnable afterReply) {
-    whenStarted(m, s, prefix, () -> {
-      s.pending.put(m, prefix);
-      vertx.eventBus().<Response>request(Addresses.session(s.sessionId()), m.body(),
-          Messages.UNTIMED)
-          .onComplete(ar -> {
-            if (s.pending.remove(m) == null) {
-              return;
-            }
-            m.reply(ar.succeeded() ? ar.result().body() : failure(m, s, prefix, ar.cause()));
-            if (afterReply != null) {
-              afterReply.run();
-            }
-          });
-    });
+    whenStarted(m, s, prefix, () -> vertx.eventBus().<Response>request(
+        Addresses.session(s.sessionId()), m.body(), Messages.UNTIMED).onComplete(ar -> {
+          m.reply(ar.succeeded() ? ar.result().body() : failure(m, s, prefix, ar.cause()));
+          if (afterReply != null) {
+            afterReply.run();
+          }
+        }));
   }
 
-  /** A request the session could not answer: it was gone, or failed. */
-  private static Response failure(Message<Messages.Envelope> m, SessionInfo s, String prefix,
+  /**
+   * A request the session did not answer: it no longer served its address (closing, or gone), or
+   * it stopped before taking the request (Vert.x then answers with a timeout).
+   */
+  private Response failure(Message<Messages.Envelope> m, SessionInfo s, String prefix,
       Throwable cause) {
     String id = m.body().request().id();
-    if (cause instanceof ReplyException re && re.failureType() == ReplyFailure.NO_HANDLERS) {
-      return Errors.toResponse(id, Errors.sessionNotFound(prefix, s.sessionId()));
+    if (Messages.undelivered(cause)) {
+      // Still registered: it is closing. Otherwise it is forgotten, as if it never was.
+      return Errors.toResponse(id, sessions.get(s.sessionId()) == s
+          ? Errors.failed(prefix, "session closed")
+          : Errors.sessionNotFound(prefix, s.sessionId()));
     }
     return Errors.toResponse(id, Errors.failed(prefix, cause));
   }
 
-  private void close(Message<Messages.Envelope> m, SessionInfo s) {
-    forward(m, s, Errors.CLOSE_FAILED, () -> remove(s));
-  }
-
-  /** Answers every request still held for a session that has stopped. */
-  private static void answerPending(SessionInfo s) {
-    List<Map.Entry<Message<Messages.Envelope>, String>> left = new ArrayList<>(
-        s.pending.entrySet());
-    s.pending.clear();
-    for (Map.Entry<Message<Messages.Envelope>, String> e : left) {
-      e.getKey().reply(Errors.toResponse(e.getKey().body().request().id(),
-          Errors.failed(e.getValue(), "session closed")));
+  private void exited(Messages.SessionExited e) {
+    SessionInfo s = sessions.get(e.sessionId());
+    if (s == null) {
+      return;
     }
-  }
-
-  private void exited(String sessionId) {
-    SessionInfo s = sessions.get(sessionId);
-    if (s != null && s.idleTimer < 0) {
+    s.exitCode = e.exitCode();
+    s.running = false;
+    if (s.idleTimer < 0) {
       s.idleTimer = vertx.setTimer(state.config().sessionIdleTimeoutMs(), t -> {
-        Log.info("shell_expired", "session", sessionId);
+        Log.info("shell_expired", "session", s.sessionId());
         remove(s);
       });
     }
@@ -208,12 +236,25 @@ public final class ShellVerticle extends VerticleBase {
     s.slot().give();
     s.gone = true;
     if (s.deploymentId != null) {
-      // Once the session has stopped, nothing it still had queued will be answered by it.
-      vertx.undeploy(s.deploymentId).onComplete(ar -> answerPending(s));
-    } else {
-      answerPending(s);
+      // The session answers whatever it took and still held when it stops.
+      vertx.undeploy(s.deploymentId);
     }
     Log.info("shell_closed", "session", s.sessionId(), "exit_code", s.exitCode);
+  }
+
+  /** Answers once every session being started serves its address, so that all can be named. */
+  private void list(Message<Messages.Envelope> m, String id) {
+    List<Future<Void>> waiting = new ArrayList<>();
+    for (SessionInfo s : sessions.values()) {
+      if (!s.listening.future().isComplete()) {
+        waiting.add(s.listening.future());
+      }
+    }
+    if (waiting.isEmpty()) {
+      m.reply(list(id));
+    } else {
+      Future.join(waiting).onComplete(ar -> m.reply(list(id)));
+    }
   }
 
   private Response list(String id) {
@@ -235,9 +276,7 @@ public final class ShellVerticle extends VerticleBase {
     for (SessionInfo s : new ArrayList<>(sessions.values())) {
       s.gone = true;
       if (s.deploymentId != null) {
-        undeployed.add(vertx.undeploy(s.deploymentId).andThen(ar -> answerPending(s)));
-      } else {
-        answerPending(s);
+        undeployed.add(vertx.undeploy(s.deploymentId));
       }
     }
     sessions.clear();

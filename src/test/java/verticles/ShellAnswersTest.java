@@ -90,6 +90,29 @@ class ShellAnswersTest {
     }
   }
 
+  /**
+   * Input and resize go straight to the address their session id names; an id made to look like
+   * another of a session's addresses names no session, and the session itself is untouched.
+   */
+  @Test
+  void aSessionIdNamesNothingButASessionsRequests() throws Exception {
+    try (Host h = Host.open(agent.unix())) {
+      String sid = h.startShell(Host.shell("s", "/bin/cat"));
+      for (String other : List.of("ack." + sid, "receiver." + sid, "in." + sid, sid + ".ack",
+          "../" + sid, "")) {
+        assertEquals(new JsonObject().put("id", "i")
+                .put("error", "Failed to write to session: Session not found: " + other),
+            h.call(Host.input("i", other, "x")));
+        assertEquals(new JsonObject().put("id", "r")
+                .put("error", "Failed to resize session: Session not found: " + other),
+            h.call(Host.resize("r", other, 30, 90)));
+      }
+      assertEquals(Host.ok("in"), h.call(Host.input("in", sid, "still here\n")));
+      h.awaitOutput(sid, "still here");
+      assertEquals(Host.exited("c", sid, 129), h.call(Host.close("c", sid)));
+    }
+  }
+
   @Test
   void closingAtRandomMomentsLeavesNoRequestUnansweredOverTcp() throws Exception {
     closingAtRandomMoments(agent.tcp(), new Random(SEED));
