@@ -124,7 +124,45 @@ public final class Response {
     return ok(id).with("entries", entries);
   }
 
-  public Response with(String field, Object value) {
+  // ----------------------------------------------------------------------- shells and agent
+
+  /** A session has started: its {@code started} event, which is the answer to {@code shell}. */
+  public static Response shellStarted(String id, String sessionId) {
+    return new Response(id).with("session_id", sessionId).with("shell_event", "started");
+  }
+
+  /** The answer to {@code shell_attach}. */
+  public static Response shellAttached(String id, String sessionId) {
+    return ok(id).with("session_id", sessionId);
+  }
+
+  /**
+   * A session's output event; {@code dropped} bytes were let go before it for want of room (0:
+   * none, and the field is left out).
+   */
+  public static Response shellOutput(String id, String sessionId, byte[] data, long dropped) {
+    return new Response(id).with("session_id", sessionId).with("output_base64", data)
+        .with("shell_event", "output").with("dropped_bytes", dropped > 0 ? dropped : null);
+  }
+
+  /** A session's process has exited, with {@code exitCode}: its {@code exited} event. */
+  public static Response shellExited(String id, int exitCode, String sessionId) {
+    return new Response(id).with("exit_code", exitCode).with("session_id", sessionId)
+        .with("shell_event", "exited");
+  }
+
+  /** The answer to {@code list_sessions}. */
+  public static Response sessions(String id, java.util.List<Map<String, Object>> sessions) {
+    return ok(id).with("sessions", sessions);
+  }
+
+  /** The answer to {@code info}. */
+  public static Response info(String id, Map<String, Object> info) {
+    return ok(id).with("info", info);
+  }
+
+  /** Sets a field, unless {@code value} is null (the typed factories above use it). */
+  Response with(String field, Object value) {
     if (value != null) {
       fields.put(field, value);
     }

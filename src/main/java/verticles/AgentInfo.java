@@ -37,7 +37,7 @@ final class AgentInfo {
     info.put("capabilities", CAPABILITIES);
     info.put("limits", limits);
     info.put("uptime_ms", state.uptimeMs());
-    return Response.ok(requestId).with("info", info);
+    return Response.info(requestId, info);
   }
 
   /** One name per addition of protocol.md part 2 that this agent serves. */

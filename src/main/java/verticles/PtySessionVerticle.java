@@ -85,8 +85,7 @@ public final class PtySessionVerticle extends VerticleBase {
     String sid = sessionId;
     String ackAddress = Addresses.sessionAcks(sid);
     pump = new StreamPump(context, buffer,
-        (data, dropped) -> Response.of(id).with("session_id", sid).with("output_base64", data)
-            .with("shell_event", "output").with("dropped_bytes", dropped > 0 ? dropped : null),
+        (data, dropped) -> Response.shellOutput(id, sid, data, dropped),
         (conn, frame, epoch, offset) -> bus.send(Addresses.conn(conn),
             new Messages.Outbound(frame, ackAddress, epoch, offset)),
         this::sendExited);
@@ -170,8 +169,7 @@ public final class PtySessionVerticle extends VerticleBase {
   }
 
   private Response exited(String id, int code) {
-    return Response.of(id).with("exit_code", code).with("session_id", sessionId)
-        .with("shell_event", "exited");
+    return Response.shellExited(id, code, sessionId);
   }
 
   /** The registry names who receives the output now; nobody, and the output waits. */

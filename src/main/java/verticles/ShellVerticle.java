@@ -68,7 +68,7 @@ public final class ShellVerticle extends VerticleBase {
           // A session that is still starting has nobody yet to receive its output, so the answer
           // waits for the start.
           whenStarted(m, s, Errors.ATTACH_FAILED,
-              () -> answer(m, s, Response.ok(r.id()).with("session_id", s.sessionId()), false));
+              () -> answer(m, s, Response.shellAttached(r.id(), s.sessionId()), false));
         }
         case LIST_SESSIONS -> list(m, r.id());
       }
@@ -115,8 +115,7 @@ public final class ShellVerticle extends VerticleBase {
           info.started.tryComplete();
           Log.info("shell_started", "session", info.sessionId(), "connection",
               m.body().connId());
-          answer(m, info, Response.of(r.id()).with("session_id", info.sessionId())
-              .with("shell_event", "started"), true);
+          answer(m, info, Response.shellStarted(r.id(), info.sessionId()), true);
         });
   }
 
@@ -267,7 +266,7 @@ public final class ShellVerticle extends VerticleBase {
       e.put("exit_code", s.exitCode);
       out.add(e);
     }
-    return Response.ok(id).with("sessions", out);
+    return Response.sessions(id, out);
   }
 
   @Override
