@@ -99,10 +99,6 @@ public abstract class CommandRun {
         : new CapturedRun(shared, connId, request, answer);
   }
 
-  public Request.Run request() {
-    return request;
-  }
-
   public String connId() {
     return connId;
   }

@@ -28,7 +28,7 @@ import stream.CommandRun;
  * the bus brings them: acknowledgements of streamed output, and the close of the connection that
  * asked, which kills their process trees.
  */
-public final class RunVerticle extends VerticleBase implements CommandRun.Outlet {
+public final class RunVerticle extends VerticleBase {
   private final AgentState state;
   private final Map<String, Set<CommandRun>> byConnection = new HashMap<>();
   private long nextStream;
@@ -58,7 +58,7 @@ public final class RunVerticle extends VerticleBase implements CommandRun.Outlet
     shared = new CommandRun.Shared(task -> context.runOnContext(v -> task.run()), timers,
         state.config().runMaxOutputBytes(),
         new OutputBudget(state.config().runOutputBudgetBytes()),
-        new FrameDecoder.Budget(state.config().runStreamBudgetBytes()), this);
+        new FrameDecoder.Budget(state.config().runStreamBudgetBytes()), this::openStream);
     EventBus bus = vertx.eventBus();
     return Future.all(
         bus.<Messages.Envelope>localConsumer(Addresses.RUN, this::handle).completion(),
@@ -85,8 +85,7 @@ public final class RunVerticle extends VerticleBase implements CommandRun.Outlet
   }
 
   /** A stream's frames go to its connection, whose acknowledgements come back at an address. */
-  @Override
-  public CommandRun.Outlet.Way open(CommandRun.Outlet.Acks acks) {
+  private CommandRun.Outlet.Way openStream(CommandRun.Outlet.Acks acks) {
     EventBus bus = vertx.eventBus();
     String ackAddress = Addresses.runStream(Long.toString(++nextStream, 36));
     MessageConsumer<Messages.Ack> consumer = bus.localConsumer(ackAddress,
