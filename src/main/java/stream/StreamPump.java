@@ -1,13 +1,14 @@
 package stream;
 
 import io.vertx.core.Context;
-import io.vertx.core.eventbus.EventBus;
+import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicBoolean;
 import protocol.Response;
 
 /**
  * Moves bytes from an {@link OutputBuffer} to the connection that receives them, as frames on the
- * event bus, with at most {@link #WINDOW} bytes unacknowledged. Runs on one context; only
+ * event bus, with at most {@link #WINDOW} bytes unacknowledged. Runs on one thread, its
+ * {@code loop} (an event loop, or any executor that runs tasks one at a time); only
  * {@link #wake()} may be called from other threads.
  *
  * <p>A frame is sent at once when nothing is in flight, so an interactive echo is not delayed.
@@ -28,20 +29,31 @@ public final class StreamPump {
     void send(String connId, Response frame, long epoch, long offset);
   }
 
-  private final Context context;
+  private final Executor loop;
   private final OutputBuffer buffer;
   private final FrameMaker maker;
   private final Sender sender;
   private final Runnable onDrained;
   private final AtomicBoolean scheduled = new AtomicBoolean();
+  /** What a {@link #wake()} runs on the loop, made once rather than at each wake. */
+  private final Runnable woken = () -> {
+    scheduled.set(false);
+    pump();
+  };
   /** Read by {@link #wake()} on other threads, so that a detached pump is not woken in vain. */
   private volatile String receiver;
   private long epoch;
   private boolean drainedSignalled;
 
+  /** A pump on a Vert.x context (a shell session's). */
   public StreamPump(Context context, OutputBuffer buffer, FrameMaker maker, Sender sender,
       Runnable onDrained) {
-    this.context = context;
+    this(task -> context.runOnContext(v -> task.run()), buffer, maker, sender, onDrained);
+  }
+
+  public StreamPump(Executor loop, OutputBuffer buffer, FrameMaker maker, Sender sender,
+      Runnable onDrained) {
+    this.loop = loop;
     this.buffer = buffer;
     this.maker = maker;
     this.sender = sender;
@@ -80,10 +92,7 @@ public final class StreamPump {
   public void wake() {
     // Without a receiver there is nothing to do; attach() pumps what accumulated meanwhile.
     if (receiver != null && scheduled.compareAndSet(false, true)) {
-      context.runOnContext(v -> {
-        scheduled.set(false);
-        pump();
-      });
+      loop.execute(woken);
     }
   }
 

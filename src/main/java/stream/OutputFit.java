@@ -1,4 +1,4 @@
-package verticles;
+package stream;
 
 /** Cuts two outputs so that, encoded, they fit one response frame together. */
 final class OutputFit {

@@ -1,4 +1,4 @@
-package verticles;
+package stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

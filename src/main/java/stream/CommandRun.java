@@ -1,0 +1,252 @@
+package stream;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
+import java.util.concurrent.TimeUnit;
+import log.Log;
+import process.Containment;
+import process.Launcher;
+import process.OutputBudget;
+import process.OutputSink;
+import process.RunProcess;
+import protocol.Errors;
+import protocol.FrameDecoder;
+import protocol.Request;
+import protocol.Response;
+
+/**
+ * One {@code run} request from its start to its one answer: the process (started through
+ * {@link RunProcess} on the spawning pool), its timeout, what becomes of what it leaves running,
+ * and the answer, given exactly once whatever happens first: the exit, a failed start, or the
+ * connection closing. The two kinds differ in where the output goes: a {@link CapturedRun} keeps
+ * it for the answer, a {@link StreamedRun} sends it as it comes and answers once it was taken.
+ *
+ * <p>Everything but the output sinks happens on the {@link Shared#loop}, one task at a time (the
+ * serving verticle's event loop; a plain executor in tests): a run takes no thread and no lock.
+ * What the run needs from outside comes through {@link Shared} and {@link Answer}, which know
+ * nothing of Vert.x.
+ */
+public abstract class CommandRun {
+  /** The exit code of a run that its timeout ended (as timeout(1) reports it). */
+  static final int TIMED_OUT = 124;
+
+  /** One-shot timers that fire on the loop. */
+  public interface Timers {
+    /** Runs {@code task} on the loop after {@code delayMs}; returns an id for {@link #cancel}. */
+    long set(long delayMs, Runnable task);
+
+    void cancel(long id);
+  }
+
+  /** Receives a run's answer, once, on the loop. */
+  public interface Answer {
+    void send(CommandRun run, Response response);
+  }
+
+  /**
+   * Where a streamed run's frames go. Each stream {@link #open}s its own way to the connection,
+   * and hears there the acknowledgements of the frames it sent.
+   */
+  public interface Outlet {
+    Way open(Acks acks);
+
+    /** Told, on the loop, that a connection wrote a stream's frames up to an offset. */
+    interface Acks {
+      void ack(long epoch, long offset);
+    }
+
+    /** One stream's sender; closed once the run has answered. */
+    interface Way extends StreamPump.Sender {
+      void close();
+    }
+  }
+
+  /**
+   * What every run of one server shares: its loop and timers, the default cap of a stream's
+   * output ({@code run_max_output_bytes}), the memory budgets of captured and streamed output,
+   * and where streamed output goes.
+   */
+  public record Shared(Executor loop, Timers timers, long maxOutputBytes,
+      OutputBudget captureBudget, FrameDecoder.Budget streamBudget, Outlet outlet) {}
+
+  final Shared shared;
+  final String connId;
+  final Request.Run request;
+  private final Answer answer;
+  /** The start, until it completes (a shutdown waits for it). */
+  private CompletableFuture<RunProcess> starting;
+  private RunProcess process;
+  private long timer = -1;
+  boolean timedOut;
+  /** Set once the process has exited. */
+  Integer exitCode;
+  private boolean answered;
+
+  CommandRun(Shared shared, String connId, Request.Run request, Answer answer) {
+    this.shared = shared;
+    this.connId = connId;
+    this.request = request;
+    this.answer = answer;
+  }
+
+  /** A run of {@code request}, from connection {@code connId}, not started yet. */
+  public static CommandRun of(Shared shared, String connId, Request.Run request, Answer answer) {
+    return request.stream() ? new StreamedRun(shared, connId, request, answer)
+        : new CapturedRun(shared, connId, request, answer);
+  }
+
+  public String connId() {
+    return connId;
+  }
+
+  /** How many bytes of each output stream the run takes: the request's cap, else the server's. */
+  long cap() {
+    return request.maxOutputBytes() != null ? request.maxOutputBytes() : shared.maxOutputBytes();
+  }
+
+  abstract OutputSink stdout();
+
+  abstract OutputSink stderr();
+
+  /** The process has exited (and, for a captured run, its output was read). */
+  abstract void exited();
+
+  /** The answer is being given: what the output holds goes, now or once it is framed. */
+  abstract void release(Response response);
+
+  /** No more output will be taken: its producers stop (connection gone, or shutdown). */
+  abstract void closeOutput();
+
+  /** Starts the process; its end, or its failure to start, comes back on the loop. */
+  public final void start() {
+    Request.Run r = request;
+    starting = RunProcess.startAsync(r.command(), r.cwd(), r.env(), r.stdin(), stdout(), stderr());
+    starting.whenCompleteAsync(this::started, shared.loop());
+  }
+
+  private void started(RunProcess p, Throwable failure) {
+    if (failure != null) {
+      answer(Errors.toResponse(request.id(), Errors.runFailed(request.command(), request.cwd(),
+          failure instanceof IOException io && io.getCause() != null ? io.getCause() : failure)));
+      return;
+    }
+    process = p;
+    if (answered) {
+      // The connection closed while the process was starting.
+      p.killTree();
+      return;
+    }
+    if (request.timeoutMs() != null) {
+      timer = shared.timers().set(request.timeoutMs(), this::timeUp);
+    }
+    p.done().whenCompleteAsync((code, e) -> exited(code), shared.loop());
+  }
+
+  private void timeUp() {
+    timer = -1;
+    if (exitCode == null && process.isAlive()) {
+      timedOut = true;
+      // On the containment thread: this returns at once.
+      process.killTree();
+    }
+  }
+
+  private void exited(Integer code) {
+    if (timer >= 0) {
+      shared.timers().cancel(timer);
+    }
+    exitCode = code == null ? -1 : code;
+    exited();
+  }
+
+  /** The exit code the answer gives. */
+  int exitCode() {
+    return timedOut ? TIMED_OUT : exitCode;
+  }
+
+  /** Gives {@code response} as the answer, unless one was given already. */
+  final void answer(Response response) {
+    if (answered) {
+      return;
+    }
+    answered = true;
+    if (process != null) {
+      // What the command left running stays in its cell, or ends now if the host asked.
+      process.cell().answered(request.killLeftovers());
+    }
+    release(response);
+    answer.send(this, response);
+  }
+
+  /**
+   * Connection {@code connId} closed: its {@code runs} are killed in one batch (with cgroups one
+   * write per run, without them a few passes over /proc for all of them together), and each
+   * answers {@link Errors#CONNECTION_CLOSED}.
+   */
+  public static void connectionClosed(String connId, Collection<? extends CommandRun> runs) {
+    List<Containment.Cell> cells = new ArrayList<>();
+    for (CommandRun run : runs) {
+      Log.info("run_killed", "connection", connId, "id", run.request.id(), "reason",
+          "connection closed");
+      run.closeOutput();
+      if (run.process != null) {
+        cells.add(run.process.cell());
+      }
+    }
+    if (!cells.isEmpty()) {
+      Containment.get().kill(cells);
+    }
+    for (CommandRun run : runs) {
+      run.answer(Response.error(run.request.id(), Errors.CONNECTION_CLOSED));
+    }
+  }
+
+  /**
+   * Shutdown, on the loop: no start begins any more, and each run's output stops and its process
+   * group gets SIGTERM (it leads one of its own, so this reads no /proc). Then
+   * {@link #awaitEnd}.
+   */
+  public static void terminate(Collection<? extends CommandRun> runs) {
+    Launcher.stopStarting();
+    for (CommandRun run : runs) {
+      run.closeOutput();
+      if (run.process != null) {
+        run.process.terminateGroup();
+      }
+    }
+  }
+
+  /**
+   * Shutdown, blocking (off the loop): waits up to {@code graceMs} for the runs to end. What is
+   * still alive after that, or left its group, is killed by the agent's last step, one pass over
+   * all its descendants ({@code ProcessTree.killAllDescendants}), instead of a search per run
+   * here.
+   */
+  public static void awaitEnd(Collection<? extends CommandRun> runs, long graceMs) {
+    long deadline = System.nanoTime() + graceMs * 1_000_000;
+    for (CommandRun run : runs) {
+      RunProcess p = run.process;
+      long left = Math.max(0, deadline - System.nanoTime());
+      try {
+        if (p == null && run.starting != null) {
+          // Still starting: it must not outlive the last sweep of the shutdown.
+          // A start already under way finishes (a spawn takes milliseconds); those queued
+          // behind it now fail at once.
+          p = run.starting.get(Math.max(left, graceMs * 1_000_000), TimeUnit.NANOSECONDS);
+          p.terminateGroup();
+          left = Math.max(0, deadline - System.nanoTime());
+        }
+        if (p != null) {
+          p.done().get(left, TimeUnit.NANOSECONDS);
+        }
+      } catch (Exception e) {
+        // Still alive after the grace (or it did not start): killed with every other
+        // descendant.
+      }
+    }
+  }
+}
