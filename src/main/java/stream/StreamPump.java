@@ -1,6 +1,5 @@
 package stream;
 
-import io.vertx.core.Context;
 import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicBoolean;
 import protocol.Response;
@@ -44,12 +43,6 @@ public final class StreamPump {
   private volatile String receiver;
   private long epoch;
   private boolean drainedSignalled;
-
-  /** A pump on a Vert.x context (a shell session's). */
-  public StreamPump(Context context, OutputBuffer buffer, FrameMaker maker, Sender sender,
-      Runnable onDrained) {
-    this(task -> context.runOnContext(v -> task.run()), buffer, maker, sender, onDrained);
-  }
 
   public StreamPump(Executor loop, OutputBuffer buffer, FrameMaker maker, Sender sender,
       Runnable onDrained) {

@@ -84,7 +84,7 @@ public final class PtySessionVerticle extends VerticleBase {
     String id = requestId;
     String sid = sessionId;
     String ackAddress = Addresses.sessionAcks(sid);
-    pump = new StreamPump(context, buffer,
+    pump = new StreamPump(scheduler::execute, buffer,
         (data, dropped) -> Response.shellOutput(id, sid, data, dropped),
         (conn, frame, epoch, offset) -> bus.send(Addresses.conn(conn),
             new Messages.Outbound(frame, ackAddress, epoch, offset)),

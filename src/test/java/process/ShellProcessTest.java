@@ -20,13 +20,20 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
  * A shell session's process without Vert.x: real processes on real terminals, driven through
  * {@link ShellProcess} with a plain scheduler.
+ *
+ * <p>Runs in a JVM of its own (the {@code own-jvm} tag, a surefire execution of its own): the
+ * native engine makes the JVM that starts processes a subreaper that waits for any child
+ * ({@code waitpid(-1)}), and in the suite's JVM it would take the exit statuses of the agents
+ * the other tests start.
  */
+@Tag("own-jvm")
 @Timeout(value = 120, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class ShellProcessTest {
   private static final long WAIT_S = 60;

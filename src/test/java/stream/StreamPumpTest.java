@@ -19,7 +19,7 @@ class StreamPumpTest {
   private int drained;
 
   private StreamPump pump(OutputBuffer buffer) {
-    return new StreamPump((java.util.concurrent.Executor) null, buffer, (data, dropped) -> {
+    return new StreamPump(null, buffer, (data, dropped) -> {
       chunks.add(data);
       drops.add(dropped);
       return Response.of("x");

@@ -511,8 +511,8 @@ public final class Bench {
         .put("command", new JsonArray().add("/bin/sh").add("-c").add("echo hello"))
         .put("cwd", "/work").put("env", new JsonObject().put("A", "1")).put("timeout_ms", 5000)
         .encode().getBytes(java.nio.charset.StandardCharsets.UTF_8);
-    protocol.Response answer = protocol.Response.ok("req-123").with("stdout", "hello\n")
-        .with("stderr", "");
+    protocol.Response answer = protocol.Response.run("req-123", 0, "hello\n", false, "", false,
+        false);
     long sink = 0;
     for (int i = 0; i < n / 4; i++) {
       sink += protocol.RequestParser.parse(body).id().length();
