@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import java.util.function.IntConsumer;
@@ -17,7 +16,7 @@ import sys.LibC;
  *
  * <p>Its owner calls it from one thread at a time; callbacks given to {@link #write},
  * {@link #resize} and {@link #start} come on the engine's threads. Follow-ups that need time run
- * on the owner's {@link Scheduler}.
+ * on the owner's {@link Loop}.
  */
 public final class ShellProcess {
   /** What a session's environment has unless its request says otherwise. */
@@ -25,14 +24,6 @@ public final class ShellProcess {
       "HOME", "/root", "PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
   /** Input waiting to reach the terminal beyond this is refused, unless none waits. */
   public static final long MAX_PENDING_INPUT = 1024 * 1024;
-
-  /** The owner's thread, now or after a delay. */
-  public interface Scheduler extends Executor {
-    /** Runs {@code task} after {@code delayMs}; returns what {@link #cancel} takes. */
-    long schedule(long delayMs, Runnable task);
-
-    void cancel(long timer);
-  }
 
   private final Containment.Cell cell;
   private final Terminal terminal;
@@ -115,7 +106,7 @@ public final class ShellProcess {
    * and what it left is swept. Nothing here waits on a thread, so that many sessions can end at
    * once within the shutdown budget.
    */
-  public CompletableFuture<Integer> end(long graceMs, Scheduler scheduler) {
+  public CompletableFuture<Integer> end(long graceMs, Loop scheduler) {
     if (exit.isDone()) {
       // The process is gone; anything it left in its session, or that escaped it, still goes.
       sweep();
@@ -138,7 +129,7 @@ public final class ShellProcess {
    * has not exited within {@code graceMs}; what is left then goes with the agent's last sweep of
    * all its descendants, one pass for everything.
    */
-  public CompletableFuture<Integer> hangUp(long graceMs, Scheduler scheduler) {
+  public CompletableFuture<Integer> hangUp(long graceMs, Loop scheduler) {
     LibC.signal(pid(), LibC.SIGHUP);
     LibC.signal(-pid(), LibC.SIGHUP);
     CompletableFuture<Integer> bounded = new CompletableFuture<>();

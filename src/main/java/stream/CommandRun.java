@@ -5,7 +5,6 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import log.Log;
 import process.Containment;
@@ -33,14 +32,6 @@ import protocol.Response;
 public abstract class CommandRun {
   /** The exit code of a run that its timeout ended (as timeout(1) reports it). */
   static final int TIMED_OUT = 124;
-
-  /** One-shot timers that fire on the loop. */
-  public interface Timers {
-    /** Runs {@code task} on the loop after {@code delayMs}; returns an id for {@link #cancel}. */
-    long set(long delayMs, Runnable task);
-
-    void cancel(long id);
-  }
 
   /** Receives a run's answer, once, on the loop. */
   public interface Answer {
@@ -70,7 +61,7 @@ public abstract class CommandRun {
    * output ({@code run_max_output_bytes}), the memory budgets of captured and streamed output,
    * and where streamed output goes.
    */
-  public record Shared(Executor loop, Timers timers, long maxOutputBytes,
+  public record Shared(process.Loop loop, long maxOutputBytes,
       OutputBudget captureBudget, FrameDecoder.Budget streamBudget, Outlet outlet) {}
 
   final Shared shared;
@@ -141,7 +132,7 @@ public abstract class CommandRun {
       return;
     }
     if (request.timeoutMs() != null) {
-      timer = shared.timers().set(request.timeoutMs(), this::timeUp);
+      timer = shared.loop().schedule(request.timeoutMs(), this::timeUp);
     }
     p.done().whenCompleteAsync((code, e) -> exited(code), shared.loop());
   }
@@ -157,7 +148,7 @@ public abstract class CommandRun {
 
   private void exited(Integer code) {
     if (timer >= 0) {
-      shared.timers().cancel(timer);
+      shared.loop().cancel(timer);
     }
     exitCode = code == null ? -1 : code;
     exited();

@@ -47,8 +47,8 @@ public final class PtySessionVerticle extends VerticleBase {
   private MessageConsumer<Messages.Receiver> receivers;
   /** Requests taken and not yet answered, with the error prefix of each. */
   private final Map<Message<Messages.Envelope>, String> pending = new LinkedHashMap<>();
-  /** The session's follow-ups run on its context (see ShellProcess.Scheduler). */
-  private ShellProcess.Scheduler scheduler;
+  /** The session's follow-ups run on its context (a process.Loop). */
+  private process.Loop scheduler;
 
   PtySessionVerticle(String sessionId, List<String> command, Request.Shell request, int backlogBytes,
       long killGraceMs) {
@@ -64,22 +64,7 @@ public final class PtySessionVerticle extends VerticleBase {
   public Future<?> start() throws Exception {
     Context context = vertx.getOrCreateContext();
     EventBus bus = vertx.eventBus();
-    scheduler = new ShellProcess.Scheduler() {
-      @Override
-      public void execute(Runnable task) {
-        context.runOnContext(v -> task.run());
-      }
-
-      @Override
-      public long schedule(long delayMs, Runnable task) {
-        return vertx.setTimer(delayMs, t -> task.run());
-      }
-
-      @Override
-      public void cancel(long timer) {
-        vertx.cancelTimer(timer);
-      }
-    };
+    scheduler = new ContextLoop(vertx, context);
     buffer = new OutputBuffer(backlogBytes);
     String id = requestId;
     String sid = sessionId;

@@ -1,6 +1,5 @@
 package verticles;
 
-import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.eventbus.EventBus;
@@ -40,22 +39,10 @@ public final class RunVerticle extends VerticleBase {
 
   @Override
   public Future<?> start() {
-    Context context = vertx.getOrCreateContext();
-    CommandRun.Timers timers = new CommandRun.Timers() {
-      @Override
-      public long set(long delayMs, Runnable task) {
-        return vertx.setTimer(delayMs, id -> task.run());
-      }
-
-      @Override
-      public void cancel(long id) {
-        vertx.cancelTimer(id);
-      }
-    };
     // Shared by every run this verticle serves. What streamed runs' buffers hold beyond their
     // own reserve (stream.OutputBuffer.RESERVE) is counted over all of them: a run that finds
     // it spent is read no faster than its host takes it.
-    shared = new CommandRun.Shared(task -> context.runOnContext(v -> task.run()), timers,
+    shared = new CommandRun.Shared(new ContextLoop(vertx, vertx.getOrCreateContext()),
         state.config().runMaxOutputBytes(),
         new OutputBudget(state.config().runOutputBudgetBytes()),
         new FrameDecoder.Budget(state.config().runStreamBudgetBytes()), this::openStream);

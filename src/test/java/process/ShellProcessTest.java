@@ -11,13 +11,10 @@ import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
@@ -38,39 +35,14 @@ import org.junit.jupiter.api.Timeout;
 class ShellProcessTest {
   private static final long WAIT_S = 60;
   private static ScheduledExecutorService executor;
-  private static ShellProcess.Scheduler scheduler;
+  private static Loop scheduler;
 
   @BeforeAll
   static void setUp() {
     // The test JVM is not the agent: its processes are tracked by tag, not in cgroups of its own.
     Containment.configure(false, 0);
     executor = Executors.newSingleThreadScheduledExecutor();
-    Map<Long, ScheduledFuture<?>> timers = new ConcurrentHashMap<>();
-    AtomicLong ids = new AtomicLong();
-    scheduler = new ShellProcess.Scheduler() {
-      @Override
-      public void execute(Runnable task) {
-        executor.execute(task);
-      }
-
-      @Override
-      public long schedule(long delayMs, Runnable task) {
-        long id = ids.incrementAndGet();
-        timers.put(id, executor.schedule(() -> {
-          timers.remove(id);
-          task.run();
-        }, delayMs, TimeUnit.MILLISECONDS));
-        return id;
-      }
-
-      @Override
-      public void cancel(long timer) {
-        ScheduledFuture<?> f = timers.remove(timer);
-        if (f != null) {
-          f.cancel(false);
-        }
-      }
-    };
+    scheduler = Loop.of(executor);
   }
 
   @AfterAll

@@ -12,16 +12,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import process.Containment;
@@ -113,8 +109,6 @@ class CommandRunTest {
           t.setDaemon(true);
           return t;
         });
-    private static final Map<Long, ScheduledFuture<?>> TIMERS = new ConcurrentHashMap<>();
-    private static final AtomicLong TIMER_IDS = new AtomicLong();
 
     /** What the outlet and the answer saw, in order: frames, then answers. */
     private static final List<Response> EVENTS = new CopyOnWriteArrayList<>();
@@ -123,25 +117,6 @@ class CommandRunTest {
     private static final AtomicInteger WAYS_CLOSED = new AtomicInteger();
     private static final CompletableFuture<Response> ANSWER = new CompletableFuture<>();
 
-    private static final CommandRun.Timers TIMERS_ON_LOOP = new CommandRun.Timers() {
-      @Override
-      public long set(long delayMs, Runnable task) {
-        long id = TIMER_IDS.incrementAndGet();
-        TIMERS.put(id, LOOP.schedule(() -> {
-          TIMERS.remove(id);
-          task.run();
-        }, delayMs, TimeUnit.MILLISECONDS));
-        return id;
-      }
-
-      @Override
-      public void cancel(long id) {
-        ScheduledFuture<?> f = TIMERS.remove(id);
-        if (f != null) {
-          f.cancel(false);
-        }
-      }
-    };
 
     /** While set (read and written on the loop), acknowledgements wait in {@link #HELD}. */
     private static boolean holdAcks;
@@ -172,7 +147,7 @@ class CommandRunTest {
       };
     };
 
-    private static final CommandRun.Shared SHARED = new CommandRun.Shared(LOOP, TIMERS_ON_LOOP,
+    private static final CommandRun.Shared SHARED = new CommandRun.Shared(process.Loop.of(LOOP),
         1 << 20, new OutputBudget(1 << 24), new FrameDecoder.Budget(1 << 24), OUTLET);
 
     public static void main(String[] args) throws Exception {
