@@ -48,7 +48,7 @@ public final class ShellVerticle extends VerticleBase {
 
   /**
    * A shell request. Input and resize come here only when their session does not serve its own
-   * address (not found, or closing), or when they name no session.
+   * address (not found, or closing); one that names no session was refused when parsed.
    */
   private void onRequest(Message<Messages.Envelope> m) {
     Request r = m.body().request();
