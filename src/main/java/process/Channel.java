@@ -74,6 +74,20 @@ final class Channel implements Reactor.Handler, OutputSink.Waker {
     reactor.execute(this::update);
   }
 
+  /**
+   * Starts reading at once from the calling thread, without waking the reactor (see
+   * {@link Reactor#registerFrom}). For a channel that only reads, before anything else uses it;
+   * after this call it belongs to the reactor thread.
+   */
+  void startReading() {
+    if (writeOpen || !readOpen) {
+      throw new IllegalStateException("not a read-only channel");
+    }
+    watching = true;
+    interest = LibC.EPOLLIN;
+    reactor.registerFrom(fd, LibC.EPOLLIN, this);
+  }
+
   // ---------------------------------------------------------------- reading
 
   @Override

@@ -6,19 +6,30 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * A run on the native engine: its pipes are {@link Channel}s in the {@link Reactor}, its exit
- * comes from the {@link Reaper}. No thread of its own. The state below lives on the reactor
- * thread, except {@link #exitCode}, set once by the reaper.
+ * comes from the {@link Reaper}. No thread of its own.
+ *
+ * <p>Three threads each bring a part of the end: the spawning thread has started reading the
+ * pipes, the reactor has seen each of them end, the reaper has collected the exit code. Each part
+ * is a bit set once; whichever thread sets the last one completes {@link #done} where it is, so
+ * the common run (pipes ended by the time it exited) costs no hand-off between them. Only a run
+ * whose pipes outlive its exit (held open by something it left running) hands the reactor the
+ * grace check, which reads its channels' state there.
  */
 final class NativeRun extends RunProcess {
+  private static final int WATCHED = 1;
+  private static final int EXITED = 2;
+  private static final int OUT_DONE = 4;
+  private static final int ERR_DONE = 8;
+  private static final int ALL = WATCHED | EXITED | OUT_DONE | ERR_DONE;
+
   private final Reactor reactor = Reactor.get();
+  private final java.util.concurrent.atomic.AtomicInteger parts =
+      new java.util.concurrent.atomic.AtomicInteger();
   private volatile int pid;
   private volatile Integer exitCode;
+  private volatile long exitedAt;
   private Channel out;
   private Channel err;
-  /** Reactor thread: the channels are watched. */
-  private boolean ready;
-  private boolean exitSeen;
-  private long exitedAt;
 
   private NativeRun(Containment.Cell cell) {
     super(cell);
@@ -30,29 +41,19 @@ final class NativeRun extends RunProcess {
     NativeSpawn.Child c = NativeSpawn.start(command, cwd, env, stdin == null, (pid, t) -> {
       run.pid = (int) pid;
       Reaper.watch((int) pid, run::exited);
-      Launcher.spawned(pid, t);
     }, cell.tag());
-    run.out = new Channel(run.reactor, c.stdout(), stdout, run::sinkDone, false);
-    run.err = new Channel(run.reactor, c.stderr(), stderr, run::sinkDone, false);
-    Channel in = null;
+    run.out = new Channel(run.reactor, c.stdout(), stdout, () -> run.add(OUT_DONE), false);
+    run.err = new Channel(run.reactor, c.stderr(), stderr, () -> run.add(ERR_DONE), false);
     if (stdin != null) {
-      in = new Channel(run.reactor, c.stdin(), null, null, true);
+      Channel in = new Channel(run.reactor, c.stdin(), null, null, true);
       // The process may close its stdin early: what it did not read is dropped, as in a pipe.
       in.write(stdin, e -> { });
       in.closeWriteWhenWritten();
+      in.start();
     }
-    Channel input = in;
-    run.reactor.execute(() -> {
-      run.out.start();
-      run.err.start();
-      if (input != null) {
-        input.start();
-      }
-      run.ready = true;
-      if (run.exitSeen) {
-        run.afterExit();
-      }
-    });
+    run.out.startReading();
+    run.err.startReading();
+    run.add(WATCHED);
     return run;
   }
 
@@ -68,29 +69,28 @@ final class NativeRun extends RunProcess {
 
   /** On the reaper thread. */
   private void exited(int code) {
+    exitedAt = System.nanoTime();
     exitCode = code;
-    reactor.execute(() -> {
-      exitSeen = true;
-      if (ready) {
-        afterExit();
-      }
-    });
+    add(EXITED);
   }
 
-  private void afterExit() {
-    exitedAt = System.nanoTime();
-    if (!complete()) {
+  /** Sets {@code part}, on the thread that brings it; completes the run once all are in. */
+  private void add(int part) {
+    int before = parts.getAndUpdate(p -> p | part);
+    int now = before | part;
+    if (now == before) {
+      return;
+    }
+    if (now == ALL) {
+      done.complete(exitCode);
+    } else if ((now & (WATCHED | EXITED)) == (WATCHED | EXITED)
+        && (before & (WATCHED | EXITED)) != (WATCHED | EXITED)) {
+      // Exited with a pipe still open: watch for a pipe that stays silent.
       reactor.schedule(PIPE_GRACE_MS, this::checkPipes);
     }
   }
 
-  private void sinkDone() {
-    if (exitSeen && ready) {
-      complete();
-    }
-  }
-
-  /** After the exit: gives up pipes that stay silent for the grace, until both streams ended. */
+  /** Reactor thread, after the exit: gives up pipes that stay silent for the grace. */
   private void checkPipes() {
     if (done.isDone()) {
       return;
@@ -98,16 +98,8 @@ final class NativeRun extends RunProcess {
     long grace = TimeUnit.MILLISECONDS.toNanos(PIPE_GRACE_MS);
     out.giveUpIfSilent(exitedAt, grace);
     err.giveUpIfSilent(exitedAt, grace);
-    if (!complete()) {
+    if (!done.isDone()) {
       reactor.schedule(PIPE_GRACE_MS / 4, this::checkPipes);
     }
-  }
-
-  private boolean complete() {
-    if (out.sinkDone() && err.sinkDone()) {
-      done.complete(exitCode);
-      return true;
-    }
-    return false;
   }
 }

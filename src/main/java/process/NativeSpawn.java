@@ -227,7 +227,7 @@ final class NativeSpawn {
       int[] pid = new int[1];
       int rc;
       // Held from the spawn until the reaper knows the pid: a child that exits at once is never
-      // taken for an orphan.
+      // taken for an orphan. Nothing slower happens under it, since the reaper waits for it.
       Reaper.spawning().lock();
       try {
         rc = LibC.Spawn.posix_spawnp(pid, command.get(0), fa, attr, argv, envp);
@@ -240,6 +240,8 @@ final class NativeSpawn {
       if (rc != 0) {
         throw new IOException(LibC.strerror(rc) + " (os error " + rc + ")");
       }
+      // Placed in its cell right away, on this thread.
+      Launcher.spawned(pid[0], tag);
       return pid[0];
     } finally {
       LibC.Spawn.posix_spawn_file_actions_destroy(fa);

@@ -1,9 +1,9 @@
 package process;
 
 import com.sun.jna.Memory;
-import java.util.HashMap;
 import java.util.Map;
 import java.util.PriorityQueue;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicBoolean;
 import sys.LibC;
@@ -36,7 +36,10 @@ final class Reactor {
   private final Memory wakeBuf = new Memory(8);
   /** The native buffer that reads and writes go through; used on the reactor thread only. */
   final Memory buffer = new Memory(BUFFER);
-  private final Map<Integer, Handler> handlers = new HashMap<>();
+  /** Written by the reactor thread, and by {@link #registerFrom} on other threads. */
+  private final Map<Integer, Handler> handlers = new ConcurrentHashMap<>();
+  /** The epoll_event argument of {@link #registerFrom}, one per calling thread. */
+  private static final ThreadLocal<Memory> FOREIGN_ARG = ThreadLocal.withInitial(() -> new Memory(16));
   private final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
   private final AtomicBoolean woken = new AtomicBoolean();
   private final PriorityQueue<Timer> timers = new PriorityQueue<>();
@@ -88,6 +91,27 @@ final class Reactor {
   void register(int fd, int interest, Handler h) {
     handlers.put(fd, h);
     if (ctl(LibC.EPOLL_CTL_ADD, fd, interest) != 0) {
+      handlers.remove(fd);
+      throw new IllegalStateException("epoll_ctl: " + LibC.strerror(LibC.errno()));
+    }
+  }
+
+  /**
+   * Watches {@code fd} for {@code interest} from a thread other than the reactor's, without waking
+   * it: epoll takes the descriptor at once, and the reactor finds the handler when the descriptor
+   * is first reported. The handler's state must be complete before the call, and from then on
+   * belongs to the reactor thread.
+   */
+  void registerFrom(int fd, int interest, Handler h) {
+    if (inReactor()) {
+      register(fd, interest, h);
+      return;
+    }
+    handlers.put(fd, h);
+    Memory arg = FOREIGN_ARG.get();
+    arg.setInt(0, interest);
+    arg.setLong(LibC.EPOLL_DATA_OFFSET, fd);
+    if (LibC.epoll_ctl(epfd, LibC.EPOLL_CTL_ADD, fd, arg) != 0) {
       handlers.remove(fd);
       throw new IllegalStateException("epoll_ctl: " + LibC.strerror(LibC.errno()));
     }

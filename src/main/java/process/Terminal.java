@@ -84,7 +84,6 @@ public abstract class Terminal {
               endOne.run();
               ch.thenAccept(channel -> channel.endWhenDrained(MAX_TAIL_AFTER_EXIT));
             });
-            Launcher.spawned(pid, t);
           }, tag);
       OutputSink held = new OutputSink() {
         @Override
