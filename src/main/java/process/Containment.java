@@ -145,6 +145,19 @@ public final class Containment {
    * @param kind "run" or "shell", part of the cgroup's name
    */
   public Cell open(String kind) {
+    // Only runs give their cgroups back (see Cell#answered), and only runs take them.
+    Spare spare = closed || !kind.equals("run") ? null : spares.poll();
+    if (spare != null) {
+      spareCount.decrementAndGet();
+      // An emptied cgroup of an earlier cell, with its pids.max already written.
+      Cell cell = new Cell(spare.name);
+      unplaced.put(cell.tag, cell);
+      cell.dir = spare.dir;
+      cell.v1 = spare.v1;
+      live.add(cell);
+      byTag.put(cell.tag, cell);
+      return cell;
+    }
     Cell cell = new Cell(kind + "." + nextCell.incrementAndGet());
     unplaced.put(cell.tag, cell);
     if (cgroups.base != null && !closed) {
@@ -215,6 +228,10 @@ public final class Containment {
     for (Cell c : new ArrayList<>(live)) {
       c.remove();
     }
+    Spare spare;
+    while ((spare = spares.poll()) != null) {
+      removeSpare(spare);
+    }
     remove(base);
     // cgroup v1 counts a killed process for a moment after the v2 tree is empty: the v1
     // directories get a bound of their own, not what the v2 wait left over.
@@ -263,6 +280,95 @@ public final class Containment {
             retryV1(dir, attempt + 1);
           }
         });
+  }
+
+  /**
+   * How long an answered cell may wait for a spawning thread to take its cgroup (see
+   * {@link #releaseAnswered}) before the containment thread removes it.
+   */
+  static final long RELEASE_DELAY_MS = 100;
+  /** Emptied cgroups kept for the next cells while runs keep coming. */
+  static final int SPARES = 4;
+
+  /** An emptied cell's cgroup (and cgroup v1 pids directory), ready for another cell. */
+  private record Spare(String name, Path dir, Path v1) {}
+
+  private final ConcurrentLinkedQueue<Spare> spares = new ConcurrentLinkedQueue<>();
+  private final java.util.concurrent.atomic.AtomicInteger spareCount =
+      new java.util.concurrent.atomic.AtomicInteger();
+  /** Answered cells whose cgroup is still to be removed (or watched until empty). */
+  private final ConcurrentLinkedQueue<Cell> toRelease = new ConcurrentLinkedQueue<>();
+  private final AtomicBoolean releaseScheduled = new AtomicBoolean();
+
+  /**
+   * Queues an answered cell's removal. A thread that spawns takes the queue after its spawn, so a
+   * steady stream of runs removes cgroups without waking another thread for each; the containment
+   * thread takes what is left after {@link #RELEASE_DELAY_MS}, one wake for a whole window.
+   */
+  private void queueRelease(Cell c) {
+    toRelease.add(c);
+    tidyLater();
+  }
+
+  /** Once per {@link #RELEASE_DELAY_MS} at most, while answered cells or spares wait. */
+  private void tidyLater() {
+    if (releaseScheduled.compareAndSet(false, true)) {
+      CompletableFuture.delayedExecutor(RELEASE_DELAY_MS, TimeUnit.MILLISECONDS, worker)
+          .execute(this::tidy);
+    }
+  }
+
+  /**
+   * The containment thread's part: removes what no spawning thread took, and the spares once no
+   * spawn came for a whole {@link #RELEASE_DELAY_MS}, so an idle agent keeps no empty cgroup.
+   */
+  private void tidy() {
+    releaseScheduled.set(false);
+    release(false);
+    if (System.nanoTime() - lastTaken < TimeUnit.MILLISECONDS.toNanos(RELEASE_DELAY_MS)) {
+      if (!spares.isEmpty()) {
+        tidyLater();
+      }
+      return;
+    }
+    Spare spare;
+    while ((spare = spares.poll()) != null) {
+      spareCount.decrementAndGet();
+      removeSpare(spare);
+    }
+  }
+
+  /** When a spawning thread last took the answered cells (nanoTime). */
+  private volatile long lastTaken = System.nanoTime();
+
+  /**
+   * On a spawning thread, after its spawn: the answered cells queued by now give their emptied
+   * cgroups to the next cells (up to {@link #SPARES}); the others are removed, or watched until
+   * empty.
+   */
+  public void releaseAnswered() {
+    lastTaken = System.nanoTime();
+    release(true);
+  }
+
+  private void release(boolean keepSpares) {
+    Cell c;
+    while ((c = toRelease.poll()) != null) {
+      try {
+        if (!(keepSpares && c.recycle())) {
+          c.release();
+        }
+      } catch (RuntimeException e) {
+        Log.warn("cgroup_release_failed", "cell", c.name, "error", e.toString());
+      }
+    }
+  }
+
+  private void removeSpare(Spare spare) {
+    remove(spare.dir);
+    if (spare.v1 != null && !remove(spare.v1)) {
+      retryV1(spare.v1, 1);
+    }
   }
 
   /** A batch of cells to signal. */
@@ -455,9 +561,35 @@ public final class Containment {
       if (killLeftovers) {
         kill(List.of(this));
       } else if (dir != null) {
-        // Off the caller's thread: reading the cgroup and setting a watch are system calls.
-        worker.execute(this::release);
+        // Off the caller's thread: removing the cgroup, or setting a watch, are system calls.
+        queueRelease(this);
       }
+    }
+
+    /**
+     * Answered and empty: hands the cell's cgroup to the next cell instead of removing it, while
+     * fewer than {@link #SPARES} wait. False if it is not empty or not wanted.
+     */
+    boolean recycle() {
+      if (dir == null || closed || released.get() || !Cgroups.empty(dir)) {
+        return false;
+      }
+      if (spareCount.incrementAndGet() > SPARES) {
+        spareCount.decrementAndGet();
+        return false;
+      }
+      if (!released.compareAndSet(false, true) || !removed.compareAndSet(false, true)) {
+        spareCount.decrementAndGet();
+        return false;
+      }
+      live.remove(this);
+      byTag.remove(tag);
+      byPid.remove(pid, this);
+      spares.add(new Spare(name, dir, v1));
+      // This cell no longer has a cgroup: nothing done with it later can reach the next owner.
+      dir = null;
+      v1 = null;
+      return true;
     }
 
     /** Nothing more will be started in the cell: remove its cgroup once it is empty. */

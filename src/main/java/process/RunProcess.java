@@ -67,6 +67,8 @@ public abstract class RunProcess {
       } catch (IOException | RuntimeException e) {
         f.completeExceptionally(e);
       }
+      // Here, after the spawn, rather than on a thread woken for each run.
+      Containment.get().releaseAnswered();
     });
     return f;
   }
