@@ -361,18 +361,28 @@ final class Cgroups {
       // Gone already.
       return true;
     }
-    int at = events.indexOf("populated ");
-    return at >= 0 && events.startsWith("0", at + "populated ".length());
+    return unpopulated(events);
   }
 
   /** The pids in a cgroup (v1 or v2), or none where it is gone. */
   static long[] procs(Path dir) {
-    String all;
     try {
-      all = read(dir.resolve("cgroup.procs"));
+      return pids(read(dir.resolve("cgroup.procs")));
     } catch (IOException e) {
       return new long[0];
     }
+  }
+
+  /** The pids in the {@code cgroup.procs} file held open as {@code fd}, or none. */
+  static long[] procs(int fd) {
+    try {
+      return pids(readAt(fd));
+    } catch (IOException e) {
+      return new long[0];
+    }
+  }
+
+  private static long[] pids(String all) {
     long[] pids = new long[8];
     int n = 0;
     long v = -1;
@@ -393,6 +403,74 @@ final class Cgroups {
       pids[n++] = v;
     }
     return java.util.Arrays.copyOf(pids, n);
+  }
+
+  /**
+   * Opens a control file to be used many times (with {@link #writeFd} or {@link #readAt}), or
+   * returns -1 where it cannot be opened, or without the C library.
+   */
+  static int openHeld(Path file, int flags) {
+    if (!LibC.available()) {
+      return -1;
+    }
+    try {
+      return open(file, flags);
+    } catch (IOException e) {
+      return -1;
+    }
+  }
+
+  /** Writes {@code value} to a control file held open as {@code fd}. */
+  static void writeFd(int fd, String value) throws IOException {
+    byte[] b = value.getBytes(StandardCharsets.US_ASCII);
+    if (LibC.write(fd, b, b.length) != b.length) {
+      throw new IOException(LibC.strerror(LibC.errno()));
+    }
+  }
+
+  /**
+   * A control file held open as {@code fd}, whole and as it is now: a read at offset 0 makes the
+   * kernel generate it anew, so the same descriptor serves every read, and a read that does not
+   * fill the buffer reached the end.
+   */
+  static String readAt(int fd) throws IOException {
+    byte[] chunk = new byte[512];
+    StringBuilder text = new StringBuilder();
+    long at = 0;
+    while (true) {
+      long got = LibC.pread(fd, chunk, chunk.length, at);
+      if (got < 0 && LibC.errno() == LibC.EINTR) {
+        continue;
+      }
+      if (got < 0) {
+        throw new IOException(LibC.strerror(LibC.errno()));
+      }
+      if (got == 0) {
+        return text.toString();
+      }
+      text.append(new String(chunk, 0, (int) got, StandardCharsets.US_ASCII));
+      if (got < chunk.length) {
+        // The kernel fills a read of a control file as far as the file goes.
+        return text.toString();
+      }
+      at += got;
+    }
+  }
+
+  /** {@link #empty(Path)} through its {@code cgroup.events} held open as {@code fd}. */
+  static boolean empty(int fd) {
+    String events;
+    try {
+      events = readAt(fd);
+    } catch (IOException e) {
+      return true;
+    }
+    return unpopulated(events);
+  }
+
+  private static boolean unpopulated(String events) {
+    int at = events.indexOf("populated ");
+    return at >= 0 && events.startsWith("0", at + "populated ".length());
   }
 
   /** A small control file, whole, read with one open and as few reads as it takes. */

@@ -63,6 +63,19 @@ public final class Containment {
   private Containment(Cgroups cgroups, long pidsMax) {
     this.cgroups = cgroups;
     this.pidsMax = pidsMax;
+    selfProcs = cgroups.base != null && cgroups.self != null
+        ? Cgroups.openHeld(cgroups.self.resolve("cgroup.procs"), LibC.O_RDONLY) : -1;
+  }
+
+  /**
+   * The agent's own leaf's {@code cgroup.procs}, held open for the agent's life: read after every
+   * placement. Never closed, so that no read can ever go to a descriptor number reused since.
+   */
+  private final int selfProcs;
+
+  /** The processes in the agent's own leaf. */
+  private long[] inOwnLeaf() {
+    return selfProcs >= 0 ? Cgroups.procs(selfProcs) : Cgroups.procs(cgroups.self);
   }
 
   private static boolean wantCgroups = true;
@@ -146,7 +159,7 @@ public final class Containment {
    */
   public Cell open(String kind) {
     // Only runs give their cgroups back (see Cell#answered), and only runs take them.
-    Spare spare = closed || !kind.equals("run") ? null : spares.poll();
+    Held spare = closed || !kind.equals("run") ? null : spares.poll();
     if (spare != null) {
       spareCount.decrementAndGet();
       // An emptied cgroup of an earlier cell, with its pids.max already written.
@@ -154,6 +167,7 @@ public final class Containment {
       unplaced.put(cell.tag, cell);
       cell.dir = spare.dir;
       cell.v1 = spare.v1;
+      cell.held = spare;
       live.add(cell);
       byTag.put(cell.tag, cell);
       return cell;
@@ -176,6 +190,7 @@ public final class Containment {
           cell.v1 = v1;
           Cgroups.tryWrite(v1.resolve("pids.max"), Long.toString(pidsMax));
         }
+        cell.held = new Held(cell.name, dir, cell.v1);
       } catch (IOException e) {
         Log.warn("cgroup_failed", "cell", cell.name, "error", e.getMessage());
       }
@@ -228,7 +243,7 @@ public final class Containment {
     for (Cell c : new ArrayList<>(live)) {
       c.remove();
     }
-    Spare spare;
+    Held spare;
     while ((spare = spares.poll()) != null) {
       removeSpare(spare);
     }
@@ -290,10 +305,61 @@ public final class Containment {
   /** Emptied cgroups kept for the next cells while runs keep coming. */
   static final int SPARES = 4;
 
-  /** An emptied cell's cgroup (and cgroup v1 pids directory), ready for another cell. */
-  private record Spare(String name, Path dir, Path v1) {}
+  /**
+   * A cell's cgroup (and cgroup v1 pids directory) with the control files every run uses held
+   * open, so that placing a process and asking whether the cell is empty cost one system call
+   * each. Passed on to the next cell as a spare once emptied; its files are closed when its
+   * cgroup goes.
+   */
+  private static final class Held {
+    final String name;
+    final Path dir;
+    final Path v1;
+    /** Guarded by this: a descriptor is never used once closed (its number may be reused). */
+    private int procs;
+    private int v1Procs;
+    private int events;
 
-  private final ConcurrentLinkedQueue<Spare> spares = new ConcurrentLinkedQueue<>();
+    Held(String name, Path dir, Path v1) {
+      this.name = name;
+      this.dir = dir;
+      this.v1 = v1;
+      procs = Cgroups.openHeld(dir.resolve("cgroup.procs"), LibC.O_WRONLY);
+      v1Procs = v1 == null ? -1 : Cgroups.openHeld(v1.resolve("cgroup.procs"), LibC.O_WRONLY);
+      events = Cgroups.openHeld(dir.resolve("cgroup.events"), LibC.O_RDONLY);
+    }
+
+    synchronized void move(long pid) throws IOException {
+      String p = Long.toString(pid);
+      if (v1 != null) {
+        if (v1Procs >= 0) {
+          Cgroups.writeFd(v1Procs, p);
+        } else {
+          Cgroups.write(v1.resolve("cgroup.procs"), p);
+        }
+      }
+      if (procs >= 0) {
+        Cgroups.writeFd(procs, p);
+      } else {
+        Cgroups.write(dir.resolve("cgroup.procs"), p);
+      }
+    }
+
+    synchronized boolean empty() {
+      return events >= 0 ? Cgroups.empty(events) : Cgroups.empty(dir);
+    }
+
+    synchronized void closeFiles() {
+      for (int fd : new int[] {procs, v1Procs, events}) {
+        if (fd >= 0) {
+          LibC.close(fd);
+        }
+      }
+      procs = v1Procs = events = -1;
+    }
+  }
+
+  private final ConcurrentLinkedQueue<Held> spares = new ConcurrentLinkedQueue<>();
   private final java.util.concurrent.atomic.AtomicInteger spareCount =
       new java.util.concurrent.atomic.AtomicInteger();
   /** Answered cells whose cgroup is still to be removed (or watched until empty). */
@@ -331,7 +397,7 @@ public final class Containment {
       }
       return;
     }
-    Spare spare;
+    Held spare;
     while ((spare = spares.poll()) != null) {
       spareCount.decrementAndGet();
       removeSpare(spare);
@@ -364,7 +430,8 @@ public final class Containment {
     }
   }
 
-  private void removeSpare(Spare spare) {
+  private void removeSpare(Held spare) {
+    spare.closeFiles();
     remove(spare.dir);
     if (spare.v1 != null && !remove(spare.v1)) {
       retryV1(spare.v1, 1);
@@ -476,6 +543,8 @@ public final class Containment {
     volatile Path dir;
     /** The cgroup v1 pids directory, or null. */
     volatile Path v1;
+    /** The control files of the cgroup, held open; null without a cgroup. */
+    private volatile Held held;
     private volatile long pid = -1;
     /** Set once the process was moved (or found gone); guarded by the cell. */
     private boolean placed;
@@ -544,6 +613,11 @@ public final class Containment {
     }
 
     void move(long p) throws IOException {
+      Held h = held;
+      if (h != null) {
+        h.move(p);
+        return;
+      }
       if (v1 != null) {
         Cgroups.write(v1.resolve("cgroup.procs"), Long.toString(p));
       }
@@ -571,7 +645,8 @@ public final class Containment {
      * fewer than {@link #SPARES} wait. False if it is not empty or not wanted.
      */
     boolean recycle() {
-      if (dir == null || closed || released.get() || !Cgroups.empty(dir)) {
+      Held h = held;
+      if (h == null || closed || released.get() || !h.empty()) {
         return false;
       }
       if (spareCount.incrementAndGet() > SPARES) {
@@ -585,10 +660,11 @@ public final class Containment {
       live.remove(this);
       byTag.remove(tag);
       byPid.remove(pid, this);
-      spares.add(new Spare(name, dir, v1));
       // This cell no longer has a cgroup: nothing done with it later can reach the next owner.
+      held = null;
       dir = null;
       v1 = null;
+      spares.add(h);
       return true;
     }
 
@@ -619,6 +695,10 @@ public final class Containment {
       if (!removed.compareAndSet(false, true)) {
         return;
       }
+      Held h = held;
+      if (h != null) {
+        h.closeFiles();
+      }
       if (v1 != null && !Containment.remove(v1)) {
         // cgroup v1 may still count the exited processes for a moment: try again shortly.
         retryV1(v1, 1);
@@ -648,7 +728,7 @@ public final class Containment {
     for (int round = 0; round < 16; round++) {
       boolean moved = false;
       skipped.clear();
-      for (long p : Cgroups.procs(cgroups.self)) {
+      for (long p : inOwnLeaf()) {
         if (p != self && adopt(p, self, placing, skipped)) {
           moved = true;
         }
@@ -718,7 +798,7 @@ public final class Containment {
         .execute(() -> {
           long self = ProcessHandle.current().pid();
           Set<Long> inLeaf = new java.util.HashSet<>();
-          for (long p : Cgroups.procs(cgroups.self)) {
+          for (long p : inOwnLeaf()) {
             inLeaf.add(p);
           }
           List<Long> again = new ArrayList<>();

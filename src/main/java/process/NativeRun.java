@@ -30,6 +30,8 @@ final class NativeRun extends RunProcess {
   private volatile long exitedAt;
   private Channel out;
   private Channel err;
+  /** Reactor thread: the grace check waiting to run, or null. */
+  private Reactor.Timer grace;
 
   private NativeRun(Containment.Cell cell) {
     super(cell);
@@ -82,24 +84,34 @@ final class NativeRun extends RunProcess {
       return;
     }
     if (now == ALL) {
+      if (reactor.inReactor() && grace != null) {
+        // The pipes ended after the exit, here: the grace check is not needed.
+        reactor.cancel(grace);
+        grace = null;
+      }
       done.complete(exitCode);
     } else if ((now & (WATCHED | EXITED)) == (WATCHED | EXITED)
         && (before & (WATCHED | EXITED)) != (WATCHED | EXITED)) {
       // Exited with a pipe still open: watch for a pipe that stays silent.
-      reactor.schedule(PIPE_GRACE_MS, this::checkPipes);
+      reactor.execute(() -> {
+        if (!done.isDone()) {
+          grace = reactor.scheduleHere(PIPE_GRACE_MS, this::checkPipes);
+        }
+      });
     }
   }
 
   /** Reactor thread, after the exit: gives up pipes that stay silent for the grace. */
   private void checkPipes() {
+    grace = null;
     if (done.isDone()) {
       return;
     }
-    long grace = TimeUnit.MILLISECONDS.toNanos(PIPE_GRACE_MS);
-    out.giveUpIfSilent(exitedAt, grace);
-    err.giveUpIfSilent(exitedAt, grace);
+    long silence = TimeUnit.MILLISECONDS.toNanos(PIPE_GRACE_MS);
+    out.giveUpIfSilent(exitedAt, silence);
+    err.giveUpIfSilent(exitedAt, silence);
     if (!done.isDone()) {
-      reactor.schedule(PIPE_GRACE_MS / 4, this::checkPipes);
+      grace = reactor.scheduleHere(PIPE_GRACE_MS / 4, this::checkPipes);
     }
   }
 }

@@ -263,9 +263,12 @@ final class NativeSpawn {
     return fds;
   }
 
-  /** The agent's end only: the child's end of the same pipe stays blocking. */
+  /**
+   * The agent's end only: the child's end of the same pipe stays blocking. A pipe's or terminal's
+   * descriptor made here has no other status flag to keep.
+   */
   private static void nonBlocking(int fd) {
-    LibC.fcntl(fd, LibC.F_SETFL, LibC.fcntl(fd, LibC.F_GETFL, 0) | LibC.O_NONBLOCK);
+    LibC.fcntl(fd, LibC.F_SETFL, LibC.O_NONBLOCK);
   }
 
   private static void closeAll(int[]... pipes) {

@@ -46,7 +46,18 @@ final class Reactor {
   private final Thread thread;
   private long timerSeq;
 
-  private record Timer(long deadline, long seq, Runnable task) implements Comparable<Timer> {
+  /** A delayed task; {@link #cancel} takes it back before it runs. */
+  static final class Timer implements Comparable<Timer> {
+    final long deadline;
+    final long seq;
+    final Runnable task;
+
+    Timer(long deadline, long seq, Runnable task) {
+      this.deadline = deadline;
+      this.seq = seq;
+      this.task = task;
+    }
+
     @Override
     public int compareTo(Timer o) {
       int c = Long.compare(deadline, o.deadline);
@@ -143,7 +154,10 @@ final class Reactor {
     return LibC.epoll_ctl(epfd, op, fd, eventArg);
   }
 
-  /** Runs {@code task} on the reactor thread, after what is already queued. */
+  /**
+   * Runs {@code task} on the reactor thread, after what is already queued. Wakes the reactor only
+   * if it waits in epoll: while it is awake, it takes the task before it waits again.
+   */
   void execute(Runnable task) {
     tasks.add(task);
     if (!inReactor() && woken.compareAndSet(false, true)) {
@@ -156,6 +170,21 @@ final class Reactor {
   void schedule(long delayMs, Runnable task) {
     long deadline = System.nanoTime() + delayMs * 1_000_000;
     execute(() -> timers.add(new Timer(deadline, timerSeq++, task)));
+  }
+
+  /** {@link #schedule} on the reactor thread itself, with a handle to {@link #cancel} it. */
+  Timer scheduleHere(long delayMs, Runnable task) {
+    Timer t = new Timer(System.nanoTime() + delayMs * 1_000_000, timerSeq++, task);
+    timers.add(t);
+    return t;
+  }
+
+  /**
+   * Takes back a timer that has not run, on the reactor thread, so that it does not wake the
+   * reactor for nothing.
+   */
+  void cancel(Timer t) {
+    timers.remove(t);
   }
 
   /** Watched descriptors, the wake-up descriptor excluded (for tests and metrics). */
@@ -172,15 +201,18 @@ final class Reactor {
         long left = next.deadline - System.nanoTime();
         timeout = left <= 0 ? 0 : (int) Math.max(1, (left + 999_999) / 1_000_000);
       }
+      // Other threads write the wake-up descriptor only once this is false; tasks queued while
+      // it was true are seen here, before waiting.
+      woken.set(false);
       int n = tasks.isEmpty() ? LibC.epoll_wait(epfd, events, MAX_EVENTS, timeout)
           : LibC.epoll_wait(epfd, events, MAX_EVENTS, 0);
+      woken.set(true);
       for (int i = 0; i < n; i++) {
         long base = (long) i * LibC.EPOLL_EVENT_SIZE;
         int ev = events.getInt(base);
         int fd = (int) events.getLong(base + LibC.EPOLL_DATA_OFFSET);
         if (fd == wakeFd) {
           LibC.read(wakeFd, wakeRead, 8);
-          woken.set(false);
           continue;
         }
         Handler h = handlers.get(fd);

@@ -160,6 +160,8 @@ public final class LibC {
 
   public static native long pread(int fd, Pointer buf, long count, long offset);
 
+  public static native long pread(int fd, byte[] buf, long count, long offset);
+
   public static native int close(int fd);
 
   public static native int pipe2(int[] fds, int flags);
