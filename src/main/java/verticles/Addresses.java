@@ -44,6 +44,15 @@ public final class Addresses {
     return "agent.session.receiver." + sessionId;
   }
 
+  /**
+   * Run requests for the {@link RunVerticle} instance on event loop {@code loop}. A connection
+   * sends its runs to the instance on its own loop, so that handing a run over and answering it
+   * wake no other thread; {@link #RUN} stays the way to reach some instance.
+   */
+  public static String runOn(Thread loop) {
+    return "agent.run.loop." + loop.getName();
+  }
+
   /** Acknowledgements for one streamed run. */
   public static String runStream(String streamId) {
     return "agent.run.stream." + streamId;
@@ -56,14 +65,15 @@ public final class Addresses {
   record Route(String address, String fallback) {}
 
   /**
-   * The route of request {@code r}, or {@code null} for what the connection answers itself.
-   * Input and resize go straight to their session; the registry answers those whose session is
-   * not (or no longer) there.
+   * The route of request {@code r} from a connection on event loop {@code loop}, or {@code null}
+   * for what the connection answers itself. A run goes to the instance on the same loop, and to
+   * any instance when none is there. Input and resize go straight to their session; the registry
+   * answers those whose session is not (or no longer) there.
    */
-  static Route route(Request r) {
+  static Route route(Request r, Thread loop) {
     return switch (r.type()) {
       case PING, INFO, SHUTDOWN -> null;
-      case RUN -> new Route(RUN, null);
+      case RUN -> new Route(runOn(loop), RUN);
       case WRITE_FILE, READ_FILE, REMOVE_FILE, MKDIR, STAT, LIST_DIR, RENAME ->
           new Route(FILE, null);
       case SHELL_INPUT, SHELL_RESIZE ->

@@ -43,6 +43,8 @@ final class Connection implements WriteQueues.Holder {
   private final EventBus bus;
   private final Link link;
   private final String id;
+  /** The event loop this connection lives on, where its runs are served too. */
+  private final Thread loop = Thread.currentThread();
   private final AgentState state;
   private final FrameDecoder decoder;
   /** Bytes of complete requests being served, over all connections. */
@@ -233,7 +235,7 @@ final class Connection implements WriteQueues.Holder {
       case INFO -> answer(type, t0, AgentInfo.answer(state, r.id()));
       case SHUTDOWN -> answer(type, t0, Response.ok(r.id()))
           .onComplete(ar -> bus.send(Addresses.CONTROL, "shutdown"));
-      default -> forward(Addresses.route(r), r, t0, size);
+      default -> forward(Addresses.route(r, loop), r, t0, size);
     }
   }
 

@@ -41,6 +41,8 @@ public final class Main {
   private static final long CGROUP_EMPTY_MS = 100;
   /** Time left for the last answers to be written before the process exits. */
   private static final long FLUSH_MS = 100;
+  /** Event loops; {@link RunVerticle} has an instance on each. */
+  static final int EVENT_LOOPS = 2;
 
   private final Vertx vertx;
   private final AgentState state;
@@ -93,7 +95,7 @@ public final class Main {
     Vertx vertx = Vertx.vertx(new VertxOptions()
         // Netty's epoll transport: every socket family (TCP, Unix, vsock) on the event loops.
         .setPreferNativeTransport(true)
-        .setEventLoopPoolSize(2)
+        .setEventLoopPoolSize(EVENT_LOOPS)
         .setWorkerPoolSize(8)
         .setInternalBlockingPoolSize(2)
         .setFileSystemOptions(new FileSystemOptions().setFileCachingEnabled(false)
@@ -126,7 +128,9 @@ public final class Main {
         shutdown("request");
       }
     });
-    return metrics.compose(v -> deploy(new RunVerticle(state)))
+    // Vert.x puts the instances of one deployment on successive event loops: one per loop.
+    return metrics.compose(v -> vertx.deployVerticle(RunVerticle.instances(state),
+            new DeploymentOptions().setInstances(EVENT_LOOPS)).onSuccess(deployments::add))
         .compose(v -> deploy(new FileVerticle(state)))
         .compose(v -> deploy(new ShellVerticle(state)))
         .compose(v -> vertx.deployVerticle(new ListenerVerticle(state, addresses),

@@ -11,6 +11,8 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
 import process.OutputBudget;
 import protocol.Errors;
 import protocol.FrameDecoder;
@@ -26,29 +28,51 @@ import stream.CommandRun;
  * applies its timeout and answers once), and replies with that answer. It routes to the runs what
  * the bus brings them: acknowledgements of streamed output, and the close of the connection that
  * asked, which kills their process trees.
+ *
+ * <p>It is deployed with one instance per event loop ({@link #instances}). Each serves
+ * {@link Addresses#RUN} and the address of its own loop ({@link Addresses#runOn}), where
+ * connections on that loop send their runs: a run is then handed over, served and answered on
+ * the connection's own thread. What bounds the agent as a whole (the places among
+ * {@code max_runs}, the output budgets, the stream numbers) is one for every instance.
  */
 public final class RunVerticle extends VerticleBase {
   private final AgentState state;
+  private final Common common;
   private final Map<String, Set<CommandRun>> byConnection = new HashMap<>();
-  private long nextStream;
   private CommandRun.Shared shared;
 
-  public RunVerticle(AgentState state) {
+  private RunVerticle(AgentState state, Common common) {
     this.state = state;
+    this.common = common;
+  }
+
+  /**
+   * What every instance shares. What captured runs hold counts against one budget, and what
+   * streamed runs' buffers hold beyond their own reserve (stream.OutputBuffer.RESERVE) against
+   * another: a captured run that finds it spent truncates, a streamed one is read no faster than
+   * its host takes it.
+   */
+  private record Common(OutputBudget captureBudget, FrameDecoder.Budget streamBudget,
+      AtomicLong nextStream) {}
+
+  /** Makes the instances of one deployment, every one sharing the agent-wide parts. */
+  static Supplier<RunVerticle> instances(AgentState state) {
+    Common common = new Common(new OutputBudget(state.config().runOutputBudgetBytes()),
+        new FrameDecoder.Budget(state.config().runStreamBudgetBytes()), new AtomicLong());
+    return () -> new RunVerticle(state, common);
   }
 
   @Override
   public Future<?> start() {
-    // Shared by every run this verticle serves. What streamed runs' buffers hold beyond their
-    // own reserve (stream.OutputBuffer.RESERVE) is counted over all of them: a run that finds
-    // it spent is read no faster than its host takes it.
     shared = new CommandRun.Shared(new ContextLoop(vertx, vertx.getOrCreateContext()),
-        state.config().runMaxOutputBytes(),
-        new OutputBudget(state.config().runOutputBudgetBytes()),
-        new FrameDecoder.Budget(state.config().runStreamBudgetBytes()), this::openStream);
+        state.config().runMaxOutputBytes(), common.captureBudget(), common.streamBudget(),
+        this::openStream);
     EventBus bus = vertx.eventBus();
+    // start() runs on this instance's event loop: the thread its address names.
     return Future.all(
         bus.<Messages.Envelope>localConsumer(Addresses.RUN, this::handle).completion(),
+        bus.<Messages.Envelope>localConsumer(Addresses.runOn(Thread.currentThread()),
+            this::handle).completion(),
         bus.<Messages.ConnClosed>localConsumer(Addresses.CONN_CLOSED,
             m -> connectionClosed(m.body().connId())).completion());
   }
@@ -74,7 +98,8 @@ public final class RunVerticle extends VerticleBase {
   /** A stream's frames go to its connection, whose acknowledgements come back at an address. */
   private CommandRun.Outlet.Way openStream(CommandRun.Outlet.Acks acks) {
     EventBus bus = vertx.eventBus();
-    String ackAddress = Addresses.runStream(Long.toString(++nextStream, 36));
+    String ackAddress = Addresses.runStream(
+        Long.toString(common.nextStream().incrementAndGet(), 36));
     MessageConsumer<Messages.Ack> consumer = bus.localConsumer(ackAddress,
         m -> acks.ack(m.body().epoch(), m.body().offset()));
     return new CommandRun.Outlet.Way() {
