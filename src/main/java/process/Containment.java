@@ -168,6 +168,7 @@ public final class Containment {
       cell.dir = spare.dir;
       cell.v1 = spare.v1;
       cell.held = spare;
+      spare.own(cell);
       live.add(cell);
       byTag.put(cell.tag, cell);
       return cell;
@@ -191,6 +192,7 @@ public final class Containment {
           Cgroups.tryWrite(v1.resolve("pids.max"), Long.toString(pidsMax));
         }
         cell.held = new Held(cell.name, dir, cell.v1);
+        cell.held.own(cell);
       } catch (IOException e) {
         Log.warn("cgroup_failed", "cell", cell.name, "error", e.getMessage());
       }
@@ -317,6 +319,8 @@ public final class Containment {
     final Path v1;
     /** Guarded by this: a descriptor is never used once closed (its number may be reused). */
     private int procs;
+    /** Guarded by this: the cell the cgroup is for now, or null while it is a spare. */
+    private Cell owner;
     private int v1Procs;
     private int events;
 
@@ -329,7 +333,15 @@ public final class Containment {
       events = Cgroups.openHeld(dir.resolve("cgroup.events"), LibC.O_RDONLY);
     }
 
-    synchronized void move(long pid) throws IOException {
+    synchronized void own(Cell cell) {
+      owner = cell;
+    }
+
+    /** Moves {@code pid} in, if the cgroup is still {@code cell}'s. */
+    synchronized void move(Cell cell, long pid) throws IOException {
+      if (owner != cell) {
+        throw new IOException("cell " + cell + " gave its cgroup up");
+      }
       String p = Long.toString(pid);
       if (v1 != null) {
         if (v1Procs >= 0) {
@@ -451,6 +463,9 @@ public final class Containment {
   }
 
   private CompletableFuture<Void> submit(Job job) {
+    for (Cell c : job.cells) {
+      c.signalled();
+    }
     jobs.add(job);
     if (draining.compareAndSet(false, true)) {
       worker.execute(this::drain);
@@ -545,6 +560,8 @@ public final class Containment {
     volatile Path v1;
     /** The control files of the cgroup, held open; null without a cgroup. */
     private volatile Held held;
+    /** Guarded by the cell: see {@link #signalled()}. */
+    private boolean signalled;
     private volatile long pid = -1;
     /** Set once the process was moved (or found gone); guarded by the cell. */
     private boolean placed;
@@ -615,13 +632,18 @@ public final class Containment {
     void move(long p) throws IOException {
       Held h = held;
       if (h != null) {
-        h.move(p);
+        h.move(this, p);
         return;
       }
-      if (v1 != null) {
-        Cgroups.write(v1.resolve("cgroup.procs"), Long.toString(p));
+      Path d = dir;
+      Path v = v1;
+      if (d == null) {
+        throw new IOException("cell " + name + " has no cgroup");
       }
-      Cgroups.write(dir.resolve("cgroup.procs"), Long.toString(p));
+      if (v != null) {
+        Cgroups.write(v.resolve("cgroup.procs"), Long.toString(p));
+      }
+      Cgroups.write(d.resolve("cgroup.procs"), Long.toString(p));
     }
 
     /**
@@ -644,9 +666,17 @@ public final class Containment {
      * Answered and empty: hands the cell's cgroup to the next cell instead of removing it, while
      * fewer than {@link #SPARES} wait. False if it is not empty or not wanted.
      */
-    boolean recycle() {
+    /**
+     * A signal or kill for the cell was asked for: its cgroup is never passed on, since the job
+     * that sends it may still write to it.
+     */
+    synchronized void signalled() {
+      signalled = true;
+    }
+
+    synchronized boolean recycle() {
       Held h = held;
-      if (h == null || closed || released.get() || !h.empty()) {
+      if (h == null || signalled || closed || released.get() || !h.empty()) {
         return false;
       }
       if (spareCount.incrementAndGet() > SPARES) {
@@ -661,6 +691,7 @@ public final class Containment {
       byTag.remove(tag);
       byPid.remove(pid, this);
       // This cell no longer has a cgroup: nothing done with it later can reach the next owner.
+      h.own(null);
       held = null;
       dir = null;
       v1 = null;

@@ -70,12 +70,19 @@ public abstract class CommandRun {
   private final Answer answer;
   /** The start, until it completes (a shutdown waits for it). */
   private CompletableFuture<RunProcess> starting;
-  private RunProcess process;
+  /** Set by the spawning thread once the process runs, read on the loop. */
+  private volatile RunProcess process;
   private long timer = -1;
   boolean timedOut;
   /** Set once the process has exited. */
   Integer exitCode;
-  private boolean answered;
+  /**
+   * Set on the loop, read by the spawning thread too: a start that completes after the answer
+   * kills what it started. With {@link #process} it makes a pair that cannot both miss: the loop
+   * sets this before it reads the process, the spawning thread sets the process before it reads
+   * this.
+   */
+  private volatile boolean answered;
 
   CommandRun(Shared shared, String connId, Request.Run request, Answer answer) {
     this.shared = shared;
@@ -112,27 +119,39 @@ public abstract class CommandRun {
   /** No more output will be taken: its producers stop (connection gone, or shutdown). */
   abstract void closeOutput();
 
-  /** Starts the process; its end, or its failure to start, comes back on the loop. */
+  /**
+   * Starts the process; its end, or its failure to start, comes back on the loop. A run without
+   * a timeout comes back to the loop once, when it ends: the start itself is taken note of on
+   * the spawning thread.
+   */
   public final void start() {
     Request.Run r = request;
     starting = RunProcess.startAsync(r.command(), r.cwd(), r.env(), r.stdin(), stdout(), stderr());
-    starting.whenCompleteAsync(this::started, shared.loop());
+    starting.whenComplete(this::started);
   }
 
+  /** On the spawning thread (or the loop, if the start failed at once). */
   private void started(RunProcess p, Throwable failure) {
     if (failure != null) {
-      answer(Errors.toResponse(request.id(), Errors.runFailed(request.command(), request.cwd(),
-          failure instanceof IOException io && io.getCause() != null ? io.getCause() : failure)));
+      shared.loop().execute(() -> answer(Errors.toResponse(request.id(),
+          Errors.runFailed(request.command(), request.cwd(),
+              failure instanceof IOException io && io.getCause() != null ? io.getCause()
+                  : failure))));
       return;
     }
     process = p;
     if (answered) {
-      // The connection closed while the process was starting.
+      // The connection closed (or the agent began to stop) while the process was starting.
       p.killTree();
       return;
     }
     if (request.timeoutMs() != null) {
-      timer = shared.loop().schedule(request.timeoutMs(), this::timeUp);
+      // Counted from the start of the process, on the loop's timers.
+      shared.loop().execute(() -> {
+        if (!answered && exitCode == null) {
+          timer = shared.loop().schedule(request.timeoutMs(), this::timeUp);
+        }
+      });
     }
     p.done().whenCompleteAsync((code, e) -> exited(code), shared.loop());
   }
@@ -161,13 +180,19 @@ public abstract class CommandRun {
 
   /** Gives {@code response} as the answer, unless one was given already. */
   final void answer(Response response) {
+    answer(response, false);
+  }
+
+  /** With {@code killing}, the caller kills the run's cell itself once answered. */
+  private void answer(Response response, boolean killing) {
     if (answered) {
       return;
     }
     answered = true;
-    if (process != null) {
+    RunProcess p = process;
+    if (p != null && !killing) {
       // What the command left running stays in its cell, or ends now if the host asked.
-      process.cell().answered(request.killLeftovers());
+      p.cell().answered(request.killLeftovers());
     }
     release(response);
     answer.send(this, response);
@@ -184,15 +209,17 @@ public abstract class CommandRun {
       Log.info("run_killed", "connection", connId, "id", run.request.id(), "reason",
           "connection closed");
       run.closeOutput();
-      if (run.process != null) {
-        cells.add(run.process.cell());
+      boolean open = !run.answered;
+      // Answered before its process is looked at: a start that completes from now on sees the
+      // answer and kills what it started itself.
+      run.answer(Response.error(run.request.id(), Errors.CONNECTION_CLOSED), true);
+      RunProcess p = run.process;
+      if (open && p != null) {
+        cells.add(p.cell());
       }
     }
     if (!cells.isEmpty()) {
       Containment.get().kill(cells);
-    }
-    for (CommandRun run : runs) {
-      run.answer(Response.error(run.request.id(), Errors.CONNECTION_CLOSED));
     }
   }
 
