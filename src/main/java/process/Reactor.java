@@ -140,11 +140,15 @@ final class Reactor {
     }
   }
 
-  /** Stops watching {@code fd} and closes it; reactor thread only. */
+  /**
+   * Stops watching {@code fd} and closes it; reactor thread only. The close takes it out of the
+   * epoll set: the agent's ends of pipes and terminals are never duplicated (a child gets them
+   * only until its spawn closes every descriptor above 2, after which the kernel drops the
+   * registration too), and an event still reported for the number finds another handler at most,
+   * which reads nothing.
+   */
   void close(int fd) {
-    if (handlers.remove(fd) != null) {
-      ctl(LibC.EPOLL_CTL_DEL, fd, 0);
-    }
+    handlers.remove(fd);
     LibC.close(fd);
   }
 
