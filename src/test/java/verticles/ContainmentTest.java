@@ -210,6 +210,34 @@ class ContainmentTest {
   }
 
   @Test
+  void runsOneAfterAnotherReuseAFewCgroupsAndAnIdleAgentKeepsNone() throws Exception {
+    int runs = 60;
+    try (AgentProcess agent = cgroupAgent("4096");
+        AgentConnection c = AgentConnection.open(agent.unix())) {
+      int highest = 0;
+      int seen = 0;
+      Pattern cell = Pattern.compile("0::.*/run\\.(\\d+)\n");
+      for (int i = 0; i < runs; i++) {
+        JsonObject r = c.call(run("r" + i, "cat", "/proc/self/cgroup"));
+        assertEquals(0, r.getInteger("exit_code"), r::encode);
+        // A run that read its cgroup before its move shows the agent's own leaf instead.
+        Matcher m = cell.matcher(r.getString("stdout"));
+        if (m.find()) {
+          highest = Math.max(highest, Integer.parseInt(m.group(1)));
+          seen++;
+        }
+      }
+      assertTrue(seen > runs / 2, "runs seen in a cell: " + seen);
+      // Each cgroup made is numbered: a cgroup per run would reach run.60. The emptied ones are
+      // taken again while runs keep coming.
+      int made = highest;
+      assertTrue(made <= runs / 2, () -> "cgroups made for " + runs + " runs: " + made);
+      // Once no run came for a while, the spares are removed too.
+      await(() -> runCells(agent).isEmpty(), "cgroups left: " + runCells(agent));
+    }
+  }
+
+  @Test
   void twoHundredRunsAreKilledWhenTheirConnectionsCloseOnTheCgroupPath() throws Exception {
     twoHundredRuns(cgroupAgent("4096"), "65." + ProcessHandle.current().pid());
   }

@@ -17,8 +17,9 @@ import support.AgentProcess;
 
 /**
  * A run is served on the event loop of the connection that sent it: handing it to the run
- * verticle and answering it wake no other event loop. Counted, not timed: the kernel's count of
- * each event-loop thread's sleeps (voluntary context switches) over runs sent one at a time.
+ * verticle and answering it wake no other event loop; and the whole agent hands a run between its
+ * threads a fixed, small number of times. Counted, not timed: the kernel's count of each thread's
+ * sleeps (voluntary context switches) over runs sent one at a time.
  */
 class RunAffinityTest {
   private static final int RUNS = 200;
@@ -31,10 +32,10 @@ class RunAffinityTest {
         AgentConnection c = AgentConnection.open(agent.tcp())) {
       // Classes loaded, the spawning pool and the reactor started.
       runOneAtATime(c, "warm", 20);
-      Map<String, Long> before = loopSleeps(agent.pid());
+      Map<String, Long> before = sleeps(agent.pid(), LOOP_COMM::equals);
       assertEquals(Main.EVENT_LOOPS, before.size(), () -> "event-loop threads: " + before);
       runOneAtATime(c, "r", RUNS);
-      Map<String, Long> after = loopSleeps(agent.pid());
+      Map<String, Long> after = sleeps(agent.pid(), LOOP_COMM::equals);
       List<Long> woken = new ArrayList<>();
       for (Map.Entry<String, Long> e : after.entrySet()) {
         woken.add(e.getValue() - before.getOrDefault(e.getKey(), 0L));
@@ -50,6 +51,37 @@ class RunAffinityTest {
     }
   }
 
+  /**
+   * Each thread that takes part in a run sleeps about once per hand-off. Per run now: the
+   * connection's loop twice (the request, the end), the spawning thread twice (its queue, the
+   * spawn's wait for the exec), the reaper twice (no child left, then the exit), the reactor once
+   * or twice (the pipes' end). Before the engine handed runs over less, the engine threads slept
+   * about 8 times per run and the loops 5 times.
+   */
+  @Test
+  void aRunIsHandedBetweenThreadsAFixedFewTimes() throws Exception {
+    java.util.function.Predicate<String> engine = name -> name.startsWith("process-")
+        || name.equals("containment") || name.startsWith("CompletableFu");
+    try (AgentProcess agent = AgentProcess.start().awaitReady();
+        AgentConnection c = AgentConnection.open(agent.tcp())) {
+      runOneAtATime(c, "warm", 20);
+      Map<String, Long> loops0 = sleeps(agent.pid(), LOOP_COMM::equals);
+      Map<String, Long> engine0 = sleeps(agent.pid(), engine);
+      runOneAtATime(c, "r", RUNS);
+      long loops = sum(sleeps(agent.pid(), LOOP_COMM::equals)) - sum(loops0);
+      Map<String, Long> engine1 = sleeps(agent.pid(), engine);
+      long engineSleeps = sum(engine1) - sum(engine0);
+      assertTrue(loops <= RUNS * 5 / 2, () -> "event loops slept " + loops + " times over "
+          + RUNS + " runs");
+      assertTrue(engineSleeps <= RUNS * 7, () -> "engine threads slept " + engineSleeps
+          + " times over " + RUNS + " runs: " + engine0 + " -> " + engine1);
+    }
+  }
+
+  private static long sum(Map<String, Long> m) {
+    return m.values().stream().mapToLong(Long::longValue).sum();
+  }
+
   /** Sends {@code n} runs of /bin/true, each after the previous one's answer. */
   private static void runOneAtATime(AgentConnection c, String prefix, int n) throws IOException {
     for (int i = 0; i < n; i++) {
@@ -61,12 +93,13 @@ class RunAffinityTest {
     }
   }
 
-  /** Each event-loop thread of process {@code pid}: how many times it has slept. */
-  private static Map<String, Long> loopSleeps(long pid) throws IOException {
+  /** Each thread of process {@code pid} whose name {@code named}: how many times it slept. */
+  private static Map<String, Long> sleeps(long pid, java.util.function.Predicate<String> named)
+      throws IOException {
     Map<String, Long> sleeps = new HashMap<>();
     try (var tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
       for (Path t : (Iterable<Path>) tasks::iterator) {
-        if (!Files.readString(t.resolve("comm")).strip().equals(LOOP_COMM)) {
+        if (!named.test(Files.readString(t.resolve("comm")).strip())) {
           continue;
         }
         for (String line : Files.readAllLines(t.resolve("status"))) {
