@@ -245,10 +245,7 @@ public final class Containment {
     for (Cell c : new ArrayList<>(live)) {
       c.remove();
     }
-    Held spare;
-    while ((spare = spares.poll()) != null) {
-      removeSpare(spare);
-    }
+    removeSpares();
     remove(base);
     // cgroup v1 counts a killed process for a moment after the v2 tree is empty: the v1
     // directories get a bound of their own, not what the v2 wait left over.
@@ -308,10 +305,11 @@ public final class Containment {
   static final int SPARES = 4;
 
   /**
-   * A cell's cgroup (and cgroup v1 pids directory) with the control files every run uses held
-   * open, so that placing a process and asking whether the cell is empty cost one system call
-   * each. Passed on to the next cell as a spare once emptied; its files are closed when its
-   * cgroup goes.
+   * A cell's cgroup (and cgroup v1 pids directory). Once it becomes a spare, the control files
+   * every run uses are held open, so that placing the next runs' processes and asking whether the
+   * cell is empty cost one system call each; a cgroup made for one run uses their paths, so the
+   * descriptors held stay few (at most the spares and the runs that took one), and a cell left
+   * with something running closes them. They are closed when the cgroup goes.
    */
   private static final class Held {
     final String name;
@@ -328,9 +326,20 @@ public final class Containment {
       this.name = name;
       this.dir = dir;
       this.v1 = v1;
-      procs = Cgroups.openHeld(dir.resolve("cgroup.procs"), LibC.O_WRONLY);
-      v1Procs = v1 == null ? -1 : Cgroups.openHeld(v1.resolve("cgroup.procs"), LibC.O_WRONLY);
-      events = Cgroups.openHeld(dir.resolve("cgroup.events"), LibC.O_RDONLY);
+      procs = v1Procs = events = -1;
+    }
+
+    /** Opens the control files, once. */
+    synchronized void holdFiles() {
+      if (procs < 0) {
+        procs = Cgroups.openHeld(dir.resolve("cgroup.procs"), LibC.O_WRONLY);
+      }
+      if (v1 != null && v1Procs < 0) {
+        v1Procs = Cgroups.openHeld(v1.resolve("cgroup.procs"), LibC.O_WRONLY);
+      }
+      if (events < 0) {
+        events = Cgroups.openHeld(dir.resolve("cgroup.events"), LibC.O_RDONLY);
+      }
     }
 
     synchronized void own(Cell cell) {
@@ -409,6 +418,10 @@ public final class Containment {
       }
       return;
     }
+    removeSpares();
+  }
+
+  private void removeSpares() {
     Held spare;
     while ((spare = spares.poll()) != null) {
       spareCount.decrementAndGet();
@@ -663,10 +676,6 @@ public final class Containment {
     }
 
     /**
-     * Answered and empty: hands the cell's cgroup to the next cell instead of removing it, while
-     * fewer than {@link #SPARES} wait. False if it is not empty or not wanted.
-     */
-    /**
      * A signal or kill for the cell was asked for: its cgroup is never passed on, since the job
      * that sends it may still write to it.
      */
@@ -674,6 +683,10 @@ public final class Containment {
       signalled = true;
     }
 
+    /**
+     * Answered and empty: hands the cell's cgroup to the next cell instead of removing it, while
+     * fewer than {@link #SPARES} wait. False if it is not empty or not wanted.
+     */
     synchronized boolean recycle() {
       Held h = held;
       if (h == null || signalled || closed || released.get() || !h.empty()) {
@@ -695,7 +708,12 @@ public final class Containment {
       held = null;
       dir = null;
       v1 = null;
+      h.holdFiles();
       spares.add(h);
+      if (Containment.this.closed) {
+        // The shutdown may have taken the spares already: this one goes now.
+        removeSpares();
+      }
       return true;
     }
 
@@ -709,6 +727,11 @@ public final class Containment {
       remove();
       if (removed.get()) {
         return;
+      }
+      Held h = held;
+      if (h != null) {
+        // Something still runs in it, maybe for long: it keeps no descriptor meanwhile.
+        h.closeFiles();
       }
       watchId = watch.add(this);
       if (watchId < 0 || Cgroups.empty(dir)) {

@@ -28,6 +28,9 @@ final class Reactor {
   static final int BUFFER = 64 * 1024;
 
   private static volatile Reactor instance;
+  /** The epoll_event argument of {@link #registerFrom}, one per calling thread. */
+  private static final ThreadLocal<Memory> FOREIGN_ARG =
+      ThreadLocal.withInitial(() -> new Memory(16));
 
   private final int epfd;
   private final int wakeFd;
@@ -38,8 +41,6 @@ final class Reactor {
   final Memory buffer = new Memory(BUFFER);
   /** Written by the reactor thread, and by {@link #registerFrom} on other threads. */
   private final Map<Integer, Handler> handlers = new ConcurrentHashMap<>();
-  /** The epoll_event argument of {@link #registerFrom}, one per calling thread. */
-  private static final ThreadLocal<Memory> FOREIGN_ARG = ThreadLocal.withInitial(() -> new Memory(16));
   private final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
   private final AtomicBoolean woken = new AtomicBoolean();
   private final PriorityQueue<Timer> timers = new PriorityQueue<>();

@@ -144,7 +144,9 @@ class ContainmentTest {
         // a moment later, once its exec is done.
         String cell = ".*/agent\\." + agent.pid() + "\\.[0-9a-f]+/run\\.\\d+";
         await(() -> withArg(marker).stream().allMatch(pid -> cgroupOf(pid).matches(cell)),
-            "not every process is in a cell: " + withArg(marker));
+            () -> "not every process is in a cell: " + withArg(marker).stream()
+                .map(pid -> pid + " in " + cgroupOf(pid)).toList() + "; agent log: "
+                + agent.log());
       }
       if (byTimeout) {
         JsonObject r;
@@ -326,6 +328,16 @@ class ContainmentTest {
 
   private static void await(BooleanSupplier cond, String what) throws InterruptedException {
     support.Poll.until(what, BOUND_MS, cond);
+  }
+
+  /** {@link #await} with a message made when it fails, to show the state then. */
+  private static void await(BooleanSupplier cond, java.util.function.Supplier<String> what)
+      throws InterruptedException {
+    try {
+      support.Poll.until("", BOUND_MS, cond);
+    } catch (AssertionError e) {
+      throw new AssertionError(e.getMessage() + what.get(), e);
+    }
   }
 
   /** The cgroup v2 path of {@code pid}, or "" once it is gone. */
