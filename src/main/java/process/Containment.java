@@ -30,14 +30,16 @@ import sys.Threads;
  * by the sweep: if the process had forked before the move, its cell is also swept through /proc
  * (session and tag) when killed. Once a cell is answered or killed and holds no process, its
  * cgroup is removed; until then, what a run left running stays in it, known to the agent, and
- * shutdown ends it.
+ * shutdown ends it. While runs keep coming, the emptied cgroup of an answered run that nothing
+ * signalled serves a later run instead (a spare, see {@link #releaseAnswered}).
  *
  * <p>Without cgroup v2 (or with it switched off) a cell is its process's session and tag, and
  * kills go through {@link ProcessTree} in batches: every kill asked for while one pass is under
  * way joins the next, so a closing connection with 200 runs costs a few passes over /proc.
  *
- * <p>All the work happens on one thread of its own (started when needed, gone when idle), never
- * on the caller's.
+ * <p>Kills, watches and tidying happen on one thread of its own (started when needed, gone when
+ * idle); making, placing and passing on cells happen on the spawning thread, right around its
+ * spawn.
  */
 public final class Containment {
   private static volatile Containment installed;
