@@ -78,27 +78,7 @@ class CommandRunTest {
   }
 
   private static void inOwnJvm(String name) throws Exception {
-    String cp = System.getProperty("surefire.test.class.path");
-    if (cp == null || cp.isBlank()) {
-      cp = System.getProperty("java.class.path");
-    }
-    Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java")
-        .toString(), "-cp", cp, Cases.class.getName(), name).redirectErrorStream(true).start();
-    try {
-      CompletableFuture<String> output = CompletableFuture.supplyAsync(() -> {
-        try {
-          return new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        } catch (java.io.IOException e) {
-          return e.toString();
-        }
-      });
-      assertTrue(p.waitFor(2 * WAIT_S, TimeUnit.SECONDS), "case " + name + " still running");
-      String text = output.get(WAIT_S, TimeUnit.SECONDS);
-      assertEquals(0, p.exitValue(), () -> "case " + name + " failed:\n" + text);
-      assertTrue(text.contains("case " + name + " passed"), text);
-    } finally {
-      p.destroyForcibly();
-    }
+    support.OwnJvm.run(Cases.class, 2 * WAIT_S, "case " + name + " passed", name);
   }
 
   /** The cases, each run by {@link #main} in a JVM that serves only it. */

@@ -13,12 +13,10 @@ import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 import io.vertx.core.eventbus.Message;
 import io.vertx.core.internal.VertxInternal;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -46,27 +44,7 @@ class RunInstancesTest {
 
   @Test
   void instancesShareTheOutputBudgetAndAllStop() throws Exception {
-    String cp = System.getProperty("surefire.test.class.path");
-    if (cp == null || cp.isBlank()) {
-      cp = System.getProperty("java.class.path");
-    }
-    Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java")
-        .toString(), "-cp", cp, Cases.class.getName()).redirectErrorStream(true).start();
-    try {
-      CompletableFuture<String> output = CompletableFuture.supplyAsync(() -> {
-        try {
-          return new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        } catch (java.io.IOException e) {
-          return e.toString();
-        }
-      });
-      assertTrue(p.waitFor(2 * WAIT_S, TimeUnit.SECONDS), "case still running");
-      String text = output.get(WAIT_S, TimeUnit.SECONDS);
-      assertEquals(0, p.exitValue(), () -> "case failed:\n" + text);
-      assertTrue(text.contains("case passed"), text);
-    } finally {
-      p.destroyForcibly();
-    }
+    support.OwnJvm.run(Cases.class, 2 * WAIT_S, "case passed");
   }
 
   /** The case, run by {@link #main} in a JVM that serves only it. */
