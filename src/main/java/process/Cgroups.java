@@ -457,15 +457,18 @@ final class Cgroups {
     }
   }
 
-  /** {@link #empty(Path)} through its {@code cgroup.events} held open as {@code fd}. */
-  static boolean empty(int fd) {
-    String events;
+  /**
+   * Whether a cgroup that is to serve again is there and holds no process, through its
+   * {@code cgroup.events} held open as {@code fd} (or, with -1, read at {@code dir}). Unlike
+   * {@link #empty(Path)}, a file that cannot be read answers false: a cgroup removed behind the
+   * agent's back must not be given to a run, whose move would then fail.
+   */
+  static boolean emptyAndThere(int fd, Path dir) {
     try {
-      events = readAt(fd);
+      return unpopulated(fd >= 0 ? readAt(fd) : read(dir.resolve("cgroup.events")));
     } catch (IOException e) {
-      return true;
+      return false;
     }
-    return unpopulated(events);
   }
 
   private static boolean unpopulated(String events) {

@@ -368,8 +368,9 @@ public final class Containment {
       }
     }
 
-    synchronized boolean empty() {
-      return events >= 0 ? Cgroups.empty(events) : Cgroups.empty(dir);
+    /** Whether it can serve another cell now: there, and with no process in it. */
+    synchronized boolean reusable() {
+      return Cgroups.emptyAndThere(events, dir);
     }
 
     synchronized void closeFiles() {
@@ -691,7 +692,7 @@ public final class Containment {
      */
     synchronized boolean recycle() {
       Held h = held;
-      if (h == null || signalled || closed || released.get() || !h.empty()) {
+      if (h == null || signalled || closed || released.get() || !h.reusable()) {
         return false;
       }
       if (spareCount.incrementAndGet() > SPARES) {
