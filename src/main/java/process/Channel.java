@@ -214,10 +214,6 @@ final class Channel implements Reactor.Handler, OutputSink.Waker {
     });
   }
 
-  boolean sinkDone() {
-    return sinkDone;
-  }
-
   // ---------------------------------------------------------------- writing
 
   /** Writes {@code data} after what is queued; {@code done} hears null or the error. */

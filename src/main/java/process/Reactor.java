@@ -192,11 +192,6 @@ final class Reactor {
     timers.remove(t);
   }
 
-  /** Watched descriptors, the wake-up descriptor excluded (for tests and metrics). */
-  int watched() {
-    return handlers.size();
-  }
-
   private void loop() {
     Memory wakeRead = new Memory(8);
     while (true) {
