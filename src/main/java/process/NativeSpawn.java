@@ -149,12 +149,28 @@ final class NativeSpawn {
     void add(Memory fa);
   }
 
-  /** Native memory a spawning thread reuses: the C structures, then argv and envp. */
+  /**
+   * Native memory a spawning thread reuses: the file actions, the attributes, then argv and envp.
+   * The attributes are the same for every child, so they are set once per thread and kept.
+   */
   private static final class Scratch {
     final Memory fa = new Memory(STRUCT_BYTES);
     final Memory attr = new Memory(STRUCT_BYTES);
-    final Memory set = new Memory(STRUCT_BYTES);
     Memory strings = new Memory(16 * 1024);
+
+    Scratch() {
+      Memory set = new Memory(STRUCT_BYTES);
+      LibC.Spawn.posix_spawnattr_init(attr);
+      LibC.Spawn.sigemptyset(set);
+      LibC.Spawn.posix_spawnattr_setsigmask(attr, set);
+      // Every signal back to its default. sigfillset leaves out the C library's own signals (32
+      // and 33), and posix_spawn would then leave them ignored in the child, which keeps that
+      // across exec: the set is filled by hand instead.
+      set.setMemory(0, SIGSET_BYTES, (byte) 0xff);
+      LibC.Spawn.posix_spawnattr_setsigdefault(attr, set);
+      LibC.Spawn.posix_spawnattr_setflags(attr,
+          (short) (POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK));
+    }
 
     /**
      * argv and envp as two NULL-terminated pointer arrays followed by their strings, in one block
@@ -202,25 +218,13 @@ final class NativeSpawn {
       SpawnListener listener, String tag) throws IOException {
     Scratch scratch = SCRATCH.get();
     Memory fa = scratch.fa;
-    Memory attr = scratch.attr;
-    Memory set = scratch.set;
     LibC.Spawn.posix_spawn_file_actions_init(fa);
-    LibC.Spawn.posix_spawnattr_init(attr);
     try {
       actions.add(fa);
       LibC.Spawn.posix_spawn_file_actions_addclosefrom_np(fa, 3);
       if (cwd != null) {
         LibC.Spawn.posix_spawn_file_actions_addchdir_np(fa, cwd);
       }
-      LibC.Spawn.sigemptyset(set);
-      LibC.Spawn.posix_spawnattr_setsigmask(attr, set);
-      // Every signal back to its default. sigfillset leaves out the C library's own signals (32
-      // and 33), and posix_spawn would then leave them ignored in the child, which keeps that
-      // across exec: the set is filled by hand instead.
-      set.setMemory(0, SIGSET_BYTES, (byte) 0xff);
-      LibC.Spawn.posix_spawnattr_setsigdefault(attr, set);
-      LibC.Spawn.posix_spawnattr_setflags(attr,
-          (short) (POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK));
       long envAt = scratch.pack(command.toArray(new String[0]), env);
       Pointer argv = scratch.strings;
       Pointer envp = new Pointer(Pointer.nativeValue(scratch.strings) + envAt);
@@ -230,7 +234,7 @@ final class NativeSpawn {
       // taken for an orphan. Nothing slower happens under it, since the reaper waits for it.
       Reaper.spawning().lock();
       try {
-        rc = LibC.Spawn.posix_spawnp(pid, command.get(0), fa, attr, argv, envp);
+        rc = LibC.Spawn.posix_spawnp(pid, command.get(0), fa, scratch.attr, argv, envp);
         if (rc == 0) {
           listener.spawned(pid[0], tag);
         }
@@ -245,7 +249,6 @@ final class NativeSpawn {
       return pid[0];
     } finally {
       LibC.Spawn.posix_spawn_file_actions_destroy(fa);
-      LibC.Spawn.posix_spawnattr_destroy(attr);
     }
   }
 

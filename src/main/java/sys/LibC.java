@@ -264,8 +264,6 @@ public final class LibC {
 
     public static native int posix_spawnattr_init(Pointer attr);
 
-    public static native int posix_spawnattr_destroy(Pointer attr);
-
     public static native int posix_spawnattr_setflags(Pointer attr, short flags);
 
     public static native int posix_spawnattr_setsigmask(Pointer attr, Pointer set);
