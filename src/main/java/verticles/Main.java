@@ -18,9 +18,6 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import log.Log;
-import picocli.CommandLine;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
 import process.Containment;
 import process.ProcessTree;
 import protocol.Address;
@@ -208,71 +205,28 @@ public final class Main {
                    [--metrics HOST:PORT] [--log-format text|json] [--log-level LEVEL]
         URI: vsock://any:52000 (default), tcp://HOST:PORT, unix:/path""";
 
-  /** The agent's command line; the usage printed is {@link #USAGE}, as written there. */
-  @Command(name = "agent", usageHelpAutoWidth = false)
-  static final class Options {
-    @Option(names = "--listen", paramLabel = "URI")
-    List<String> listen = new ArrayList<>();
-
-    @Option(names = "--conf", paramLabel = "FILE")
-    Path conf;
-
-    @Option(names = "--token-file", paramLabel = "FILE")
-    String tokenFile;
-
-    @Option(names = "--metrics", paramLabel = "HOST:PORT")
-    String metrics;
-
-    @Option(names = "--log-format", paramLabel = "text|json")
-    String logFormat;
-
-    @Option(names = "--log-level", paramLabel = "LEVEL")
-    String logLevel;
-
-    @Option(names = {"-h", "--help"}, usageHelp = true)
-    boolean help;
-
-    @Option(names = "--version", versionHelp = true)
-    boolean version;
-  }
-
   /** The configuration from the arguments, or null when only help or the version was asked. */
   static AgentConfig parse(String[] args) throws ConfigException {
-    Options o = new Options();
-    CommandLine cl = new CommandLine(o);
-    try {
-      cl.parseArgs(args);
-    } catch (CommandLine.MissingParameterException e) {
-      List<CommandLine.Model.ArgSpec> missing = e.getMissing();
-      throw new IllegalArgumentException(!missing.isEmpty()
-          && missing.get(0) instanceof CommandLine.Model.OptionSpec os
-          ? os.longestName() + " needs a value" : e.getMessage());
-    } catch (CommandLine.UnmatchedArgumentException e) {
-      String a = e.getUnmatched().isEmpty() ? "" : e.getUnmatched().get(0);
-      throw new IllegalArgumentException(a.startsWith("-")
-          ? "unknown option '" + a + "'"
-          : "unexpected argument '" + a + "' (options only; see the usage)");
-    } catch (CommandLine.ParameterException e) {
-      throw new IllegalArgumentException(e.getMessage());
-    }
-    if (cl.isUsageHelpRequested()) {
+    Args a = Args.parse(args);
+    if (a.help()) {
       System.out.println(USAGE);
       return null;
     }
-    if (cl.isVersionHelpRequested()) {
+    if (a.version()) {
       System.out.println("agent " + AgentState.VERSION + " (protocol " + AgentState.PROTOCOL
           + ")");
       return null;
     }
     Map<String, Object> overrides = new HashMap<>();
-    putIfSet(overrides, "auth_token_file", o.tokenFile);
-    putIfSet(overrides, "metrics", o.metrics);
-    putIfSet(overrides, "log_format", o.logFormat);
-    putIfSet(overrides, "log_level", o.logLevel);
-    if (!o.listen.isEmpty()) {
-      overrides.put("listen", o.listen);
+    putIfSet(overrides, "auth_token_file", a.values().get("--token-file"));
+    putIfSet(overrides, "metrics", a.values().get("--metrics"));
+    putIfSet(overrides, "log_format", a.values().get("--log-format"));
+    putIfSet(overrides, "log_level", a.values().get("--log-level"));
+    if (!a.listen().isEmpty()) {
+      overrides.put("listen", a.listen());
     }
-    return ConfigLoader.load(o.conf, System.getenv(), overrides);
+    String conf = a.values().get("--conf");
+    return ConfigLoader.load(conf == null ? null : Path.of(conf), System.getenv(), overrides);
   }
 
   private static void putIfSet(Map<String, Object> overrides, String key, String value) {

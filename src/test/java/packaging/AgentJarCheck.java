@@ -57,7 +57,7 @@ class AgentJarCheck {
       assertTrue(z.getEntry("protocol/Frames.class") != null, "no wire module in the jar");
       for (ZipEntry e : java.util.Collections.list(z.entries())) {
         String n = e.getName();
-        for (String left : List.of("client/", "cli/", "bench/", "org/jline/",
+        for (String left : List.of("client/", "cli/", "bench/", "org/jline/", "picocli/",
             "me/tongfei/", "kotlin/collections/", "kotlin/text/",
             "com/sun/jna/platform/win32/", "io/prometheus/metrics/expositionformats/generated/")) {
           assertFalse(n.startsWith(left), () -> "the agent jar holds " + n);
