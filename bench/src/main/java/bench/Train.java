@@ -66,6 +66,16 @@ public final class Train {
       }
     } finally {
       agent.destroyForcibly();
+      removeTree(dir);
+    }
+  }
+
+  /** Removes the training's folder, so that each build leaves nothing in the temporary folder. */
+  private static void removeTree(Path dir) throws java.io.IOException {
+    try (java.util.stream.Stream<Path> all = Files.walk(dir)) {
+      for (Path p : all.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(p);
+      }
     }
   }
 
