@@ -8,8 +8,8 @@ import java.util.Set;
 
 /**
  * The agent's command line, read by hand: eight options are not worth a parser library that the
- * class-data archive cannot hold (its class files are too old for it) and that costs a start about
- * 120 ms of class loading and reflection (BENCHMARKS.md, "The agent's command line").
+ * class-data archive cannot hold (its class files are too old for it) and that cost each start
+ * about 75 ms of class loading and reflection (BENCHMARKS.md, "The agent's command line").
  *
  * <p>An option's value is the next argument or follows an {@code =}; {@code --listen} may be
  * given more than once, the others at most once. A usage error is an IllegalArgumentException
