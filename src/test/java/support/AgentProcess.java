@@ -26,6 +26,8 @@ public final class AgentProcess implements AutoCloseable {
   private final List<String> log = new CopyOnWriteArrayList<>();
   private final CompletableFuture<Void> ready = new CompletableFuture<>();
   private final Path dir;
+  /** A folder {@link #start} made for the socket, removed again by {@link #close}. */
+  private Path ownDir;
 
   private AgentProcess(Process process, Path dir) {
     this.process = process;
@@ -38,7 +40,9 @@ public final class AgentProcess implements AutoCloseable {
     List<String> args = new ArrayList<>(List.of("--listen", "tcp://127.0.0.1:0", "--listen",
         "unix:" + dir.resolve("agent.sock")));
     args.addAll(List.of(extraArgs));
-    return launch(dir, args, java.util.Map.of());
+    AgentProcess a = launch(dir, args, java.util.Map.of());
+    a.ownDir = dir;
+    return a;
   }
 
   /** Starts the agent with exactly these arguments and environment additions. */
@@ -152,6 +156,27 @@ public final class AgentProcess implements AutoCloseable {
       if (!process.waitFor(10, TimeUnit.SECONDS)) {
         process.destroyForcibly();
       }
+    }
+    if (ownDir != null) {
+      removeTree(ownDir);
+    }
+  }
+
+  /**
+   * Removes the folder {@link #start} made (the socket, and whatever a test wrote beside it), so
+   * that test runs do not leave their folders behind. Best effort: what cannot go stays.
+   */
+  private static void removeTree(Path dir) {
+    try (java.util.stream.Stream<Path> all = Files.walk(dir)) {
+      for (Path p : all.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        try {
+          Files.deleteIfExists(p);
+        } catch (IOException e) {
+          // Left as it is.
+        }
+      }
+    } catch (IOException | java.io.UncheckedIOException e) {
+      // Left as it is.
     }
   }
 }
