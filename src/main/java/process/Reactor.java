@@ -48,17 +48,7 @@ final class Reactor {
   private long timerSeq;
 
   /** A delayed task; {@link #cancel} takes it back before it runs. */
-  static final class Timer implements Comparable<Timer> {
-    final long deadline;
-    final long seq;
-    final Runnable task;
-
-    Timer(long deadline, long seq, Runnable task) {
-      this.deadline = deadline;
-      this.seq = seq;
-      this.task = task;
-    }
-
+  record Timer(long deadline, long seq, Runnable task) implements Comparable<Timer> {
     @Override
     public int compareTo(Timer o) {
       int c = Long.compare(deadline, o.deadline);
@@ -174,12 +164,17 @@ final class Reactor {
   /** Runs {@code task} on the reactor thread after {@code delayMs}. */
   void schedule(long delayMs, Runnable task) {
     long deadline = System.nanoTime() + delayMs * 1_000_000;
-    execute(() -> timers.add(new Timer(deadline, timerSeq++, task)));
+    execute(() -> add(deadline, task));
   }
 
   /** {@link #schedule} on the reactor thread itself, with a handle to {@link #cancel} it. */
   Timer scheduleHere(long delayMs, Runnable task) {
-    Timer t = new Timer(System.nanoTime() + delayMs * 1_000_000, timerSeq++, task);
+    return add(System.nanoTime() + delayMs * 1_000_000, task);
+  }
+
+  /** On the reactor thread. */
+  private Timer add(long deadline, Runnable task) {
+    Timer t = new Timer(deadline, timerSeq++, task);
     timers.add(t);
     return t;
   }
@@ -198,7 +193,7 @@ final class Reactor {
       int timeout = -1;
       Timer next = timers.peek();
       if (next != null) {
-        long left = next.deadline - System.nanoTime();
+        long left = next.deadline() - System.nanoTime();
         timeout = left <= 0 ? 0 : (int) Math.max(1, (left + 999_999) / 1_000_000);
       }
       // Other threads write the wake-up descriptor only once this is false; tasks queued while
@@ -225,8 +220,8 @@ final class Reactor {
         safely(task);
       }
       long now = System.nanoTime();
-      while (!timers.isEmpty() && timers.peek().deadline - now <= 0) {
-        safely(timers.poll().task);
+      while (!timers.isEmpty() && timers.peek().deadline() - now <= 0) {
+        safely(timers.poll().task());
       }
     }
   }
