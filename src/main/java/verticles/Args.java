@@ -33,8 +33,8 @@ record Args(List<String> listen, Map<String, String> values, boolean help, boole
     boolean version = false;
     for (int i = 0; i < args.length; i++) {
       String arg = args[i];
-      int eq = arg.startsWith("--") ? arg.indexOf('=') : -1;
-      String name = eq > 0 ? arg.substring(0, eq) : arg;
+      String name = nameOf(arg);
+      int eq = name.length() < arg.length() ? name.length() : -1;
       if (FLAGS.contains(name)) {
         if (eq > 0) {
           throw new IllegalArgumentException(name + " takes no value");
@@ -67,8 +67,13 @@ record Args(List<String> listen, Map<String, String> values, boolean help, boole
 
   /** Whether {@code arg} names one of the options (so it cannot be the value before it). */
   private static boolean isOption(String arg) {
-    int eq = arg.startsWith("--") ? arg.indexOf('=') : -1;
-    String name = eq > 0 ? arg.substring(0, eq) : arg;
+    String name = nameOf(arg);
     return FLAGS.contains(name) || SINGLE.contains(name) || name.equals("--listen");
+  }
+
+  /** The option name in {@code arg}: all of it, or what comes before the {@code =} of a long one. */
+  private static String nameOf(String arg) {
+    int eq = arg.startsWith("--") ? arg.indexOf('=') : -1;
+    return eq > 0 ? arg.substring(0, eq) : arg;
   }
 }
