@@ -14,6 +14,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import process.ProcStat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -114,6 +115,74 @@ class ProcessTreeTest {
           && ProcessHandle.of(agent.pid()).orElseThrow().descendants().count() == 0,
           "zombies or descendants left");
       assertEquals(0, ProcessHandle.of(agent.pid()).orElseThrow().descendants().count());
+    }
+  }
+
+  /**
+   * A run answered at once whose child lives on, its output elsewhere: the child comes to the
+   * agent when the run's process exits, and is reaped when it exits in turn, long after the
+   * answer, with no run in flight to bring the agent to look.
+   */
+  @Test
+  void anOrphanThatOutlivesItsAnswerIsReapedWhenItExits() throws Exception {
+    try (AgentProcess agent = AgentProcess.start().awaitReady()) {
+      orphansOutliveTheirAnswersAndGo(agent);
+    }
+  }
+
+  /**
+   * Where the kernel has no pidfds (before Linux 5.3; here by a switch that stands in for such a
+   * kernel), one thread takes every exit: the runs' own, killed trees' and orphans'.
+   */
+  @Test
+  void withoutPidfdsOneThreadTakesEveryExit(@TempDir Path dir) throws Exception {
+    try (AgentProcess agent = AgentProcess.launch(dir, List.of("--listen",
+        "unix:" + dir.resolve("agent.sock")), java.util.Map.of("JAVA_TOOL_OPTIONS",
+        "-Dagent.pidfd=false")).awaitReady();
+        AgentConnection c = AgentConnection.open(agent.unix())) {
+      JsonObject r = c.call(new JsonObject().put("id", "r").put("type", "run")
+          .put("command", new JsonArray().add("true")));
+      assertEquals(0, r.getInteger("exit_code"), r::encode);
+      // With pidfds a run that leaves nothing behind never starts the waiting thread.
+      assertTrue(threadNames(agent.pid()).contains("process-reaper"),
+          () -> "no waiting thread: " + threadNames(agent.pid()));
+      JsonObject t = c.call(new JsonObject().put("id", "t").put("type", "run")
+          .put("command", new JsonArray().add("sh").add("-c").add("sleep 30 & sleep 30"))
+          .put("timeout_ms", 300));
+      assertEquals(124, t.getInteger("exit_code"), t::encode);
+      JsonObject k = c.call(new JsonObject().put("id", "k").put("type", "run")
+          .put("command", new JsonArray().add("sh").add("-c").add("kill -9 $$")));
+      assertEquals(137, k.getInteger("exit_code"), k::encode);
+      orphansOutliveTheirAnswersAndGo(agent);
+    }
+  }
+
+  private static List<String> threadNames(long pid) {
+    List<String> names = new ArrayList<>();
+    try (DirectoryStream<Path> tasks = Files.newDirectoryStream(Path.of("/proc/" + pid + "/task"))) {
+      for (Path t : tasks) {
+        names.add(Files.readString(t.resolve("comm")).strip());
+      }
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+    return names;
+  }
+
+  private static void orphansOutliveTheirAnswersAndGo(AgentProcess agent) throws Exception {
+    try (AgentConnection c = AgentConnection.open(agent.unix())) {
+      for (int i = 0; i < 20; i++) {
+        JsonObject r = c.call(new JsonObject().put("id", "o" + i).put("type", "run")
+            .put("command", new JsonArray().add("sh").add("-c")
+                .add("sleep 0.3 >/dev/null 2>&1 </dev/null &")));
+        assertEquals(0, r.getInteger("exit_code"), r::encode);
+      }
+      assertTrue(ProcessHandle.of(agent.pid()).orElseThrow().children().count() > 0,
+          "the sleeps were no longer running when their runs were answered");
+      await(() -> zombieChildren(agent.pid()).isEmpty()
+          && ProcessHandle.of(agent.pid()).orElseThrow().descendants().count() == 0,
+          "zombies or descendants left");
+      assertEquals(List.of(), zombieChildren(agent.pid()));
     }
   }
 
