@@ -115,6 +115,18 @@ public final class LibC {
   public static final long MS_NODEV = 4;
   public static final long MS_NOEXEC = 8;
 
+  static {
+    // JNA otherwise runs `/sbin/ldconfig -p` on first use to learn where libraries are: a
+    // program the guest's own files provide, run as the agent, and a JDK thread to wait for it,
+    // all on the first request. The C library needs no search (JNA opens the agent's own symbols
+    // for it); the standard folders are what a library loaded by name elsewhere needs.
+    if (System.getProperty("jna.platform.library.path") == null) {
+      String arch = ARM ? "aarch64-linux-gnu" : "x86_64-linux-gnu";
+      System.setProperty("jna.platform.library.path", String.join(java.io.File.pathSeparator,
+          "/usr/lib/" + arch, "/lib/" + arch, "/usr/lib64", "/lib64", "/usr/lib", "/lib"));
+    }
+  }
+
   private static final boolean AVAILABLE = bind(LibC.class);
 
   private LibC() {}

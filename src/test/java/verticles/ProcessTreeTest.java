@@ -157,6 +157,23 @@ class ProcessTreeTest {
     }
   }
 
+  /**
+   * The agent runs no program but those it is asked to: loading the C library does not start
+   * `ldconfig` (JNA's way to find libraries), which would leave the JDK's thread that waits for
+   * processes it starts itself.
+   */
+  @Test
+  void theAgentStartsNoProgramOfItsOwn() throws Exception {
+    try (AgentProcess agent = AgentProcess.start().awaitReady();
+        AgentConnection c = AgentConnection.open(agent.unix())) {
+      JsonObject r = c.call(new JsonObject().put("id", "r").put("type", "run")
+          .put("command", new JsonArray().add("true")));
+      assertEquals(0, r.getInteger("exit_code"), r::encode);
+      assertTrue(!threadNames(agent.pid()).contains("process reaper"),
+          () -> "the JVM started a process of its own: " + threadNames(agent.pid()));
+    }
+  }
+
   private static List<String> threadNames(long pid) {
     List<String> names = new ArrayList<>();
     try (DirectoryStream<Path> tasks = Files.newDirectoryStream(Path.of("/proc/" + pid + "/task"))) {
