@@ -131,6 +131,44 @@ class ProcessTreeTest {
   }
 
   /**
+   * A process whose parent exits while the run goes on comes to the agent, and is reaped when it
+   * exits, while the run that started it still runs: a long run (or a terminal session) whose
+   * subshells leave children could otherwise pile up zombies until it ends, each holding a pid
+   * its cell counts against `pids_max`.
+   */
+  @Test
+  void anOrphanIsReapedWhileItsRunGoesOn(@TempDir Path dir) throws Exception {
+    try (AgentProcess agent = AgentProcess.start().awaitReady();
+        AgentConnection c = AgentConnection.open(agent.unix())) {
+      String marker = "7.3" + ProcessHandle.current().pid();
+      // The subshell exits at once; its `sleep` comes to the agent and exits 0.2 s later; the run
+      // itself waits for a file that the test writes once it has seen the orphan reaped.
+      Path gate = dir.resolve("gate");
+      c.send(new JsonObject().put("id", "long").put("type", "run")
+          .put("command", new JsonArray().add("sh").add("-c")
+              .add("(sleep 0.2 >/dev/null 2>&1 </dev/null &); sleep " + marker
+                  + " & while [ ! -e " + gate + " ]; do sleep 0.05; done; kill $!")));
+      await(() -> !withArg(marker).isEmpty(), "the run did not start");
+      java.util.concurrent.atomic.AtomicLong adopted = new java.util.concurrent.atomic.AtomicLong();
+      await(() -> {
+        ProcessHandle.of(agent.pid()).orElseThrow().children()
+            .filter(p -> p.info().command().map(cmd -> cmd.endsWith("/sleep")).orElse(false))
+            .filter(p -> p.info().arguments().map(a -> a.length == 1 && a[0].equals("0.2"))
+                .orElse(false))
+            .forEach(p -> adopted.set(p.pid()));
+        return adopted.get() != 0;
+      }, "the subshell's sleep never came to the agent");
+      await(() -> !Files.exists(Path.of("/proc", Long.toString(adopted.get()))),
+          "the adopted sleep stayed (a zombie) while its run went on: "
+              + zombieChildren(agent.pid()));
+      assertTrue(!withArg(marker).isEmpty(), "the run ended before the orphan was reaped");
+      Files.writeString(gate, "");
+      JsonObject r = c.receive();
+      assertEquals("long", r.getString("id"), r::encode);
+    }
+  }
+
+  /**
    * Where the kernel has no pidfds (before Linux 5.3; here by a switch that stands in for such a
    * kernel), one thread takes every exit: the runs' own, killed trees' and orphans'.
    */
