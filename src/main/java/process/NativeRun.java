@@ -6,13 +6,12 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * A run on the native engine: its pipes are {@link Channel}s in the {@link Reactor}, its exit
- * comes from the {@link Reaper} (through a pidfd in the same reactor). No thread of its own.
+ * comes from the {@link Reaper}. No thread of its own.
  *
- * <p>Parts of the end come from different threads: the spawning thread has started reading the
- * pipes, the reactor has seen each of them end and has collected the exit code (or the reaper's
- * waiting thread has, while the agent has orphans). Each part is a bit set once; whichever thread
- * sets the last one completes {@link #done} where it is, so the common run (pipes ended by the
- * time it exited) costs no hand-off between them. Only a run
+ * <p>Three threads each bring a part of the end: the spawning thread has started reading the
+ * pipes, the reactor has seen each of them end, the reaper has collected the exit code. Each part
+ * is a bit set once; whichever thread sets the last one completes {@link #done} where it is, so
+ * the common run (pipes ended by the time it exited) costs no hand-off between them. Only a run
  * whose pipes outlive its exit (held open by something it left running) hands the reactor the
  * grace check, which reads its channels' state there.
  */
@@ -70,7 +69,7 @@ final class NativeRun extends RunProcess {
     return exitCode == null;
   }
 
-  /** On the reactor thread, or the reaper's. */
+  /** On the reaper thread. */
   private void exited(int code) {
     exitedAt = System.nanoTime();
     exitCode = code;

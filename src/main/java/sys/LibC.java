@@ -30,7 +30,6 @@ public final class LibC {
   public static final int EEXIST = 17;
   public static final int ENOTDIR = 20;
   public static final int EISDIR = 21;
-  public static final int EINVAL = 22;
   public static final int ENOSYS = 38;
   public static final int ENOTEMPTY = 39;
   public static final int ELOOP = 40;
@@ -101,15 +100,6 @@ public final class LibC {
 
   public static final int PR_SET_CHILD_SUBREAPER = 36;
   public static final int WNOHANG = 1;
-  public static final int WEXITED = 4;
-  public static final int WNOWAIT = 0x01000000;
-  public static final int P_ALL = 0;
-  public static final int P_PIDFD = 3;
-  /** syscall(2) number of pidfd_open(2): the same on every architecture. */
-  public static final long SYS_PIDFD_OPEN = 434;
-  /** siginfo_t's size; waitid(2) fills si_code at 8, si_pid at 16 and si_status at 24. */
-  public static final int SIGINFO_SIZE = 128;
-  private static final int CLD_EXITED = 1;
 
   public static final long MS_NOSUID = 2;
   public static final long MS_NODEV = 4;
@@ -158,18 +148,6 @@ public final class LibC {
   /** Decodes a wait status: the exit code, or 128 + N for a process killed by signal N. */
   public static int exitCode(int status) {
     return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f);
-  }
-
-  /**
-   * Decodes what waitid(2) wrote: the exit code, or 128 + N for a process killed by signal N; -1
-   * where it found no exited child (si_pid 0).
-   */
-  public static int exitCode(Pointer siginfo) {
-    if (siginfo.getInt(16) == 0) {
-      return -1;
-    }
-    int status = siginfo.getInt(24);
-    return siginfo.getInt(8) == CLD_EXITED ? status & 0xff : 128 + status;
   }
 
   /** A name or path as the C library takes it: UTF-8, NUL-terminated. */
@@ -255,11 +233,6 @@ public final class LibC {
   public static native int kill(int pid, int sig);
 
   public static native int waitpid(int pid, int[] status, int options);
-
-  public static native int waitid(int idtype, int id, Pointer info, int options);
-
-  /** syscall(2) with two arguments, as pidfd_open takes them (pid, flags). */
-  public static native long syscall(long number, long arg1, long arg2);
 
   public static native int prctl(int option, long arg2, long arg3, long arg4, long arg5);
 

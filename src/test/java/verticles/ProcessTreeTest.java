@@ -169,33 +169,6 @@ class ProcessTreeTest {
   }
 
   /**
-   * Where the kernel has no pidfds (before Linux 5.3; here by a switch that stands in for such a
-   * kernel), one thread takes every exit: the runs' own, killed trees' and orphans'.
-   */
-  @Test
-  void withoutPidfdsOneThreadTakesEveryExit(@TempDir Path dir) throws Exception {
-    try (AgentProcess agent = AgentProcess.launch(dir, List.of("--listen",
-        "unix:" + dir.resolve("agent.sock")), java.util.Map.of("JAVA_TOOL_OPTIONS",
-        "-Dagent.pidfd=false")).awaitReady();
-        AgentConnection c = AgentConnection.open(agent.unix())) {
-      JsonObject r = c.call(new JsonObject().put("id", "r").put("type", "run")
-          .put("command", new JsonArray().add("true")));
-      assertEquals(0, r.getInteger("exit_code"), r::encode);
-      // With pidfds a run that leaves nothing behind never starts the waiting thread.
-      assertTrue(threadNames(agent.pid()).contains("process-reaper"),
-          () -> "no waiting thread: " + threadNames(agent.pid()));
-      JsonObject t = c.call(new JsonObject().put("id", "t").put("type", "run")
-          .put("command", new JsonArray().add("sh").add("-c").add("sleep 30 & sleep 30"))
-          .put("timeout_ms", 300));
-      assertEquals(124, t.getInteger("exit_code"), t::encode);
-      JsonObject k = c.call(new JsonObject().put("id", "k").put("type", "run")
-          .put("command", new JsonArray().add("sh").add("-c").add("kill -9 $$")));
-      assertEquals(137, k.getInteger("exit_code"), k::encode);
-      orphansOutliveTheirAnswersAndGo(agent);
-    }
-  }
-
-  /**
    * The agent runs no program but those it is asked to: loading the C library does not start
    * `ldconfig` (JNA's way to find libraries), which would leave the JDK's thread that waits for
    * processes it starts itself.
