@@ -77,6 +77,34 @@ class AgentJarCheck {
     }
   }
 
+  /**
+   * The project's own classes concatenate strings with plain StringBuilder calls (the compiler's
+   * {@code -XDstringConcat=inline}): none bootstraps StringConcatFactory, which spins method
+   * handles at the first use of each concatenation, during start-up and a first request.
+   */
+  @Test
+  void ownClassesSpinNoMethodHandlesToConcatenate() throws Exception {
+    List<String> spinning = new ArrayList<>();
+    int own = 0;
+    try (ZipFile z = new ZipFile(JAR.toFile())) {
+      for (ZipEntry e : java.util.Collections.list(z.entries())) {
+        String n = e.getName();
+        if (!n.endsWith(".class") || !n.matches("(verticles|process|protocol|transport|stream|state|"
+            + "files|config|metrics|log|sys)/.*")) {
+          continue;
+        }
+        own++;
+        String text = new String(z.getInputStream(e).readAllBytes(),
+            StandardCharsets.ISO_8859_1);
+        if (text.contains("makeConcatWithConstants")) {
+          spinning.add(n);
+        }
+      }
+    }
+    assertTrue(own > 100, "only " + own + " of the agent's own classes found");
+    assertEquals(List.of(), spinning);
+  }
+
   /** The fallback engine's terminals go through pty4j, whose Kotlin and JNA parts were trimmed. */
   @Test
   void fallbackEngineRunsATerminalFromTheJar() throws Exception {
