@@ -27,6 +27,7 @@ import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import protocol.RequestType;
 import support.AgentProcess;
 
@@ -50,6 +51,9 @@ class MetricsTest {
   /** Scraped after everything closed. */
   private static Scrape done;
   private static Set<Integer> listeningWhileOn;
+  /** Where the agent's folder is made, for its socket and the files the requests write. */
+  @TempDir
+  static Path tmp;
 
   @BeforeAll
   static void traffic() throws Exception {
@@ -134,7 +138,7 @@ class MetricsTest {
       try (ServerSocket s = new ServerSocket(0)) {
         metricsPort = s.getLocalPort();
       }
-      Path dir = Files.createTempDirectory("metrics-" + TAG);
+      Path dir = Files.createTempDirectory(tmp, "metrics-" + TAG);
       AgentProcess a = AgentProcess.launch(dir, List.of("--listen", "tcp://127.0.0.1:0",
           "--listen", "unix:" + dir.resolve("agent.sock"), "--metrics",
           "127.0.0.1:" + metricsPort), Map.of("AGENT_MAX_REQUESTS_PER_CONNECTION", "1"));

@@ -18,6 +18,7 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 import support.AgentProcess;
 import support.Poll;
 
@@ -28,9 +29,12 @@ import support.Poll;
  */
 @Timeout(value = 180, unit = TimeUnit.SECONDS)
 class TransportTest {
+  /** A folder for each agent a test starts, for its socket. */
+  @TempDir
+  Path tmp;
 
-  static AgentProcess agent(Map<String, String> env) throws Exception {
-    Path dir = Files.createTempDirectory("transport");
+  AgentProcess agent(Map<String, String> env) throws Exception {
+    Path dir = Files.createTempDirectory(tmp, "transport");
     return AgentProcess.launch(dir, List.of("--listen", "tcp://127.0.0.1:0", "--listen",
         "unix:" + dir.resolve("agent.sock")), env).awaitReady();
   }

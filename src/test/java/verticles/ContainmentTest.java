@@ -14,6 +14,7 @@ import java.util.function.BooleanSupplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import process.ProcStat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -28,6 +29,10 @@ import support.AgentProcess;
  */
 class ContainmentTest {
   private static final long BOUND_MS = 30_000;
+
+  /** A folder for each agent a test starts, for its socket. */
+  @TempDir
+  Path tmp;
 
   /** A run whose tree escapes it in every way a careless command does. */
   private static JsonObject escapees(String id, String marker) {
@@ -46,17 +51,17 @@ class ContainmentTest {
     return new JsonObject().put("id", id).put("type", "run").put("command", cmd);
   }
 
-  private static AgentProcess agent(Map<String, String> env) throws Exception {
-    Path dir = Files.createTempDirectory("containment");
+  private AgentProcess agent(Map<String, String> env) throws Exception {
+    Path dir = Files.createTempDirectory(tmp, "containment");
     return AgentProcess.launch(dir, List.of("--listen", "unix:" + dir.resolve("agent.sock"),
         "--log-level", "debug"), env).awaitReady();
   }
 
-  private static AgentProcess cgroupAgent(String pidsMax) throws Exception {
+  private AgentProcess cgroupAgent(String pidsMax) throws Exception {
     return agent(Map.of("AGENT_PIDS_MAX", pidsMax));
   }
 
-  private static AgentProcess procAgent() throws Exception {
+  private AgentProcess procAgent() throws Exception {
     return agent(Map.of("AGENT_CGROUPS", "off"));
   }
 
@@ -299,7 +304,7 @@ class ContainmentTest {
   void whereCgroupV2IsNotMountedTheAgentMountsItAndUsesIt() throws Exception {
     // A mount namespace of its own, where an empty tmpfs hides the host's cgroup mounts.
     String marker = "68." + ProcessHandle.current().pid();
-    Path dir = Files.createTempDirectory("containment");
+    Path dir = Files.createTempDirectory(tmp, "containment");
     List<String> wrapper = List.of("unshare", "--mount", "--propagation", "private", "sh", "-c",
         "mount -t tmpfs none /sys/fs/cgroup && exec \"$@\"", "sh");
     try (AgentProcess agent = AgentProcess.launchWrapped(dir, wrapper, List.of("--listen",

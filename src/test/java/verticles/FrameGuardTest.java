@@ -23,6 +23,7 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 import support.AgentProcess;
 import support.Poll;
 
@@ -36,8 +37,12 @@ class FrameGuardTest {
   private static final String BIN_AGENT_HEAP = "-XX:+UseSerialGC -Xms8m -Xmx192m"
       + " -XX:MaxMetaspaceSize=96m -XX:+ExitOnOutOfMemoryError";
 
-  private static AgentProcess agent(Map<String, String> env, String... extra) throws Exception {
-    Path dir = Files.createTempDirectory("frames");
+  /** A folder for each agent a test starts, for its socket. */
+  @TempDir
+  Path tmp;
+
+  private AgentProcess agent(Map<String, String> env, String... extra) throws Exception {
+    Path dir = Files.createTempDirectory(tmp, "frames");
     List<String> args = new ArrayList<>(List.of("--listen", "tcp://127.0.0.1:0", "--listen",
         "unix:" + dir.resolve("agent.sock")));
     args.addAll(List.of(extra));
@@ -260,7 +265,7 @@ class FrameGuardTest {
   @Test
   void aGuardedTcpListenerClosesSilentAndUnauthorizedConnections() throws Exception {
     String token = "frame-guard-token";
-    Path dir = Files.createTempDirectory("frames");
+    Path dir = Files.createTempDirectory(tmp, "frames");
     try (AgentProcess a = AgentProcess.launch(dir, List.of("--listen", "tcp://0.0.0.0:0"),
         Map.of("AGENT_AUTH_TOKEN", token, "AGENT_FRAME_TIMEOUT_MS", "1000")).awaitReady()) {
       String where = "tcp://127.0.0.1:" + URI.create(a.tcp()).getPort();

@@ -14,6 +14,7 @@ import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import support.AgentProcess;
@@ -28,9 +29,12 @@ import support.Procs;
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class HostNotReadingTest {
+  /** A folder for each agent a test starts, for its socket. */
+  @TempDir
+  Path tmp;
 
-  private static AgentProcess agent(Map<String, String> env) throws Exception {
-    Path dir = Files.createTempDirectory("not-reading");
+  private AgentProcess agent(Map<String, String> env) throws Exception {
+    Path dir = Files.createTempDirectory(tmp, "not-reading");
     return AgentProcess.launch(dir, List.of("--listen", "tcp://127.0.0.1:0", "--listen",
         "unix:" + dir.resolve("agent.sock")), env).awaitReady();
   }
@@ -105,7 +109,7 @@ class HostNotReadingTest {
    * A host asks for about 28 MB of answers (more than the sockets hold) and never reads: the
    * agent, configured by {@code env}, gives up on it for {@code reason} and lets its work go.
    */
-  private static void lettingGo(String transport, Map<String, String> env, String reason)
+  private void lettingGo(String transport, Map<String, String> env, String reason)
       throws Exception {
     try (AgentProcess agent = agent(env)) {
       Path file = agent.dir().resolve("half-a-mebibyte");

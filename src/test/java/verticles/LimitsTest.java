@@ -11,12 +11,17 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import support.AgentProcess;
 
 /** Each limit of protocol.md §2.5 answers Busy at once and disturbs nothing else. */
 class LimitsTest {
-  private static AgentProcess agentWith(Map<String, String> env) throws Exception {
-    Path dir = Files.createTempDirectory("limits");
+  /** A folder for each agent a test starts, for its socket. */
+  @TempDir
+  Path tmp;
+
+  private AgentProcess agentWith(Map<String, String> env) throws Exception {
+    Path dir = Files.createTempDirectory(tmp, "limits");
     return AgentProcess.launch(dir, List.of("--listen", "tcp://127.0.0.1:0", "--listen",
         "unix:" + dir.resolve("agent.sock")), env).awaitReady();
   }

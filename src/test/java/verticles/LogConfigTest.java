@@ -23,6 +23,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 import support.AgentProcess;
 
 /**
@@ -34,8 +35,12 @@ import support.AgentProcess;
 class LogConfigTest {
   private static final Set<String> LEVELS = Set.of("error", "warn", "info", "debug");
 
+  /** The folders for the configuration files and the refused agents' sockets. */
+  @TempDir
+  Path tmp;
+
   @Test
-  void jsonLogIsOneObjectPerLineAndNeverCarriesBodies() throws Exception {
+  void jsonLogIsOneObjectPerLineAndNeverCarriesBodies(@TempDir Path dir) throws Exception {
     String tag = UUID.randomUUID().toString();
     String content = "file-content-" + tag;
     String argument = "run-argument-" + tag;
@@ -46,7 +51,6 @@ class LogConfigTest {
       secrets.add(Base64.getEncoder().encodeToString(s.getBytes(StandardCharsets.UTF_8)));
     }
 
-    Path dir = Files.createTempDirectory("json-log");
     String unix = "unix:" + dir.resolve("agent.sock");
     try (AgentProcess agent = AgentProcess.launch(dir, List.of("--listen", unix, "--listen",
         "tcp://127.0.0.1:0", "--log-format", "json", "--log-level", "debug"), Map.of())) {
@@ -161,8 +165,7 @@ class LogConfigTest {
    * and AGENT_JAVA_OPTS, and a cluster may add variables of its own.
    */
   @Test
-  void otherAgentVariablesAreNotConfiguration() throws Exception {
-    Path dir = Files.createTempDirectory("env");
+  void otherAgentVariablesAreNotConfiguration(@TempDir Path dir) throws Exception {
     String unix = "unix:" + dir.resolve("agent.sock");
     try (AgentProcess agent = AgentProcess.launch(dir, List.of("--listen", unix),
         Map.of("AGENT_JAVA_OPTS", "-Xmx1g", "AGENT_NOT_A_KEY", "1")).awaitReady();
@@ -171,17 +174,17 @@ class LogConfigTest {
     }
   }
 
-  private static List<String> conf(JsonObject config) throws Exception {
-    Path dir = Files.createTempDirectory("conf");
+  private List<String> conf(JsonObject config) throws Exception {
+    Path dir = Files.createTempDirectory(tmp, "conf");
     Path file = dir.resolve("agent.json");
     Files.writeString(file, config.encodePrettily());
     return List.of("--conf", file.toString());
   }
 
   /** Starts the agent, expects it to exit with {@code code} and to name the key on stderr. */
-  private static void assertRefused(List<String> args, Map<String, String> env, int code,
+  private void assertRefused(List<String> args, Map<String, String> env, int code,
       String key) throws Exception {
-    Path dir = Files.createTempDirectory("refused");
+    Path dir = Files.createTempDirectory(tmp, "refused");
     try (AgentProcess agent = AgentProcess.launch(dir, args, env)) {
       int exit = agent.awaitExit(20);
       assertNotEquals(0, exit);

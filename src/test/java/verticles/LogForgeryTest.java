@@ -14,6 +14,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 import support.AgentProcess;
 
 /**
@@ -34,6 +35,10 @@ class LogForgeryTest {
       "\u001b[2Jx\u0000\u0007\t\"quoted\" back\\slash=eq");
   private static final Pattern TEXT_LINE = Pattern.compile("\\d{4}-\\d\\d-\\d\\dT[0-9:.]+Z "
       + "(ERROR|WARN|INFO|DEBUG) [^ \"=\\\\]+( [^ \"=\\\\]+=([^ \"=\\\\]+|\"([^\"\\\\]|\\\\.)*\"))*");
+
+  /** A folder for each agent a test starts, for its socket. */
+  @TempDir
+  Path tmp;
 
   @Test
   void forgedIdsStayInsideTheirTextLine() throws Exception {
@@ -67,8 +72,8 @@ class LogForgeryTest {
     }
   }
 
-  private static AgentProcess start(String format) throws Exception {
-    Path dir = Files.createTempDirectory("forgery");
+  private AgentProcess start(String format) throws Exception {
+    Path dir = Files.createTempDirectory(tmp, "forgery");
     AgentProcess agent = AgentProcess.launch(dir, List.of("--listen", "tcp://127.0.0.1:0",
         "--listen", "unix:" + dir.resolve("agent.sock"), "--log-format", format,
         "--log-level", "debug"), Map.of());

@@ -21,6 +21,7 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import support.AgentProcess;
@@ -37,8 +38,12 @@ class MemoryBudgetTest {
   private static final Map<String, String> AGENT_HEAP = Map.of("JAVA_TOOL_OPTIONS",
       "-XX:+UseSerialGC -Xmx192m -XX:+ExitOnOutOfMemoryError");
 
-  private static AgentProcess agent(Map<String, String> extra) throws Exception {
-    Path dir = Files.createTempDirectory("budget");
+  /** A folder for each agent a test starts, for its socket. */
+  @TempDir
+  Path tmp;
+
+  private AgentProcess agent(Map<String, String> extra) throws Exception {
+    Path dir = Files.createTempDirectory(tmp, "budget");
     Map<String, String> env = new java.util.HashMap<>(AGENT_HEAP);
     env.putAll(extra);
     return AgentProcess.launch(dir, List.of("--listen", "tcp://127.0.0.1:0", "--listen",

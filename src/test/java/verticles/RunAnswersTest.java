@@ -20,6 +20,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 import support.AgentProcess;
 import support.Poll;
 
@@ -36,6 +37,10 @@ class RunAnswersTest {
   private static final Pattern ANSWERED = Pattern.compile(
       "agent_requests_total\\{([^}]*)} (\\S+)");
   private static final HttpClient HTTP = HttpClient.newHttpClient();
+
+  /** A folder for each agent a test starts, for its socket. */
+  @TempDir
+  Path tmp;
 
   @Test
   void runsWhoseConnectionClosesWhileTheyStartAreAnsweredOnce() throws Exception {
@@ -106,12 +111,12 @@ class RunAnswersTest {
     }
   }
 
-  private static AgentProcess startWithMetrics(int[] port) throws Exception {
+  private AgentProcess startWithMetrics(int[] port) throws Exception {
     for (int attempt = 1; ; attempt++) {
       try (ServerSocket s = new ServerSocket(0)) {
         port[0] = s.getLocalPort();
       }
-      Path dir = Files.createTempDirectory("run-answers");
+      Path dir = Files.createTempDirectory(tmp, "run-answers");
       AgentProcess a = AgentProcess.launch(dir, List.of("--listen", "tcp://127.0.0.1:0",
           "--listen", "unix:" + dir.resolve("agent.sock"), "--metrics", "127.0.0.1:" + port[0]),
           Map.of("AGENT_MAX_RUNS", Integer.toString(MAX_RUNS)));
