@@ -225,8 +225,7 @@ class AgentCtlTest {
   }
 
   @Test
-  void tokenIsSentAndARefusalIsReported() throws Exception {
-    Path dir = Files.createTempDirectory("agent-token");
+  void tokenIsSentAndARefusalIsReported(@TempDir Path dir) throws Exception {
     try (AgentProcess guarded = AgentProcess.launch(dir, List.of("--listen", "tcp://127.0.0.1:0"),
         Map.of("AGENT_AUTH_TOKEN", "s3cret")).awaitReady()) {
       Ctl.Result without = Ctl.run(guarded.tcp(), null, "ping");

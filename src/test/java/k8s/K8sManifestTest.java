@@ -33,6 +33,7 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 import org.yaml.snakeyaml.LoaderOptions;
 import org.yaml.snakeyaml.Yaml;
 import org.yaml.snakeyaml.constructor.SafeConstructor;
@@ -67,7 +68,7 @@ class K8sManifestTest {
 
   @BeforeAll
   @SuppressWarnings("unchecked")
-  static void load() throws Exception {
+  static void load(@TempDir Path tmp) throws Exception {
     Yaml yaml = new Yaml(new SafeConstructor(new LoaderOptions()));
     List<Path> files;
     try (Stream<Path> s = Files.list(ROOT.resolve("k8s-dev"))) {
@@ -97,7 +98,7 @@ class K8sManifestTest {
     configJson = (String) map(configMap, "data").get(configFileItem().get("key"));
     assertNotNull(configJson, "the ConfigMap has no entry for the mounted config file");
     token = secretValue((String) map(tokenEnv(), "valueFrom", "secretKeyRef").get("key"));
-    Path file = Files.createTempDirectory("k8s-conf").resolve("agent.json");
+    Path file = tmp.resolve("agent.json");
     Files.writeString(file, configJson);
     config = ConfigLoader.load(file, Map.of(TOKEN_VARIABLE, token), Map.of());
     agentPort = Address.listen(config.listen().get(0)).port();
@@ -259,7 +260,7 @@ class K8sManifestTest {
 
   /** The agent, started as the Deployment starts it, answers with the Secret's token. */
   @Test
-  void theAgentStartsWithTheManifestsFlagsConfigAndToken() throws Exception {
+  void theAgentStartsWithTheManifestsFlagsConfigAndToken(@TempDir Path dir) throws Exception {
     List<String> cmd = command();
     List<String> run = new ArrayList<>();
     run.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
@@ -269,7 +270,6 @@ class K8sManifestTest {
     String cp = System.getProperty("surefire.test.class.path");
     run.addAll(List.of("-cp", cp != null && !cp.isBlank() ? cp
         : System.getProperty("java.class.path"), "verticles.Main"));
-    Path dir = Files.createTempDirectory("k8s-agent");
     Path conf = dir.resolve("agent.json");
     Files.writeString(conf, configJson);
     int freeMetrics;

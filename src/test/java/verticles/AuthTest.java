@@ -17,6 +17,7 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 import support.AgentProcess;
 
 /** A TCP listener that others can reach needs a token, and then every request carries it. */
@@ -25,8 +26,7 @@ class AuthTest {
   private static final String TOKEN = "s3cret-token-\u00e9";
 
   @Test
-  void nonLoopbackTcpWithoutATokenRefusesToStart() throws Exception {
-    Path dir = Files.createTempDirectory("auth-agent");
+  void nonLoopbackTcpWithoutATokenRefusesToStart(@TempDir Path dir) throws Exception {
     try (AgentProcess agent = AgentProcess.launch(dir, List.of("--listen", "tcp://0.0.0.0:0"),
         Map.of())) {
       assertEquals(2, agent.awaitExit(20));
@@ -37,8 +37,7 @@ class AuthTest {
   }
 
   @Test
-  void everyRequestMustCarryTheToken() throws Exception {
-    Path dir = Files.createTempDirectory("auth-agent");
+  void everyRequestMustCarryTheToken(@TempDir Path dir) throws Exception {
     try (AgentProcess agent = AgentProcess.launch(dir, List.of("--listen", "tcp://0.0.0.0:0"),
         Map.of("AGENT_AUTH_TOKEN", TOKEN)).awaitReady()) {
       String bound = agent.tcp();

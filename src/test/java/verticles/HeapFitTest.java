@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import client.AgentConnection;
 import io.vertx.core.json.JsonObject;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -14,6 +13,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 import support.AgentProcess;
 
 /**
@@ -27,8 +27,7 @@ class HeapFitTest {
       "-XX:+UseSerialGC -Xmx192m");
 
   @Test
-  void theDefaultsFitTheHeapOfBinAgent() throws Exception {
-    Path dir = Files.createTempDirectory("heap");
+  void theDefaultsFitTheHeapOfBinAgent(@TempDir Path dir) throws Exception {
     try (AgentProcess agent = AgentProcess.launch(dir, List.of("--listen",
         "unix:" + dir.resolve("agent.sock")), AGENT_HEAP).awaitReady()) {
       Matcher m = agent.log().stream().map(Pattern.compile(
@@ -63,8 +62,7 @@ class HeapFitTest {
   }
 
   @Test
-  void theShippedConfigurationStartsUnderBinAgentsHeap() throws Exception {
-    Path dir = Files.createTempDirectory("heap");
+  void theShippedConfigurationStartsUnderBinAgentsHeap(@TempDir Path dir) throws Exception {
     try (AgentProcess agent = AgentProcess.launch(dir, List.of("--conf", "conf/agent.json",
         "--listen", "unix:" + dir.resolve("agent.sock")), AGENT_HEAP).awaitReady();
         AgentConnection c = AgentConnection.open(agent.unix())) {
@@ -74,8 +72,7 @@ class HeapFitTest {
   }
 
   @Test
-  void anExplicitValueThatCannotFitIsRefused() throws Exception {
-    Path dir = Files.createTempDirectory("heap");
+  void anExplicitValueThatCannotFitIsRefused(@TempDir Path dir) throws Exception {
     Map<String, String> env = new java.util.HashMap<>(AGENT_HEAP);
     env.put("AGENT_RUN_OUTPUT_BUDGET_BYTES", Long.toString(1L << 30));
     try (AgentProcess agent = AgentProcess.launch(dir, List.of("--listen",

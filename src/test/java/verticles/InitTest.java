@@ -6,13 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import client.AgentConnection;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import support.AgentProcess;
 
 /**
@@ -24,8 +24,7 @@ class InitTest {
   private AgentProcess agent;
 
   @Test
-  void asPid1TheAgentReapsEveryOrphanAndStopsOnSigterm() throws Exception {
-    Path dir = Files.createTempDirectory("init");
+  void asPid1TheAgentReapsEveryOrphanAndStopsOnSigterm(@TempDir Path dir) throws Exception {
     List<String> args = new ArrayList<>(List.of("--listen", "unix:" + dir.resolve("agent.sock")));
     agent = AgentProcess.launchWrapped(dir,
         List.of("unshare", "--pid", "--kill-child", "--mount-proc"), args, Map.of()).awaitReady();

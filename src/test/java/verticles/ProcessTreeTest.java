@@ -78,8 +78,7 @@ class ProcessTreeTest {
   }
 
   @Test
-  void commandsDoNotInheritTheAgentsToken() throws Exception {
-    java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("secret");
+  void commandsDoNotInheritTheAgentsToken(@TempDir Path dir) throws Exception {
     try (AgentProcess agent = AgentProcess.launch(dir, List.of("--listen",
             "unix:" + dir.resolve("agent.sock")), java.util.Map.of("AGENT_AUTH_TOKEN", "s3cret"))
         .awaitReady();

@@ -26,6 +26,7 @@ import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
 import process.ProcStat;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -243,8 +244,7 @@ class RunAdditionsTest {
   }
 
   @Test
-  void defaultCapComesFromTheConfiguration() throws Exception {
-    Path dir = Files.createTempDirectory("agent-run-cap");
+  void defaultCapComesFromTheConfiguration(@TempDir Path dir) throws Exception {
     try (AgentProcess small = AgentProcess.launch(dir, List.of("--listen", "tcp://127.0.0.1:0"),
         Map.of("AGENT_RUN_MAX_OUTPUT_BYTES", "1000")).awaitReady();
         AgentConnection c = AgentConnection.open(small.tcp())) {

@@ -7,11 +7,11 @@ import static verticles.ProtocolSupport.req;
 import client.AgentConnection;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import support.AgentProcess;
 
 /**
@@ -21,8 +21,7 @@ import support.AgentProcess;
  */
 class RunAnswerBudgetTest {
   @Test
-  void theBudgetComesBackOnceEachAnswerIsFramed() throws Exception {
-    Path dir = Files.createTempDirectory("run-answer-budget");
+  void theBudgetComesBackOnceEachAnswerIsFramed(@TempDir Path dir) throws Exception {
     try (AgentProcess agent = AgentProcess.launch(dir, List.of("--listen", "tcp://127.0.0.1:0",
         "--listen", "unix:" + dir.resolve("agent.sock")),
         Map.of("AGENT_RUN_OUTPUT_BUDGET_BYTES", Integer.toString(1 << 20))).awaitReady()) {

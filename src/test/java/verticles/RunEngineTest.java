@@ -17,6 +17,7 @@ import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
 import process.ProcStat;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -195,8 +196,8 @@ class RunEngineTest {
   }
 
   @Test
-  void shellsAndRunsStartWithDefaultSignalsWhateverTheAgentWasStartedWith() throws Exception {
-    Path dir = Files.createTempDirectory("agent-nohup");
+  void shellsAndRunsStartWithDefaultSignalsWhateverTheAgentWasStartedWith(@TempDir Path dir)
+      throws Exception {
     // Started as `nohup` starts it: SIGHUP ignored in the agent itself.
     try (AgentProcess a = AgentProcess.launchWrapped(dir, List.of("nohup"),
         List.of("--listen", "tcp://127.0.0.1:0"), Map.of())) {

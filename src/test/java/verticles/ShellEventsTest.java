@@ -30,6 +30,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
 import process.ProcStat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -264,8 +265,8 @@ class ShellEventsTest {
   }
 
   @Test
-  void shellRunsInTheGivenCwd() throws Exception {
-    Path dir = Files.createTempDirectory("shell cwd");
+  void shellRunsInTheGivenCwd(@TempDir Path tmp) throws Exception {
+    Path dir = Files.createDirectory(tmp.resolve("shell cwd"));
     try (Host h = Host.open(agent.unix())) {
       String sid = h.startShell(Host.shell("w", "/bin/sh", "-c", "pwd").put("cwd",
           dir.toString()));

@@ -11,6 +11,7 @@ import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import process.ProcStat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -34,8 +35,7 @@ class ShellFloodTest {
   static AgentProcess agent;
 
   @BeforeEach
-  void start() throws Exception {
-    Path dir = Files.createTempDirectory("agent-test");
+  void start(@TempDir Path dir) throws Exception {
     agent = AgentProcess.launch(dir, List.of("--listen", "tcp://127.0.0.1:0", "--listen",
         "unix:" + dir.resolve("agent.sock")), Map.of("JAVA_TOOL_OPTIONS",
             "-XX:+UseSerialGC -Xms8m -Xmx192m -XX:+ExitOnOutOfMemoryError")).awaitReady();

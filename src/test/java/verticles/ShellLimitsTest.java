@@ -7,7 +7,6 @@ import static verticles.ShellEventsTest.HANG;
 import static verticles.ShellEventsTest.poll;
 
 import io.vertx.core.json.JsonObject;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -16,6 +15,7 @@ import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import support.AgentProcess;
 import verticles.ShellEventsTest.Host;
 import verticles.ShellEventsTest.Output;
@@ -31,8 +31,7 @@ class ShellLimitsTest {
   static AgentProcess agent;
 
   @BeforeAll
-  static void start() throws Exception {
-    Path dir = Files.createTempDirectory("agent-test");
+  static void start(@TempDir Path dir) throws Exception {
     agent = AgentProcess.launch(dir, List.of("--listen", "tcp://127.0.0.1:0", "--listen",
         "unix:" + dir.resolve("agent.sock")), Map.of(
             "AGENT_SHELL_BACKLOG_BYTES", Integer.toString(BACKLOG),

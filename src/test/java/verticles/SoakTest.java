@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.util.Base64;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import support.AgentProcess;
 
 /**
@@ -26,9 +27,8 @@ class SoakTest {
   static final int FD_SLACK = 4;
 
   @Test
-  void mixedRequestsLeakNothing() throws Exception {
+  void mixedRequestsLeakNothing(@TempDir Path dir) throws Exception {
     try (AgentProcess agent = AgentProcess.start().awaitReady()) {
-      Path dir = Files.createTempDirectory("soak");
       mix(agent, dir, 600);
       long threads = count("/proc/" + agent.pid() + "/task");
       long fds = count("/proc/" + agent.pid() + "/fd");

@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import support.AgentProcess;
 import sys.LibC;
 
@@ -27,8 +28,8 @@ class StuckFileSystemTest {
   private static final int STUCK = 8;
 
   @Test
-  void aStuckFileSystemStopsNoRunAndEveryStuckRequestIsAnsweredWhenItGoes() throws Exception {
-    Path dir = Files.createTempDirectory("stuck-fs");
+  void aStuckFileSystemStopsNoRunAndEveryStuckRequestIsAnsweredWhenItGoes(@TempDir Path dir)
+      throws Exception {
     Path mnt = Files.createDirectory(dir.resolve("mnt"));
     int fuse = LibC.openat(LibC.AT_FDCWD, LibC.c("/dev/fuse"), LibC.O_RDWR | LibC.O_CLOEXEC, 0);
     assertTrue(fuse >= 0, () -> "/dev/fuse: " + LibC.strerror(LibC.errno()));

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.net.ServerSocket;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -13,6 +12,7 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 import support.AgentProcess;
 import transport.sock.Sockets;
 
@@ -38,10 +38,9 @@ class VsockTest {
   }
 
   @Test
-  void listensOnVsockAndASecondAgentOnThePortFails() throws Exception {
+  void listensOnVsockAndASecondAgentOnThePortFails(@TempDir Path dir) throws Exception {
     int port = freeVsockPort();
     String address = "vsock://any:" + port;
-    Path dir = Files.createTempDirectory("vsock-agent");
     try (AgentProcess first = AgentProcess.launch(dir, List.of("--listen", address), Map.of())) {
       first.awaitReady();
       assertTrue(first.log().stream().anyMatch(l -> l.contains("listening address=" + address)),
