@@ -14,9 +14,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
 import support.SharedAgent;
 
 /**
@@ -42,12 +42,9 @@ class FuzzTest {
 
   @RegisterExtension
   static final SharedAgent agent = new SharedAgent();
+  /** Where the generated file requests point, removed with what they made after the class. */
+  @TempDir
   static Path sandbox;
-
-  @BeforeAll
-  static void start() throws Exception {
-    sandbox = Files.createTempDirectory("fuzz");
-  }
 
   @Test
   void everyGeneratedFrameGetsOneWellFormedAnswer() throws Exception {

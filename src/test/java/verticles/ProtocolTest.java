@@ -27,15 +27,14 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Base64;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import support.AgentProcess;
@@ -53,20 +52,16 @@ class ProtocolTest {
   static Path work;
 
   @BeforeAll
-  static void start() throws Exception {
-    Path dir = Files.createTempDirectory("proto-agent");
+  static void start(@TempDir Path dir, @TempDir Path files) throws Exception {
     agent = AgentProcess.launch(dir, List.of("--listen", "tcp://127.0.0.1:0", "--listen",
             "unix:" + dir.resolve("agent.sock")),
         Map.of("PROTO_AGENT_MARKER", "from-agent", "PROTO_OVERRIDE", "agent")).awaitReady();
-    work = Files.createTempDirectory("proto-files").toRealPath();
+    work = files.toRealPath();
   }
 
   @AfterAll
   static void stop() throws Exception {
     agent.close();
-    try (Stream<Path> all = Files.walk(work)) {
-      all.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-    }
   }
 
   static AgentConnection open(String transport) throws Exception {
