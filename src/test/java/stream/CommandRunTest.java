@@ -20,6 +20,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 import process.Containment;
 import process.OutputBudget;
 import protocol.Errors;
@@ -41,6 +42,10 @@ import support.Poll;
 class CommandRunTest {
   /** Bounds that only catch hangs. */
   private static final long WAIT_S = 60;
+
+  /** The folder where a case writes its pid files. */
+  @TempDir
+  Path tmp;
 
   @Test
   void aCapturedRunAnswersOnceWithItsOutputAndExitCode() throws Exception {
@@ -77,11 +82,15 @@ class CommandRunTest {
     inOwnJvm("connectionClosed");
   }
 
-  private static void inOwnJvm(String name) throws Exception {
-    support.OwnJvm.run(Cases.class, 2 * WAIT_S, "case " + name + " passed", name);
+  private void inOwnJvm(String name) throws Exception {
+    support.OwnJvm.run(Cases.class, 2 * WAIT_S, "case " + name + " passed", name,
+        tmp.toString());
   }
 
-  /** The cases, each run by {@link #main} in a JVM that serves only it. */
+  /**
+   * The cases, each run by {@link #main} in a JVM that serves only it, with the case's name and
+   * the folder for its files.
+   */
   static final class Cases {
     private static final ScheduledExecutorService LOOP =
         Executors.newSingleThreadScheduledExecutor(r -> {
@@ -101,6 +110,9 @@ class CommandRunTest {
     /** While set (read and written on the loop), acknowledgements wait in {@link #HELD}. */
     private static boolean holdAcks;
     private static final List<Runnable> HELD = new ArrayList<>();
+
+    /** Where the case writes its pid files. */
+    private static Path dir;
 
     /**
      * Records each frame and acknowledges it on the loop, as a connection does once written, or
@@ -133,6 +145,7 @@ class CommandRunTest {
     public static void main(String[] args) throws Exception {
       // This JVM is not the agent: its processes are tracked by tag, not in cgroups of its own.
       Containment.configure(false, 0);
+      dir = Path.of(args[1]);
       switch (args[0]) {
         case "captured" -> captured();
         case "capped" -> capped();
@@ -245,7 +258,7 @@ class CommandRunTest {
     }
 
     private static Path pidFile() throws Exception {
-      Path pidFile = Files.createTempFile("run", ".pid");
+      Path pidFile = Files.createTempFile(dir, "run", ".pid");
       Files.delete(pidFile);
       return pidFile;
     }

@@ -20,6 +20,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 import process.Containment;
 import protocol.Request;
 import protocol.Response;
@@ -43,11 +44,11 @@ class RunInstancesTest {
   private static final long WAIT_S = 60;
 
   @Test
-  void instancesShareTheOutputBudgetAndAllStop() throws Exception {
-    support.OwnJvm.run(Cases.class, 2 * WAIT_S, "case passed");
+  void instancesShareTheOutputBudgetAndAllStop(@TempDir Path dir) throws Exception {
+    support.OwnJvm.run(Cases.class, 2 * WAIT_S, "case passed", dir.toString());
   }
 
-  /** The case, run by {@link #main} in a JVM that serves only it. */
+  /** The case, run by {@link #main} in a JVM that serves only it, in the folder it is given. */
   static final class Cases {
     private static final long MIB = 1 << 20;
     /** What each run writes: together more than the budget, each alone within it. */
@@ -58,7 +59,7 @@ class RunInstancesTest {
     public static void main(String[] args) {
       int status = 1;
       try {
-        check();
+        check(Path.of(args[0]));
         System.out.println("case passed");
         status = 0;
       } catch (Throwable t) {
@@ -68,7 +69,7 @@ class RunInstancesTest {
       System.exit(status);
     }
 
-    private static void check() throws Exception {
+    private static void check(Path dir) throws Exception {
       // This JVM is not the agent: its processes are tracked by tag, not in cgroups of its own.
       Containment.configure(false, 0);
       Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(Main.EVENT_LOOPS));
@@ -82,7 +83,6 @@ class RunInstancesTest {
         loops.add(e.submit(Thread::currentThread).get(WAIT_S, TimeUnit.SECONDS));
       }
       assertEquals(Main.EVENT_LOOPS, loops.size(), loops::toString);
-      Path dir = Files.createTempDirectory("run-instances");
       Path held = dir.resolve("held");
       boolean undeployed = false;
       try {
@@ -112,8 +112,6 @@ class RunInstancesTest {
           vertx.undeploy(deployment).toCompletionStage().toCompletableFuture()
               .get(WAIT_S, TimeUnit.SECONDS);
         }
-        Files.deleteIfExists(held);
-        Files.deleteIfExists(dir);
       }
       get(vertx.close());
     }
