@@ -10,11 +10,15 @@ import com.pty4j.WinSize;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
 import support.SharedAgent;
 
 /**
@@ -24,6 +28,23 @@ import support.SharedAgent;
 class InteractiveShellTest {
   @RegisterExtension
   static final SharedAgent agent = new SharedAgent();
+
+  /**
+   * Where pty4j unpacks its native library in this JVM. Left to itself it unpacks it into a
+   * folder of its own under /tmp, which stays there after the JVM exits.
+   */
+  @TempDir
+  static Path ptyLibrary;
+
+  @BeforeAll
+  static void unpackPtyLibraryHere() {
+    System.setProperty("pty4j.tmpdir", ptyLibrary.toString());
+  }
+
+  @AfterAll
+  static void forgetPtyLibraryFolder() {
+    System.clearProperty("pty4j.tmpdir");
+  }
 
   /** Everything the terminal showed, decoded one byte per char. */
   static final class Screen {
