@@ -124,8 +124,20 @@ class ProcessTreeTest {
    */
   @Test
   void anOrphanThatOutlivesItsAnswerIsReapedWhenItExits() throws Exception {
-    try (AgentProcess agent = AgentProcess.start().awaitReady()) {
-      orphansOutliveTheirAnswersAndGo(agent);
+    try (AgentProcess agent = AgentProcess.start().awaitReady();
+        AgentConnection c = AgentConnection.open(agent.unix())) {
+      for (int i = 0; i < 20; i++) {
+        JsonObject r = c.call(new JsonObject().put("id", "o" + i).put("type", "run")
+            .put("command", new JsonArray().add("sh").add("-c")
+                .add("sleep 1 >/dev/null 2>&1 </dev/null &")));
+        assertEquals(0, r.getInteger("exit_code"), r::encode);
+      }
+      assertTrue(ProcessHandle.of(agent.pid()).orElseThrow().children().count() > 0,
+          "the sleeps were no longer running when their runs were answered");
+      await(() -> zombieChildren(agent.pid()).isEmpty()
+          && ProcessHandle.of(agent.pid()).orElseThrow().descendants().count() == 0,
+          "zombies or descendants left");
+      assertEquals(List.of(), zombieChildren(agent.pid()));
     }
   }
 
@@ -140,26 +152,23 @@ class ProcessTreeTest {
     try (AgentProcess agent = AgentProcess.start().awaitReady();
         AgentConnection c = AgentConnection.open(agent.unix())) {
       String marker = "7.3" + ProcessHandle.current().pid();
-      // The subshell exits at once; its `sleep` comes to the agent and exits 0.2 s later; the run
-      // itself waits for a file that the test writes once it has seen the orphan reaped.
+      // The subshell starts a `sleep`, writes its pid and exits: the `sleep` comes to the agent
+      // and exits half a second later. The run itself goes on until the test writes the gate.
+      Path orphan = dir.resolve("orphan");
       Path gate = dir.resolve("gate");
       c.send(new JsonObject().put("id", "long").put("type", "run")
           .put("command", new JsonArray().add("sh").add("-c")
-              .add("(sleep 0.2 >/dev/null 2>&1 </dev/null &); sleep " + marker
-                  + " & while [ ! -e " + gate + " ]; do sleep 0.05; done; kill $!")));
-      await(() -> !withArg(marker).isEmpty(), "the run did not start");
-      java.util.concurrent.atomic.AtomicLong adopted = new java.util.concurrent.atomic.AtomicLong();
+              .add("(sleep 0.5 >/dev/null 2>&1 </dev/null & echo $! > " + orphan + "); sleep "
+                  + marker + " & while [ ! -e " + gate + " ]; do sleep 0.05; done; kill $!")));
       await(() -> {
-        ProcessHandle.of(agent.pid()).orElseThrow().children()
-            .filter(p -> p.info().command().map(cmd -> cmd.endsWith("/sleep")).orElse(false))
-            .filter(p -> p.info().arguments().map(a -> a.length == 1 && a[0].equals("0.2"))
-                .orElse(false))
-            .forEach(p -> adopted.set(p.pid()));
-        return adopted.get() != 0;
-      }, "the subshell's sleep never came to the agent");
-      await(() -> !Files.exists(Path.of("/proc", Long.toString(adopted.get()))),
-          "the adopted sleep stayed (a zombie) while its run went on: "
-              + zombieChildren(agent.pid()));
+        try {
+          return Files.readString(orphan).endsWith("\n");
+        } catch (IOException e) {
+          return false;
+        }
+      }, "the subshell did not start its sleep");
+      Path proc = Path.of("/proc", Files.readString(orphan).strip());
+      await(() -> !Files.exists(proc), "the adopted sleep stayed (a zombie) while its run went on");
       assertTrue(!withArg(marker).isEmpty(), "the run ended before the orphan was reaped");
       Files.writeString(gate, "");
       JsonObject r = c.receive();
@@ -194,23 +203,6 @@ class ProcessTreeTest {
       throw new java.io.UncheckedIOException(e);
     }
     return names;
-  }
-
-  private static void orphansOutliveTheirAnswersAndGo(AgentProcess agent) throws Exception {
-    try (AgentConnection c = AgentConnection.open(agent.unix())) {
-      for (int i = 0; i < 20; i++) {
-        JsonObject r = c.call(new JsonObject().put("id", "o" + i).put("type", "run")
-            .put("command", new JsonArray().add("sh").add("-c")
-                .add("sleep 0.3 >/dev/null 2>&1 </dev/null &")));
-        assertEquals(0, r.getInteger("exit_code"), r::encode);
-      }
-      assertTrue(ProcessHandle.of(agent.pid()).orElseThrow().children().count() > 0,
-          "the sleeps were no longer running when their runs were answered");
-      await(() -> zombieChildren(agent.pid()).isEmpty()
-          && ProcessHandle.of(agent.pid()).orElseThrow().descendants().count() == 0,
-          "zombies or descendants left");
-      assertEquals(List.of(), zombieChildren(agent.pid()));
-    }
   }
 
   @Test
