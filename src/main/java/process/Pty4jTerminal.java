@@ -6,6 +6,9 @@ import com.pty4j.unix.UnixPtyProcess;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutorService;
@@ -14,6 +17,7 @@ import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.function.IntConsumer;
+import java.util.stream.Stream;
 import sys.Threads;
 
 /**
@@ -21,6 +25,15 @@ import sys.Threads;
  * and a reader, a waiter and an input thread serve it.
  */
 final class Pty4jTerminal extends Terminal {
+  /**
+   * Where pty4j unpacks its library and spawn helper: a folder of this agent's own, removed when
+   * the agent exits. Left to itself, pty4j makes a new folder under the temporary directory at
+   * each start and leaves it there.
+   */
+  static {
+    unpackIntoOwnFolder();
+  }
+
   private final UnixPtyProcess process;
   private final OutputSink output;
   private final ExecutorService input;
@@ -33,9 +46,33 @@ final class Pty4jTerminal extends Terminal {
         Threads.factory("pty-input"));
   }
 
+  private static void unpackIntoOwnFolder() {
+    if (System.getProperty("pty4j.tmpdir") != null) {
+      return;
+    }
+    try {
+      Path dir = Files.createTempDirectory("agent-pty4j");
+      System.setProperty("pty4j.tmpdir", dir.toString());
+      Runtime.getRuntime().addShutdownHook(new Thread(() -> remove(dir), "pty4j-folder"));
+    } catch (IOException e) {
+      // pty4j's own temporary folder, then.
+    }
+  }
+
+  /** Removes {@code dir} and what pty4j unpacked into it (two levels at most). */
+  private static void remove(Path dir) {
+    try (Stream<Path> all = Files.walk(dir)) {
+      for (Path p : all.sorted(Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(p);
+      }
+    } catch (IOException | java.io.UncheckedIOException e) {
+      // Exiting: what cannot be removed stays.
+    }
+  }
+
   static Terminal open(List<String> command, String cwd, Map<String, String> env, int cols,
       int rows, String tag, OutputSink output, IntConsumer onExit) throws IOException {
-    if (!java.nio.file.Files.isDirectory(java.nio.file.Path.of(cwd))) {
+    if (!Files.isDirectory(Path.of(cwd))) {
       throw new IOException("No such directory: " + cwd);
     }
     Pty pty = new Pty(false);

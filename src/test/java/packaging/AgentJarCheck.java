@@ -109,8 +109,10 @@ class AgentJarCheck {
   @Test
   void fallbackEngineRunsATerminalFromTheJar() throws Exception {
     String sock = "unix:" + dir.resolve("agent.sock");
-    try (Started agent = Started.jar(List.of("-Dagent.spawn.jdk=true"), List.of("--listen",
-        sock)); AgentConnection c = AgentConnection.open(sock)) {
+    // The agent's own temporary directory: what its libraries unpack there must go with it.
+    Path tmp = Files.createDirectory(dir.resolve("tmp"));
+    try (Started agent = Started.jar(List.of("-Dagent.spawn.jdk=true", "-Djava.io.tmpdir=" + tmp),
+        List.of("--listen", sock)); AgentConnection c = AgentConnection.open(sock)) {
       JsonObject started = c.call(new JsonObject().put("id", "s").put("type", "shell")
           .put("command", new JsonArray().add("/bin/sh")));
       String sid = started.getString("session_id");
@@ -145,6 +147,10 @@ class AgentJarCheck {
       assertTrue(bad.getString("error", "").startsWith("Failed to start shell: "), bad::encode);
       assertTrue(agent.log.stream().anyMatch(l -> l.contains("process_engine engine=jdk")),
           () -> "not the fallback engine: " + agent.log);
+    }
+    try (java.util.stream.Stream<Path> left = Files.list(tmp)) {
+      assertEquals(List.of(), left.map(p -> p.getFileName().toString()).sorted().toList(),
+          "left in the agent's temporary directory after it exited");
     }
   }
 
