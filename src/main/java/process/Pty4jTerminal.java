@@ -25,11 +25,6 @@ import sys.Threads;
  * and a reader, a waiter and an input thread serve it.
  */
 final class Pty4jTerminal extends Terminal {
-  /**
-   * Where pty4j unpacks its library and spawn helper: a folder of this agent's own, removed when
-   * the agent exits. Left to itself, pty4j makes a new folder under the temporary directory at
-   * each start and leaves it there.
-   */
   static {
     unpackIntoOwnFolder();
   }
@@ -46,6 +41,11 @@ final class Pty4jTerminal extends Terminal {
         Threads.factory("pty-input"));
   }
 
+  /**
+   * Has pty4j unpack its library and spawn helper into a folder of this agent's own, removed when
+   * the JVM exits normally. Left to itself, pty4j makes a new folder under the temporary
+   * directory at each start and leaves it there. Unless {@code pty4j.tmpdir} is set already.
+   */
   private static void unpackIntoOwnFolder() {
     if (System.getProperty("pty4j.tmpdir") != null) {
       return;
