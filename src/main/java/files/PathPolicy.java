@@ -61,6 +61,12 @@ public final class PathPolicy {
   public static final List<String> BLOCKED = List.of("/proc", "/sys", "/dev", "/etc/passwd",
       "/etc/shadow", "/etc/passwd-", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-");
 
+  /**
+   * Linux's PATH_MAX, the terminating NUL included: no system call takes a longer path, so no
+   * host can mean one, and the walk's work and memory grow with the path's length.
+   */
+  static final int PATH_MAX = 4096;
+
   /** Same bound as Linux (MAXSYMLINKS) on links followed while resolving one path. */
   static final int MAX_LINK_HOPS = 40;
 
@@ -139,6 +145,10 @@ public final class PathPolicy {
     if (path.indexOf('\0') >= 0) {
       throw new PathRefusedException(Errors.INVALID_PATH);
     }
+    if (tooLong(path)) {
+      throw new PathRefusedException(Errors.INVALID_PATH + ": longer than " + (PATH_MAX - 1)
+          + " bytes");
+    }
     List<String> names = new ArrayList<>();
     for (String name : path.split("/")) {
       if (name.equals("..")) {
@@ -158,6 +168,19 @@ public final class PathPolicy {
       }
     }
     return names;
+  }
+
+  /** Whether {@code path} takes more than {@link #PATH_MAX} - 1 bytes in UTF-8. */
+  private static boolean tooLong(String path) {
+    if (path.length() >= PATH_MAX) {
+      return true;
+    }
+    long bytes = 0;
+    for (int i = 0; i < path.length(); i++) {
+      char c = path.charAt(i);
+      bytes += c < 0x80 ? 1 : c < 0x800 || Character.isSurrogate(c) ? 2 : 3;
+    }
+    return bytes >= PATH_MAX;
   }
 
   private static PathRefusedException refused(String prefix) {

@@ -23,6 +23,14 @@ import java.util.Map;
 public final class RequestParser {
   private static final JsonFactory JSON = new JsonFactory();
 
+  /**
+   * The most items a list or object field may hold (a command's arguments, an environment). Linux
+   * takes at most about 6 MiB of arguments and environment, 8 bytes of which per item are the
+   * pointer, so no command with more can start; and each item costs the agent an object of tens
+   * of bytes, so without a bound a 10 MiB frame of short items would cost hundreds of MiB.
+   */
+  static final int MAX_ITEMS = 262_144;
+
   private RequestParser() {}
 
   public static Request parse(byte[] body) throws InvalidRequestException {
@@ -49,7 +57,8 @@ public final class RequestParser {
         boolean isId = "id".equals(p.currentName());
         JsonToken t = p.nextToken();
         if (isId) {
-          return t == JsonToken.VALUE_STRING ? p.getText() : "";
+          String id = t == JsonToken.VALUE_STRING ? p.getText() : "";
+          return loneSurrogate(id) ? "" : id;
         }
         p.skipChildren();
       }
@@ -57,6 +66,27 @@ public final class RequestParser {
       // Malformed from here on: what was found is all there is.
     }
     return "";
+  }
+
+  /**
+   * Whether {@code s} holds half of a surrogate pair alone ({@code "\\ud800"} in the JSON): no
+   * UTF-8 text can carry it, so it could reach neither the operating system nor an answer as
+   * given.
+   */
+  static boolean loneSurrogate(String s) {
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (!Character.isSurrogate(c)) {
+        continue;
+      }
+      if (Character.isHighSurrogate(c) && i + 1 < s.length()
+          && Character.isLowSurrogate(s.charAt(i + 1))) {
+        i++;
+      } else {
+        return true;
+      }
+    }
+    return false;
   }
 
   private static String jsonReason(JsonProcessingException e) {
@@ -178,7 +208,8 @@ public final class RequestParser {
         case "id" -> {
           idSeen = true;
           String v = string(name);
-          id = v;
+          // An id that cannot be written back is not echoed.
+          id = v != null && loneSurrogate(v) ? "" : v;
         }
         case "type" -> {
           String v = string(name);
@@ -239,7 +270,15 @@ public final class RequestParser {
         p.skipChildren();
         return null;
       }
-      return p.getText();
+      return unicode(name, p.getText());
+    }
+
+    /** Refuses a lone surrogate (see {@link RequestParser#loneSurrogate}) in a known field. */
+    private String unicode(String name, String v) {
+      if (loneSurrogate(v)) {
+        fail("field '" + name + "' is not valid Unicode (it holds a lone surrogate)");
+      }
+      return v;
     }
 
     private Boolean bool(String name) throws IOException {
@@ -289,7 +328,12 @@ public final class RequestParser {
           p.skipChildren();
           continue;
         }
-        out.add(p.getText());
+        if (out.size() == MAX_ITEMS) {
+          fail("field '" + name + "' has more than " + MAX_ITEMS + " items");
+          p.skipChildren();
+          continue;
+        }
+        out.add(unicode(name, p.getText()));
       }
       return Collections.unmodifiableList(out);
     }
@@ -308,7 +352,11 @@ public final class RequestParser {
           p.skipChildren();
           continue;
         }
-        out.put(key, p.getText());
+        if (out.size() == MAX_ITEMS) {
+          fail("field '" + name + "' has more than " + MAX_ITEMS + " items");
+          continue;
+        }
+        out.put(unicode(name, key), unicode(name, p.getText()));
       }
       return Collections.unmodifiableMap(out);
     }

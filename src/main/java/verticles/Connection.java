@@ -189,9 +189,11 @@ final class Connection implements WriteQueues.Holder {
       r = RequestParser.parse(body);
     } catch (InvalidRequestException e) {
       requests.give(size);
+      // An id too long to be carried back is not echoed (see below), nor logged.
+      String rid = ResponseWriter.escapedLength(e.id()) > MAX_ID ? "" : e.id();
       // The parser's message may quote the body, and bodies are never logged.
-      Log.warn("invalid_request", "connection", id, "id", e.id(), "bytes", body.length);
-      answer("invalid", t0, Response.error(e.id(), e.getMessage()));
+      Log.warn("invalid_request", "connection", id, "id", rid, "bytes", body.length);
+      answer("invalid", t0, Response.error(rid, e.getMessage()));
       return;
     }
     if (!forwarded(r)) {
@@ -359,15 +361,18 @@ final class Connection implements WriteQueues.Holder {
    * handlers size their answers to fit, so this is a last guard, and it keeps what matters: the
    * answer's own smaller form ({@link Response#cut()}: a run keeps its exit code and flags, its
    * output emptied and flagged as cut). Any other answer becomes an error that says how large it
-   * was (sending part of a file or a listing as if whole would be worse). Ids are never longer
-   * than {@link #MAX_ID}, so this always fits.
+   * was (sending part of a file or a listing as if whole would be worse). Ids longer than
+   * {@link #MAX_ID} are refused before, so that error fits; should one not, it goes without its
+   * id rather than as a frame over the limit.
    */
   static Response fitted(Response r, long bytes) {
     Response cut = r.cut();
     if (cut != null && ResponseWriter.length(cut) <= Frames.MAX_FRAME) {
       return cut;
     }
-    return Response.error(r.id(), Errors.responseTooLarge(bytes));
+    Response error = Response.error(r.id(), Errors.responseTooLarge(bytes));
+    return ResponseWriter.length(error) <= Frames.MAX_FRAME ? error
+        : Response.error("", Errors.responseTooLarge(bytes));
   }
 
   /**

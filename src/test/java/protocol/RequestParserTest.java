@@ -362,4 +362,64 @@ class RequestParserTest {
     InvalidRequestException e = refused("{\"id\":\"c\",\"type\":\"" + name + "\"}");
     assertTrue(e.getMessage().length() < 200, e.getMessage());
   }
+
+  @ParameterizedTest
+  @ValueSource(strings = {
+      "{\"id\":\"s\",\"type\":\"run\",\"command\":[\"ls\"],\"cwd\":\"/tmp/\\ud800\"}",
+      "{\"id\":\"s\",\"type\":\"run\",\"command\":[\"echo\",\"a\\udfffb\"]}",
+      "{\"id\":\"s\",\"type\":\"run\",\"command\":[\"env\"],\"env\":{\"V\":\"\\ud800\"}}",
+      "{\"id\":\"s\",\"type\":\"run\",\"command\":[\"env\"],\"env\":{\"\\udc00\":\"v\"}}",
+      "{\"id\":\"s\",\"type\":\"shell\",\"command\":[\"/no/\\ud800\"]}",
+      "{\"id\":\"s\",\"type\":\"stat\",\"path\":\"/tmp/a\\ud800\"}",
+      "{\"id\":\"s\",\"type\":\"rename\",\"path\":\"/tmp/a\",\"new_path\":\"/tmp/\\udbff\"}"})
+  void aLoneSurrogateIsRefusedWhereverAKnownFieldHoldsIt(String json) {
+    InvalidRequestException e = refused(json);
+    assertEquals("s", e.id());
+    assertTrue(e.getMessage().contains("lone surrogate"), e.getMessage());
+  }
+
+  @Test
+  void aPairedSurrogateIsText() throws Exception {
+    Request.Run r = (Request.Run) parse(
+        "{\"id\":\"p\",\"type\":\"run\",\"command\":[\"echo\",\"\\ud83d\\ude00\"]}");
+    assertEquals("\ud83d\ude00", r.command().get(1));
+  }
+
+  @Test
+  void anIdWithALoneSurrogateIsNotEchoed() {
+    InvalidRequestException e = refused("{\"id\":\"x\\ud800\",\"type\":\"ping\"}");
+    assertEquals("", e.id());
+    assertEquals("", RequestParser.idOf(
+        "{\"id\":\"x\\ud800\"}".getBytes(StandardCharsets.UTF_8)));
+  }
+
+  @Test
+  void aCommandOrEnvironmentWithTooManyItemsIsRefusedWithoutKeepingThem() {
+    StringBuilder args = new StringBuilder("{\"id\":\"m\",\"type\":\"run\",\"command\":[");
+    for (int i = 0; i <= RequestParser.MAX_ITEMS; i++) {
+      args.append(i == 0 ? "\"a\"" : ",\"a\"");
+    }
+    InvalidRequestException e = refused(args.append("]}").toString());
+    assertEquals("m", e.id());
+    assertTrue(e.getMessage().contains("more than " + RequestParser.MAX_ITEMS + " items"),
+        e.getMessage());
+    StringBuilder env = new StringBuilder("{\"id\":\"n\",\"type\":\"run\",\"command\":[\"env\"],"
+        + "\"env\":{");
+    for (int i = 0; i <= RequestParser.MAX_ITEMS; i++) {
+      env.append(i == 0 ? "" : ",").append("\"V").append(i).append("\":\"\"");
+    }
+    e = refused(env.append("}}").toString());
+    assertTrue(e.getMessage().contains("more than " + RequestParser.MAX_ITEMS + " items"),
+        e.getMessage());
+  }
+
+  @Test
+  void aCommandOfTheMostItemsIsKept() throws Exception {
+    StringBuilder args = new StringBuilder("{\"id\":\"m\",\"type\":\"run\",\"command\":[");
+    for (int i = 0; i < RequestParser.MAX_ITEMS; i++) {
+      args.append(i == 0 ? "\"a\"" : ",\"a\"");
+    }
+    Request.Run r = (Request.Run) parse(args.append("]}").toString());
+    assertEquals(RequestParser.MAX_ITEMS, r.command().size());
+  }
 }

@@ -118,6 +118,49 @@ class FrameGuardTest {
     }
   }
 
+  /** {@code {"id":ID,"type":TYPE,KEY:VALUE}} with {@code value} as raw JSON, in UTF-8. */
+  private static byte[] body(String id, String type, String key, String value) {
+    return ("{\"id\":\"" + id + "\",\"type\":\"" + type + "\""
+        + (key == null ? "" : ",\"" + key + "\":" + value) + "}")
+        .getBytes(StandardCharsets.UTF_8);
+  }
+
+  @Test
+  void framesOfTinyItemsLongPathsOrLongIdsCannotExhaustBinAgentsHeap() throws Exception {
+    // Each body is within the frame limit, but as Java objects (a string per argument, a step
+    // per path component, an id echoed as escapes) each would be many times its size.
+    byte[] path = body("p", "stat", "path", "\"" + "/a".repeat(3_000_000) + "\"");
+    byte[] args = body("c", "run", "command", "[" + "\"a\",".repeat(2_499_000) + "\"a\"]");
+    byte[] id = body("\ud83d\ude00".repeat(2_621_000), "x", null, null);
+    try (AgentProcess a = agent(Map.of("JAVA_TOOL_OPTIONS", BIN_AGENT_HEAP));
+        AgentConnection c = AgentConnection.open(a.unix())) {
+      for (byte[] b : List.of(path, args, id)) {
+        assertTrue(b.length <= 10 * 1024 * 1024, "within the frame limit");
+      }
+      c.writeFrame(path);
+      JsonObject p = c.receive();
+      assertEquals("p", p.getString("id"));
+      assertEquals("Invalid path: longer than 4095 bytes", p.getString("error"), p::encode);
+      c.writeFrame(args);
+      JsonObject r = c.receive();
+      assertEquals("c", r.getString("id"));
+      assertTrue(r.getString("error").startsWith("Invalid request: field 'command' has more "
+          + "than"), r::encode);
+      for (int i = 0; i < 3; i++) {
+        c.writeFrame(id);
+        // Not echoed: the answer would be three times the frame limit (receive refuses that).
+        JsonObject e = c.receive();
+        assertEquals("", e.getString("id"), () -> e.encode().substring(0, 200));
+        assertTrue(e.getString("error").startsWith("Invalid request: "), e::encode);
+      }
+      assertEquals(0, c.call(ping("alive")).getInteger("exit_code"));
+      assertTrue(a.process().isAlive(), "the agent exited");
+      assertTrue(a.log().stream().noneMatch(l -> l.contains("java.lang.OutOfMemoryError")), "OOM");
+      // Nor was the id logged: a line per refusal, not megabytes.
+      assertTrue(a.log().stream().allMatch(l -> l.length() < 10_000), "a long log line");
+    }
+  }
+
   @Test
   void pastTheFrameBudgetAConnectionGetsBusyAndIsClosed() throws Exception {
     // The budget is exactly A's frame: while A is incomplete, B cannot hold a byte.
