@@ -158,11 +158,14 @@ public abstract class CommandRun {
 
   private void timeUp() {
     timer = -1;
-    if (exitCode == null && process.isAlive()) {
-      timedOut = true;
-      // On the containment thread: this returns at once.
-      process.killTree();
+    if (exitCode != null) {
+      return;
     }
+    // A process that exited already keeps its own exit code; but what it left behind still
+    // holding its pipes (and so the run) is killed as well: the run ends by its time either way.
+    timedOut = process.isAlive();
+    // On the containment thread: this returns at once.
+    process.killTree();
   }
 
   private void exited(Integer code) {

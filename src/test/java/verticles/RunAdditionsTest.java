@@ -76,6 +76,25 @@ class RunAdditionsTest {
   }
 
   @Test
+  void aRunEndsByItsTimeoutEvenWhenWhatItLeftKeepsWritingToItsPipes() throws Exception {
+    String marker = MARKER + "7";
+    // The shell exits at once with 5; the loop it leaves writes to the run's stdout every 50 ms
+    // for up to 30 s (bounded), so its pipe never stays silent long enough to be given up.
+    String loop = "i=0; while [ $i -lt 600 ]; do echo tick; sleep 0.05; i=$((i+1)); done";
+    long t0 = System.nanoTime();
+    JsonObject r = call(run("chatty", "sh", "-c", "sh -c '" + loop + "' " + marker + " & exit 5")
+        .put("timeout_ms", 1000));
+    long ms = (System.nanoTime() - t0) / 1_000_000;
+    // The shell's own exit code, not 124: it had exited before the time ran out.
+    assertEquals(5, r.getInteger("exit_code"), r::encode);
+    assertNull(r.getValue("timed_out"), r::encode);
+    assertTrue(r.getString("stdout").startsWith("tick\n"), r::encode);
+    // A loose bound: without the kill the answer waits for the loop's 30 s.
+    assertTrue(ms < 15_000, "answered after " + ms + " ms");
+    awaitTrue(() -> withArg(marker).isEmpty(), 10_000, "the loop was killed");
+  }
+
+  @Test
   void timeoutKillsAProcessThatKeepsForking() throws Exception {
     String marker = MARKER + "6";
     // Still forking when the timeout strikes; bounded, so that a failure cannot flood the host.
