@@ -167,8 +167,13 @@ final class FileCalls {
     return ByteBuffer.wrap(buf).order(ByteOrder.nativeOrder()).getLong(0);
   }
 
-  /** What statx tells about one object. {@code dev} packs the major and minor numbers. */
-  record Stat(int mode, long nlink, long ino, long size, long mtimeNs, long dev) {
+  /**
+   * What statx tells about one object. {@code dev} packs the major and minor numbers;
+   * {@code mountRoot} says the object is the root of a mount (a bind mount of a directory of the
+   * same file system included), where the kernel can tell (Linux 5.8 and later).
+   */
+  record Stat(int mode, long nlink, long ino, long size, long mtimeNs, long dev,
+      boolean mountRoot) {
     long mtimeMs() {
       return Math.floorDiv(mtimeNs, 1_000_000L);
     }
@@ -195,6 +200,7 @@ final class FileCalls {
   }
 
   private static final int STATX_BASIC_STATS = 0x7ff;
+  private static final long STATX_ATTR_MOUNT_ROOT = 0x2000;
 
   /** statx of {@code name} in {@code dirfd} (or of dirfd itself with {@link #EMPTY}); null on error. */
   static Stat statAt(int dirfd, byte[] name, boolean follow) {
@@ -208,8 +214,9 @@ final class FileCalls {
     long sec = b.getLong(112);
     long nsec = b.getInt(120) & 0xffffffffL;
     long dev = ((long) b.getInt(136) << 32) | (b.getInt(140) & 0xffffffffL);
+    long attributes = b.getLong(8) & b.getLong(56);
     return new Stat(mode, b.getInt(16) & 0xffffffffL, b.getLong(32), b.getLong(40),
-        sec * 1_000_000_000L + nsec, dev);
+        sec * 1_000_000_000L + nsec, dev, (attributes & STATX_ATTR_MOUNT_ROOT) != 0);
   }
 
   static Stat stat(int fd) {

@@ -287,6 +287,10 @@ public final class FileOps {
       LibC.close(top);
       throw changed(p.path);
     }
+    if (ts.mountRoot()) {
+      LibC.close(top);
+      throw mountPoint(p.path);
+    }
     Deque<Level> stack = new ArrayDeque<>();
     try {
       push(stack, top, p.path, topName, ts.dev());
@@ -319,6 +323,13 @@ public final class FileOps {
           type = s != null && s.isDir() ? DT_DIR : 8;
         }
         if (type != DT_DIR) {
+          // A blocked file under another name (a hard link, or its own directory mounted
+          // inside the tree) is refused, not unlinked.
+          FileCalls.Stat fs = FileCalls.statAt(level.fd(), cname, false);
+          String blocked = fs == null || fs.isDir() ? null : PathPolicy.blockedFile(fs);
+          if (blocked != null) {
+            throw refused(new PathRefusedException(Errors.systemPath(blocked)));
+          }
           if (LibC.unlinkat(level.fd(), cname, 0) == 0) {
             continue;
           }
@@ -347,6 +358,9 @@ public final class FileOps {
             throw FileCalls.lastError(path);
           }
           PathPolicy.check(path, cs, level.dev(), child);
+          if (cs.mountRoot()) {
+            throw mountPoint(path);
+          }
           if (stack.size() >= MAX_TREE_DEPTH) {
             throw new FileSystemException(path, null,
                 "Tree deeper than " + MAX_TREE_DEPTH + " levels");
@@ -365,6 +379,14 @@ public final class FileOps {
         LibC.closedir(level.dir());
       }
     }
+  }
+
+  /**
+   * What is mounted on a directory belongs elsewhere: emptying it would delete another
+   * directory's files (a bind mount of /etc, say), and rmdir would refuse the mount point anyway.
+   */
+  private static IOException mountPoint(String path) {
+    return new FileSystemException(path, null, "Device or resource busy (a mount point)");
   }
 
   private static void push(Deque<Level> stack, int fd, String path, byte[] cname, long dev)

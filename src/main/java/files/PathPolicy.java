@@ -232,6 +232,12 @@ public final class PathPolicy {
         int next = FileCalls.openStep(cur, cname);
         if (next < 0) {
           int err = LibC.errno();
+          // Nothing is there to check by identity: a blocked place that does not exist yet is
+          // refused by its name before it can be made, here or by the operation.
+          String blocked = BLOCKED_NAMES.get(here);
+          if (blocked != null) {
+            throw refused(blocked);
+          }
           boolean make = create == Create.ALL || (create == Create.PARENTS && !last);
           if (err == LibC.ENOENT && make) {
             if (LibC.mkdirat(cur, cname, 0777) != 0 && LibC.errno() != LibC.EEXIST) {
@@ -469,15 +475,29 @@ public final class PathPolicy {
     if (dev == DEV_FS) {
       return "/dev";
     }
-    long type = FileCalls.fsType(fd);
-    if (type == LibC.PROC_SUPER_MAGIC) {
-      return "/proc";
-    }
-    if (type == LibC.SYSFS_MAGIC) {
-      return "/sys";
-    }
-    return null;
+    return BLOCKED_TYPES.get(FileCalls.fsType(fd));
   }
+
+  /**
+   * File systems that are the kernel's own interfaces, blocked wherever they are mounted, by the
+   * place they belong under: proc, sysfs and what lives beside them under /sys (cgroups, tracing,
+   * debugging, security, BPF, configfs, pstore, EFI variables), and the terminals' and message
+   * queues' file systems of /dev.
+   */
+  private static final Map<Long, String> BLOCKED_TYPES = Map.ofEntries(
+      Map.entry(LibC.PROC_SUPER_MAGIC, "/proc"),
+      Map.entry(LibC.SYSFS_MAGIC, "/sys"),
+      Map.entry(0x63677270L, "/sys"), // cgroup2
+      Map.entry(0x27e0ebL, "/sys"), // cgroup (v1)
+      Map.entry(0x74726163L, "/sys"), // tracefs
+      Map.entry(0x64626720L, "/sys"), // debugfs
+      Map.entry(0x73636673L, "/sys"), // securityfs
+      Map.entry(0xcafe4a11L, "/sys"), // bpf
+      Map.entry(0x62656570L, "/sys"), // configfs
+      Map.entry(0x6165676cL, "/sys"), // pstore
+      Map.entry(0xde5e81e4L, "/sys"), // efivarfs
+      Map.entry(0x1cd1L, "/dev"), // devpts
+      Map.entry(0x19800202L, "/dev")); // mqueue
 
   // ------------------------------------------------------------------- blocked files by identity
 

@@ -86,6 +86,24 @@ class FileSafetyTest {
   }
 
   @Test
+  void aRecursiveRemoveRefusesABlockedFileItFindsUnderAnotherName() throws Exception {
+    // In /etc itself, so that the hard link is on the same file system as /etc/shadow.
+    Path dir = Path.of("/etc/agent-test-tree-"
+        + Long.toHexString(ThreadLocalRandom.current().nextLong()));
+    Path link = Files.createDirectories(dir.resolve("a")).resolve("s");
+    Files.createLink(link, Path.of("/etc/shadow"));
+    try (AgentConnection c = open("unix")) {
+      assertEquals(error("rm", system("/etc/shadow")), c.call(req("rm", "remove_file")
+          .put("path", dir.toString()).put("recursive", true)));
+      assertTrue(Files.exists(link, LinkOption.NOFOLLOW_LINKS), "the link is left as it was");
+    } finally {
+      Files.deleteIfExists(link);
+      Files.deleteIfExists(link.getParent());
+      Files.deleteIfExists(dir);
+    }
+  }
+
+  @Test
   void theSiblingsOfTheBlockedFilesAreRefused() throws Exception {
     Path etc = Files.createSymbolicLink(tmp.resolve("etc"), Path.of("/etc"));
     try (AgentConnection c = open("unix")) {
