@@ -74,6 +74,19 @@ public final class Launcher {
     }
   }
 
+  /**
+   * Whether {@code dir} names a directory a process can start in: "" names none (chdir refuses
+   * it, where the JDK would read it as the current directory), nor does a name the JDK cannot
+   * represent.
+   */
+  public static boolean isDirectory(String dir) {
+    try {
+      return !dir.isEmpty() && java.nio.file.Files.isDirectory(java.nio.file.Path.of(dir));
+    } catch (java.nio.file.InvalidPathException e) {
+      return false;
+    }
+  }
+
   /** Whether the native engine is in use. */
   public static boolean isNative() {
     return NativeSpawn.available();

@@ -253,7 +253,7 @@ final class NativeSpawn {
   }
 
   private static void checkDirectory(String cwd) throws IOException {
-    if (cwd != null && !java.nio.file.Files.isDirectory(java.nio.file.Path.of(cwd))) {
+    if (cwd != null && !Launcher.isDirectory(cwd)) {
       throw new IOException("No such directory: " + cwd);
     }
   }

@@ -72,7 +72,7 @@ final class Pty4jTerminal extends Terminal {
 
   static Terminal open(List<String> command, String cwd, Map<String, String> env, int cols,
       int rows, String tag, OutputSink output, IntConsumer onExit) throws IOException {
-    if (!Files.isDirectory(Path.of(cwd))) {
+    if (!Launcher.isDirectory(cwd)) {
       throw new IOException("No such directory: " + cwd);
     }
     Pty pty = new Pty(false);

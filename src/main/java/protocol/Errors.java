@@ -6,10 +6,12 @@ import java.nio.file.DirectoryNotEmptyException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.NotDirectoryException;
 import java.nio.file.Path;
 import java.util.List;
+import process.Launcher;
 
 /**
  * The one place where failures become wire error strings. The prefixes are the contract
@@ -92,8 +94,7 @@ public final class Errors {
    * when the directory to run in is what is missing (the spawn reports both as ENOENT).
    */
   public static AgentException runFailed(List<String> command, String cwd, Throwable cause) {
-    String subject = cwd != null && !Files.isDirectory(Path.of(cwd)) ? "cwd " + cwd
-        : command.get(0);
+    String subject = cwd != null && !Launcher.isDirectory(cwd) ? "cwd " + cwd : command.get(0);
     return new AgentException(RUN_FAILED + ": " + subject + ": " + reason(cause));
   }
 
@@ -115,6 +116,14 @@ public final class Errors {
 
   /** Why {@code program} cannot be executed, or null when it looks executable. */
   static String missingProgram(String program, String path) {
+    try {
+      return lookUp(program, path);
+    } catch (InvalidPathException e) {
+      return "No such file or directory";
+    }
+  }
+
+  private static String lookUp(String program, String path) {
     if (program.contains("/")) {
       Path p = Path.of(program);
       if (!Files.exists(p)) {

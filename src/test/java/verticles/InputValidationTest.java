@@ -1,12 +1,14 @@
 package verticles;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static verticles.ProtocolSupport.assertError;
 import static verticles.ProtocolSupport.req;
 
 import client.AgentConnection;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
+import java.nio.charset.StandardCharsets;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -59,6 +61,34 @@ class InputValidationTest {
           .add("-c").add("printf '%s|%s' \"$A\" \"$B\"")).put("env",
           new JsonObject().put("A", "x=y").put("B", "")));
       assertEquals("x=y|", ran.getString("stdout"));
+    }
+  }
+
+  @Test
+  void anEmptyCwdIsNamedAsTheProblem() throws Exception {
+    try (AgentConnection c = AgentConnection.open(agent.unix())) {
+      JsonObject r = c.call(req("r", "run").put("command", new JsonArray().add("ls"))
+          .put("cwd", ""));
+      assertError("r", "Failed to run command: cwd : ", r);
+      JsonObject s = c.call(req("s", "shell").put("command", new JsonArray().add("/bin/sh"))
+          .put("cwd", ""));
+      assertError("s", "Failed to start shell: No such directory", s);
+    }
+  }
+
+  @Test
+  void aLoneSurrogateIsAnsweredAsInvalidAndStartsNothing() throws Exception {
+    try (AgentConnection c = AgentConnection.open(agent.unix())) {
+      for (String json : List.of(
+          "{\"id\":\"c\",\"type\":\"run\",\"command\":[\"ls\"],\"cwd\":\"/tmp/\\ud800\"}",
+          "{\"id\":\"a\",\"type\":\"run\",\"command\":[\"echo\",\"/tmp/\\ud800\"]}",
+          "{\"id\":\"s\",\"type\":\"shell\",\"command\":[\"\\ud800\"]}",
+          "{\"id\":\"f\",\"type\":\"stat\",\"path\":\"/tmp/\\udfff\"}")) {
+        c.writeFrame(json.getBytes(StandardCharsets.UTF_8));
+        JsonObject r = c.receive();
+        assertTrue(r.getString("error", "").startsWith("Invalid request: "), r::encode);
+      }
+      assertEquals(0, c.call(req("l", "list_sessions")).getJsonArray("sessions").size());
     }
   }
 }
