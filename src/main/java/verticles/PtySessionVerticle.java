@@ -137,6 +137,12 @@ public final class PtySessionVerticle extends VerticleBase {
     context.runOnContext(v -> {
       exitCode = code;
       vertx.eventBus().send(Addresses.SESSION_EXITED, new Messages.SessionExited(sessionId, code));
+      // Input still waiting for the terminal has nobody left to read it.
+      for (Map.Entry<Message<Messages.Envelope>, String> e : new ArrayList<>(pending.entrySet())) {
+        if (e.getValue().equals(Errors.INPUT_FAILED)) {
+          answer(e.getKey(), noReader(e.getKey().body().request().id()));
+        }
+      }
     });
   }
 
@@ -188,7 +194,18 @@ public final class PtySessionVerticle extends VerticleBase {
     }
   }
 
+  /** The answer to input for a session whose program has exited. */
+  private Response noReader(String id) {
+    return Errors.toResponse(id, Errors.failed(Errors.INPUT_FAILED,
+        "the session's program has exited (" + exitCode + ")"));
+  }
+
   private void input(Message<Messages.Envelope> m, Request.ShellInput r) {
+    if (exitCode != null) {
+      // The terminal would take a few KiB more and then never answer.
+      m.reply(noReader(r.id()));
+      return;
+    }
     byte[] data = r.input();
     boolean taken = process.write(data, ex -> {
       Response done = ex == null ? Response.ok(r.id())

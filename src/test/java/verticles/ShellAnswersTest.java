@@ -72,6 +72,23 @@ class ShellAnswersTest {
   }
 
   @Test
+  void inputAfterTheProgramExitedIsAnsweredAtOnce() throws Exception {
+    try (Host h = Host.open(agent.unix())) {
+      String sid = h.startShell(Host.shell("x", "/bin/sh", "-c", "exit 4"));
+      assertEquals(4, h.collect(sid).exitCode);
+      // Nobody reads the terminal any more: it would take a few KiB, then never answer.
+      for (int i = 0; i < 8; i++) {
+        JsonObject r = h.call(input("in" + i, sid, new byte[4096]));
+        assertEquals("Failed to write to session: the session's program has exited (4)",
+            r.getString("error"), r::encode);
+      }
+      JsonObject closed = h.call(new JsonObject().put("id", "c").put("type", "shell_close")
+          .put("session_id", sid));
+      assertEquals(4, closed.getInteger("exit_code"), closed::encode);
+    }
+  }
+
+  @Test
   void inputLargerThanTheBacklogOfInputIsTakenWhenNothingWaits() throws Exception {
     for (String address : List.of(agent.tcp(), agent.unix())) {
       try (Host h = Host.open(address)) {
