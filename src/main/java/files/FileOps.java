@@ -101,7 +101,9 @@ public final class FileOps {
     if (keep == null && p.exists()) {
       keep = p.stat.mode() & 07777;
     }
-    byte[] tmp = LibC.c("." + p.name + ".agent-"
+    // Named after the file where that fits a name's 255 bytes (28 are the rest of this name).
+    String base = p.name.getBytes(StandardCharsets.UTF_8).length <= 200 ? p.name : "";
+    byte[] tmp = LibC.c("." + base + ".agent-"
         + Long.toHexString(ThreadLocalRandom.current().nextLong()) + ".tmp");
     int fd = LibC.openat(dir, tmp, LibC.O_WRONLY | LibC.O_CREAT | LibC.O_EXCL | LibC.O_NOFOLLOW
         | LibC.O_CLOEXEC, 0666);

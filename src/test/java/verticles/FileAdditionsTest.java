@@ -160,6 +160,21 @@ class FileAdditionsTest {
     assertTrue(d.getString("error").startsWith("Failed to write file: "), d.encode());
   }
 
+  @Test
+  void aNameOfUpTo255BytesIsWrittenNewAndReplaced() throws Exception {
+    for (String name : List.of("n".repeat(200), "n".repeat(201), "n".repeat(255),
+        "\u00e9".repeat(127))) {
+      Path f = tmp.resolve(name);
+      assertEquals(ok("w"), call(req("w", "write_file", f).put("content_base64", b64("one"))));
+      assertEquals(ok("r"), call(req("r", "write_file", f).put("content_base64", b64("two"))));
+      assertEquals("two", Files.readString(f));
+      Files.delete(f);
+    }
+    try (Stream<Path> s = Files.list(tmp)) {
+      assertEquals(0, s.count(), "no temporary file left");
+    }
+  }
+
   // ---------------------------------------------------------------- stat and list_dir
 
   @Test
