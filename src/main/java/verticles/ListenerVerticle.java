@@ -71,12 +71,17 @@ public final class ListenerVerticle extends VerticleBase {
         requestBudget, writeQueues).start();
   }
 
-  @Override
-  public Future<?> stop() {
+  /** Closes every listening socket; the connections accepted go on. */
+  Future<?> stopAccepting() {
     List<Future<Void>> stopped = new ArrayList<>();
     for (Acceptor a : acceptors) {
       stopped.add(a.stop());
     }
     return Future.join(stopped);
+  }
+
+  @Override
+  public Future<?> stop() {
+    return stopAccepting();
   }
 }

@@ -44,7 +44,7 @@ public final class Main {
   private final Vertx vertx;
   private final AgentState state;
   private final List<String> deployments = new ArrayList<>();
-  private String listener;
+  private ListenerVerticle listener;
   private final AtomicBoolean stopping = new AtomicBoolean();
   private final CountDownLatch stopped = new CountDownLatch(1);
 
@@ -130,9 +130,10 @@ public final class Main {
             new DeploymentOptions().setInstances(EVENT_LOOPS)).onSuccess(deployments::add))
         .compose(v -> deploy(new FileVerticle(state)))
         .compose(v -> deploy(new ShellVerticle(state)))
-        .compose(v -> vertx.deployVerticle(new ListenerVerticle(state, addresses),
-            new DeploymentOptions()))
-        .onSuccess(id -> listener = id)
+        .compose(v -> {
+          ListenerVerticle l = new ListenerVerticle(state, addresses);
+          return vertx.deployVerticle(l, new DeploymentOptions()).onSuccess(id -> listener = l);
+        })
         .mapEmpty();
   }
 
@@ -159,7 +160,9 @@ public final class Main {
     }
     Log.info("shutdown", "reason", why);
     state.stopping(true);
-    Future<?> noListener = listener == null ? Future.succeededFuture() : vertx.undeploy(listener);
+    // Only the accepting stops: the connections stay (their verticle is never undeployed), so
+    // that the answers of the runs and sessions ended below still reach their hosts.
+    Future<?> noListener = listener == null ? Future.succeededFuture() : listener.stopAccepting();
     noListener.recover(e -> Future.succeededFuture())
         .compose(v -> {
           List<Future<?>> all = new ArrayList<>();

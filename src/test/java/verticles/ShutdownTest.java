@@ -121,4 +121,39 @@ class ShutdownTest {
       assertEquals("", left);
     }
   }
+
+  @Test
+  void runsEndedByTheShutdownAreStillAnswered() throws Exception {
+    try (AgentProcess agent = AgentProcess.start().awaitReady();
+        AgentConnection runConn = AgentConnection.open(agent.unix());
+        AgentConnection control = AgentConnection.open(agent.tcp())) {
+      // Ends on SIGTERM with its own code and a last word; a second run is streamed.
+      runConn.send(run("term", "sh", "-c",
+          "trap 'echo got TERM; exit 3' TERM; echo up; while :; do sleep 0.05; done"));
+      runConn.send(run("stream", "sleep", "300").put("stream", true));
+      eventually(10_000, "both runs started", () -> {
+        try {
+          List<String> cmds = descendants(agent.pid()).values().stream().map(Proc::cmdline)
+              .toList();
+          return cmds.contains("sleep 300") && cmds.stream().anyMatch(c -> c.contains("trap"));
+        } catch (IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+      });
+      assertEquals(ok("bye"), control.call(req("bye", "shutdown")));
+      Map<String, JsonObject> answers = new java.util.HashMap<>();
+      while (answers.size() < 2) {
+        JsonObject f = runConn.receive();
+        if (f.containsKey("exit_code")) {
+          answers.put(f.getString("id"), f);
+        }
+      }
+      JsonObject term = answers.get("term");
+      assertEquals(3, term.getInteger("exit_code"), term::encode);
+      assertEquals("up\ngot TERM\n", term.getString("stdout"), term::encode);
+      // sleep dies of the SIGTERM: 128 + 15.
+      assertEquals(143, answers.get("stream").getInteger("exit_code"), answers::toString);
+      assertEquals(0, agent.awaitExit(10), "exit code after shutdown");
+    }
+  }
 }
