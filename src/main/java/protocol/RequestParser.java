@@ -34,6 +34,10 @@ public final class RequestParser {
   private RequestParser() {}
 
   public static Request parse(byte[] body) throws InvalidRequestException {
+    String encoding = notUtf8(body);
+    if (encoding != null) {
+      throw new InvalidRequestException("", Errors.invalid(encoding));
+    }
     try (JsonParser p = JSON.createParser(body)) {
       return new Fields(p).read();
     } catch (JsonProcessingException e) {
@@ -66,6 +70,33 @@ public final class RequestParser {
       // Malformed from here on: what was found is all there is.
     }
     return "";
+  }
+
+  /**
+   * Why {@code body} is not UTF-8 text, or null if it is. The JSON parser would guess UTF-16 or
+   * UTF-32 from NUL bytes, and decodes overlong forms and encoded surrogates without a word; a
+   * body is UTF-8 (and a NUL byte is never valid JSON outside a string, nor inside one unescaped).
+   */
+  static String notUtf8(byte[] body) {
+    boolean ascii = true;
+    for (byte b : body) {
+      if (b == 0) {
+        return "the body holds a NUL byte (it must be UTF-8 JSON)";
+      }
+      ascii &= b >= 0;
+    }
+    if (ascii) {
+      return null;
+    }
+    try {
+      java.nio.charset.StandardCharsets.UTF_8.newDecoder()
+          .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+          .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT)
+          .decode(java.nio.ByteBuffer.wrap(body));
+      return null;
+    } catch (java.nio.charset.CharacterCodingException e) {
+      return "the body is not valid UTF-8";
+    }
   }
 
   /**

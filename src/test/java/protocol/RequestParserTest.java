@@ -422,4 +422,27 @@ class RequestParserTest {
     Request.Run r = (Request.Run) parse(args.append("]}").toString());
     assertEquals(RequestParser.MAX_ITEMS, r.command().size());
   }
+
+  @Test
+  void aBodyMustBeUtf8() throws Exception {
+    String ping = "{\"id\":\"u\",\"type\":\"ping\"}";
+    for (java.nio.charset.Charset cs : List.of(StandardCharsets.UTF_16LE,
+        StandardCharsets.UTF_16BE, java.nio.charset.Charset.forName("UTF-32"))) {
+      assertTrue(refused(ping.getBytes(cs)).getMessage().contains("NUL byte"), cs.name());
+    }
+    // Overlong "..", an encoded surrogate, a code point past U+10FFFF.
+    for (byte[] bad : List.of(new byte[] {(byte) 0xc0, (byte) 0xae},
+        new byte[] {(byte) 0xed, (byte) 0xa0, (byte) 0x80},
+        new byte[] {(byte) 0xf4, (byte) 0x90, (byte) 0x80, (byte) 0x80})) {
+      byte[] head = "{\"id\":\"u\",\"type\":\"stat\",\"path\":\"/".getBytes(StandardCharsets.UTF_8);
+      byte[] body = new byte[head.length + bad.length + 2];
+      System.arraycopy(head, 0, body, 0, head.length);
+      System.arraycopy(bad, 0, body, head.length, bad.length);
+      body[body.length - 2] = '"';
+      body[body.length - 1] = '}';
+      assertTrue(refused(body).getMessage().contains("not valid UTF-8"), java.util.Arrays.toString(bad));
+    }
+    assertEquals("\u00e9\ud83d\ude00", ((Request.Stat) parse(
+        "{\"id\":\"u\",\"type\":\"stat\",\"path\":\"\u00e9\ud83d\ude00\"}")).path());
+  }
 }
