@@ -93,13 +93,15 @@ public final class FileOps {
   /**
    * Writes to a temporary file beside the target, syncs it, then renames it over the target, so
    * that a reader sees the old file or the new one, never half of one. Without an explicit mode,
-   * an existing file keeps its permission bits.
+   * an existing file keeps its permission bits but the set-ID ones.
    */
   private static void replace(Resolved p, byte[] content, Integer mode) throws IOException {
     int dir = p.parent();
     Integer keep = mode;
     if (keep == null && p.exists()) {
-      keep = p.stat.mode() & 07777;
+      // The new file is the agent's (root's): set-user-ID and set-group-ID bits kept from a file
+      // someone else owned would make a program run as root from bytes the host wrote.
+      keep = p.stat.mode() & 01777;
     }
     // Named after the file where that fits a name's 255 bytes (28 are the rest of this name).
     String base = p.name.getBytes(StandardCharsets.UTF_8).length <= 200 ? p.name : "";

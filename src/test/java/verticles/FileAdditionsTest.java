@@ -161,6 +161,22 @@ class FileAdditionsTest {
   }
 
   @Test
+  void replacingASetIdFileOfAnotherOwnerDropsTheSetIdBits() throws Exception {
+    Path f = tmp.resolve("tool");
+    Files.writeString(f, "old");
+    Files.setOwner(f, f.getFileSystem().getUserPrincipalLookupService()
+        .lookupPrincipalByName("nobody"));
+    // chown clears the set-ID bits, so they are set after it.
+    Files.setAttribute(f, "unix:mode", 06755);
+    assertEquals(ok("w"), call(req("w", "write_file", f).put("content_base64", b64("new"))));
+    assertEquals(0755, (int) Files.getAttribute(f, "unix:mode") & 07777);
+    // Asked for explicitly, a mode is what the host says.
+    assertEquals(ok("m"), call(req("m", "write_file", f).put("content_base64", b64("x"))
+        .put("mode", 04755)));
+    assertEquals(04755, (int) Files.getAttribute(f, "unix:mode") & 07777);
+  }
+
+  @Test
   void aNameOfUpTo255BytesIsWrittenNewAndReplaced() throws Exception {
     for (String name : List.of("n".repeat(200), "n".repeat(201), "n".repeat(255),
         "\u00e9".repeat(127))) {
