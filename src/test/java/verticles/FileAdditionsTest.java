@@ -272,6 +272,27 @@ class FileAdditionsTest {
     assertTrue(gone.getString("error").startsWith("Failed to remove file: "), gone.encode());
   }
 
+  @Test
+  void aTreeDeeperThanTheLimitIsRefusedAndTheAgentGoesOn() throws Exception {
+    Path tree = tmp.resolve("deep");
+    Path leaf = tree;
+    for (int i = 0; i < 600; i++) {
+      leaf = leaf.resolve("d");
+    }
+    Files.createDirectories(leaf);
+    JsonObject deep = call(req("d", "remove_file", tree).put("recursive", true));
+    assertEquals("Failed to remove file: Tree deeper than 512 levels", deep.getString("error")
+        .replaceFirst(": /.*", ""), deep.encode());
+    assertTrue(Files.isDirectory(leaf));
+    // The agent still serves file requests, and a tree within the limit is removed.
+    Path within = leaf.getParent().getParent();
+    for (int i = 0; i < 100; i++) {
+      within = within.getParent();
+    }
+    assertEquals(ok("w"), call(req("w", "remove_file", within).put("recursive", true)));
+    assertFalse(Files.exists(within));
+  }
+
   // ---------------------------------------------------------------- rename
 
   @Test
