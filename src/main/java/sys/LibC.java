@@ -170,6 +170,11 @@ public final class LibC {
 
   public static native long write(int fd, byte[] buf, long count);
 
+  /** For {@link #send}: no SIGPIPE when the peer has closed; the call fails with EPIPE. */
+  public static final int MSG_NOSIGNAL = 0x4000;
+
+  public static native long send(int fd, byte[] buf, long len, int flags);
+
   public static native long pread(int fd, Pointer buf, long count, long offset);
 
   public static native long pread(int fd, byte[] buf, long count, long offset);

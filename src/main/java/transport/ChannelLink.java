@@ -6,7 +6,10 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
 import io.netty.channel.ChannelProgressivePromise;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.channel.unix.UnixChannel;
 import io.netty.util.concurrent.GenericProgressiveFutureListener;
 import io.netty.util.concurrent.ProgressiveFuture;
 import io.vertx.core.Future;
@@ -14,6 +17,7 @@ import io.vertx.core.Handler;
 import io.vertx.core.Promise;
 import io.vertx.core.internal.ContextInternal;
 import protocol.Transport;
+import sys.LibC;
 
 /**
  * A connection on a Netty channel registered on the listener's event loop: TCP, Unix and vsock
@@ -28,6 +32,7 @@ final class ChannelLink extends ChannelInboundHandlerAdapter implements Link {
   private final String peer;
   private Handler<byte[]> data;
   private Handler<Void> closed;
+  private Handler<Void> inputEnded;
   private boolean closedNotified;
   private long queued;
   private long progressAt = System.nanoTime();
@@ -61,6 +66,16 @@ final class ChannelLink extends ChannelInboundHandlerAdapter implements Link {
   }
 
   @Override
+  public void onInputEnded(Handler<Void> inputEnded) {
+    // On TCP a peer's close and its shutdown of sending alike arrive as a FIN, so there the end
+    // of input stays the end of the connection.
+    if (transport != Transport.TCP && channel instanceof UnixChannel && LibC.available()) {
+      this.inputEnded = inputEnded;
+      channel.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
+    }
+  }
+
+  @Override
   public void channelRead(ChannelHandlerContext ctx, Object msg) {
     ByteBuf buf = (ByteBuf) msg;
     byte[] chunk;
@@ -78,6 +93,28 @@ final class ChannelLink extends ChannelInboundHandlerAdapter implements Link {
   @Override
   public void channelInactive(ChannelHandlerContext ctx) {
     notifyClosed();
+  }
+
+  @Override
+  public void userEventTriggered(ChannelHandlerContext ctx, Object event) {
+    if (event instanceof ChannelInputShutdownEvent) {
+      if (inputEnded != null && peerStillReads()) {
+        context.emit(null, inputEnded);
+      } else {
+        channel.close();
+      }
+    }
+    ctx.fireUserEventTriggered(event);
+  }
+
+  /**
+   * Whether the peer, whose input has ended, still reads: a send of no bytes fails (EPIPE) on an
+   * AF_UNIX or AF_VSOCK socket whose peer has closed, and succeeds when the peer only shut down
+   * its sending side.
+   */
+  private boolean peerStillReads() {
+    int fd = ((UnixChannel) channel).fd().intValue();
+    return LibC.send(fd, new byte[1], 0, LibC.MSG_NOSIGNAL) == 0;
   }
 
   @Override

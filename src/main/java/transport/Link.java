@@ -18,6 +18,15 @@ public interface Link {
   /** Starts reading: each chunk goes to {@code data}; {@code closed} is called once at the end. */
   void start(Handler<byte[]> data, Handler<Void> closed);
 
+  /**
+   * Asks to hear, before {@link #start}, when the peer has only shut down its sending side and
+   * still reads: {@code inputEnded} is called then, and the link stays open for writing until it
+   * is closed. Where the transport cannot tell that from a close (TCP, or a connection without
+   * the native transport), or without this handler, the end of input closes the link.
+   */
+  default void onInputEnded(Handler<Void> inputEnded) {
+  }
+
   /** Queues bytes; the future completes once they have been handed to the operating system. */
   Future<Void> write(byte[] bytes);
 

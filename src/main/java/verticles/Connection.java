@@ -59,6 +59,8 @@ final class Connection implements WriteQueues.Holder {
   private int inFlight;
   private boolean paused;
   private boolean closing;
+  /** The host has shut down its sending side: answers are written, then the connection closes. */
+  private boolean inputEnded;
   /** When the connection was accepted, and whether a valid request has come since. */
   private final long acceptedAt = System.nanoTime();
   private boolean validSeen;
@@ -102,6 +104,7 @@ final class Connection implements WriteQueues.Holder {
     outbound = bus.localConsumer(Addresses.conn(id), this::onOutbound);
     queues.add(this);
     state.metrics().connections(link.transport(), 1);
+    link.onInputEnded(v -> onInputEnded());
     link.start(this::onData, v -> onClosed());
     armFrameTimer(state.config().frameTimeoutMs());
     Log.info("connection_opened", "connection", id, "transport", link.transport(), "peer",
@@ -121,6 +124,24 @@ final class Connection implements WriteQueues.Holder {
           armFrameTimer(state.config().frameTimeoutMs());
         }
       }
+    }
+  }
+
+  /**
+   * The host will send nothing more but still reads (it shut down its sending side): what it has
+   * asked is served and answered, then the connection closes. A frame it left incomplete can no
+   * longer be, so it is dropped.
+   */
+  private void onInputEnded() {
+    if (closing) {
+      return;
+    }
+    inputEnded = true;
+    Log.info("connection_input_ended", "connection", id, "in_flight", inFlight, "mid_frame",
+        decoder.isMidFrame());
+    partialSince = 0;
+    if (inFlight == 0) {
+      closeAfterWrites();
     }
   }
 
@@ -283,6 +304,9 @@ final class Connection implements WriteQueues.Holder {
           Message<Response> m = ar.succeeded() ? ar.result() : null;
           if (m != null && m.replyAddress() != null) {
             written.onComplete(w -> m.reply(new Messages.Written(id, w.succeeded())));
+          }
+          if (inputEnded && inFlight == 0 && !closing) {
+            closeAfterWrites();
           }
         });
   }

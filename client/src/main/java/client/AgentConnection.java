@@ -225,6 +225,15 @@ public final class AgentConnection implements AutoCloseable {
     return in.read() < 0;
   }
 
+  /** Says the host will send nothing more, and keeps reading what the agent answers. */
+  public void shutdownOutput() throws IOException {
+    if (resource instanceof SocketChannel ch) {
+      ch.shutdownOutput();
+    } else {
+      ((Socket) resource).shutdownOutput();
+    }
+  }
+
   @Override
   public void close() throws IOException {
     resource.close();
