@@ -56,6 +56,10 @@ public final class FileOps {
     byte[] content = Errors.base64(r.contentBase64());
     try (Resolved p = walk(names, PathPolicy.Mode.FOLLOW, PathPolicy.Create.PARENTS,
         Errors.WRITE_FAILED)) {
+      mustBeDirectory(r.path(), p);
+      if (!p.exists() && PathPolicy.namesDirectory(r.path())) {
+        throw FileCalls.error(LibC.EISDIR, p.path);
+      }
       if (p.exists() && p.stat.isDir()) {
         throw new IOException("Is a directory: " + p.path);
       }
@@ -199,6 +203,7 @@ public final class FileOps {
         (Frames.MAX_FRAME - FRAME_OVERHEAD - ResponseWriter.escapedLength(r.id())) / 4 * 3));
     try (Resolved p = walk(names, PathPolicy.Mode.FOLLOW, PathPolicy.Create.NONE,
         Errors.READ_FAILED)) {
+      mustBeDirectory(r.path(), p);
       FileCalls.Stat st = p.existing();
       if (st.isDir()) {
         throw new IOException("Is a directory: " + p.path);
@@ -247,6 +252,7 @@ public final class FileOps {
     List<String> names = names(r.path());
     try (Resolved p = walk(names, PathPolicy.Mode.NOFOLLOW, PathPolicy.Create.NONE,
         Errors.REMOVE_FAILED)) {
+      mustBeDirectory(r.path(), p);
       if (r.recursive()) {
         refuseIfContainsBlocked(p.path);
       }
@@ -454,8 +460,11 @@ public final class FileOps {
 
   public static Response stat(Request.Stat r) {
     List<String> names = names(r.path());
-    try (Resolved p = walk(names, PathPolicy.Mode.NOFOLLOW, PathPolicy.Create.NONE,
-        Errors.STAT_FAILED)) {
+    // As for stat(2), a final "/" follows a final link.
+    PathPolicy.Mode mode = PathPolicy.namesDirectory(r.path()) ? PathPolicy.Mode.FOLLOW
+        : PathPolicy.Mode.NOFOLLOW;
+    try (Resolved p = walk(names, mode, PathPolicy.Create.NONE, Errors.STAT_FAILED)) {
+      mustBeDirectory(r.path(), p);
       return Response.stat(r.id(), describe(p.existing()));
     } catch (IOException e) {
       throw Errors.failed(Errors.STAT_FAILED, e);
@@ -541,7 +550,11 @@ public final class FileOps {
         // Moving a directory moves everything in it; replacing one (an empty one) would too.
         refuseIfContainsBlocked(from.path);
         refuseIfContainsBlocked(to.path);
-        from.existing();
+        mustBeDirectory(r.path(), from);
+        mustBeDirectory(r.newPath(), to);
+        if (!from.existing().isDir() && PathPolicy.namesDirectory(r.newPath())) {
+          throw FileCalls.error(LibC.ENOTDIR, to.path);
+        }
         if (LibC.renameat(from.parent(), from.cname(), to.parent(), to.cname()) != 0) {
           throw FileCalls.lastError(from.path + " -> " + to.path);
         }
@@ -577,6 +590,17 @@ public final class FileOps {
   }
 
   // ---------------------------------------------------------------------------------- helpers
+
+  /**
+   * A path that ends in "/" (or "/.") names a directory, as it does for the system calls: when
+   * what it names exists and is not one (a file, or a final link not followed), the request
+   * fails with "Not a directory" instead of acting on it.
+   */
+  private static void mustBeDirectory(String path, Resolved p) throws IOException {
+    if (p.exists() && !p.stat.isDir() && PathPolicy.namesDirectory(path)) {
+      throw FileCalls.error(LibC.ENOTDIR, p.path);
+    }
+  }
 
   /**
    * The path's components after the checks that need no file system. A file request's path is

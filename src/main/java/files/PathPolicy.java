@@ -170,6 +170,26 @@ public final class PathPolicy {
     return names;
   }
 
+  /**
+   * Whether {@code path} ends in "/" or "/." after at least one name ("/a/", "/a/.", "/a/./"):
+   * the system calls then ask for a directory. The root is one anyway.
+   */
+  static boolean namesDirectory(String path) {
+    int end = path.length();
+    boolean trailing = false;
+    while (true) {
+      if (end > 0 && path.charAt(end - 1) == '/') {
+        end--;
+      } else if (end > 1 && path.charAt(end - 1) == '.' && path.charAt(end - 2) == '/') {
+        end -= 2;
+      } else {
+        break;
+      }
+      trailing = true;
+    }
+    return trailing && end > 0;
+  }
+
   /** Whether {@code path} takes more than {@link #PATH_MAX} - 1 bytes in UTF-8. */
   private static boolean tooLong(String path) {
     if (path.length() >= PATH_MAX) {
@@ -214,9 +234,11 @@ public final class PathPolicy {
       while (!todo.isEmpty()) {
         String name = todo.pop();
         if (name.equals("..")) {
-          // Only link targets get here: back to the directory the walk came through.
+          // Only link targets get here: back to the directory the walk came through. Going
+          // back out of something missing fails, as it does for the system calls (the target
+          // "missing/../file" names no file).
           if (!virtual.isEmpty()) {
-            virtual.remove(virtual.size() - 1);
+            throw missing;
           } else if (!at.isEmpty()) {
             cur = up(cur, at, stats);
           }

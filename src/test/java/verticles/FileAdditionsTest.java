@@ -293,6 +293,43 @@ class FileAdditionsTest {
     assertFalse(Files.exists(within));
   }
 
+  @Test
+  void aPathEndingInASlashNamesADirectoryOrNothing() throws Exception {
+    Path f = Files.writeString(tmp.resolve("f"), "keep");
+    Path dir = Files.createDirectory(tmp.resolve("dir"));
+    Path link = Files.createSymbolicLink(tmp.resolve("link"), dir);
+    for (String tail : List.of("/", "/.", "/./", "//")) {
+      String fs = f + tail;
+      String why = "Not a directory";
+      assertTrue(call(req("r", "read_file", f).put("path", fs)).getString("error")
+          .startsWith("Failed to read file: " + why), fs);
+      assertTrue(call(req("s", "stat", f).put("path", fs)).getString("error")
+          .startsWith("Failed to stat file: " + why), fs);
+      assertTrue(call(req("d", "remove_file", f).put("path", fs)).getString("error")
+          .startsWith("Failed to remove file: " + why), fs);
+      assertTrue(call(req("w", "write_file", f).put("path", fs).put("content_base64", b64("x")))
+          .getString("error").startsWith("Failed to write file: " + why), fs);
+      assertTrue(call(req("m", "rename", f).put("path", fs).put("new_path", tmp + "/g"))
+          .getString("error").startsWith("Failed to rename file: " + why), fs);
+      assertTrue(call(req("n", "rename", f).put("new_path", tmp + "/g" + tail))
+          .getString("error").startsWith("Failed to rename file: " + why), fs);
+      // A final link is followed by stat, as stat(2) follows "link/", and is not removed.
+      JsonObject viaLink = call(req("l", "stat", link).put("path", link + tail));
+      assertEquals("dir", viaLink.getJsonObject("stat", new JsonObject())
+          .getString("type"), viaLink::encode);
+      assertTrue(call(req("u", "remove_file", link).put("path", link + tail))
+          .getString("error").startsWith("Failed to remove file: " + why), tail);
+      assertTrue(call(req("n", "write_file", f).put("path", tmp + "/new" + tail)
+          .put("content_base64", b64("x"))).getString("error")
+          .startsWith("Failed to write file: Is a directory"), tail);
+    }
+    assertEquals("keep", Files.readString(f));
+    assertTrue(Files.isSymbolicLink(link) && Files.isDirectory(dir));
+    assertFalse(Files.exists(tmp.resolve("g")) || Files.exists(tmp.resolve("new")));
+    assertEquals(ok("k"), call(req("k", "mkdir", dir).put("path", tmp + "/made/")));
+    assertTrue(Files.isDirectory(tmp.resolve("made")));
+  }
+
   // ---------------------------------------------------------------- rename
 
   @Test
