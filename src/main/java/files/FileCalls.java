@@ -230,7 +230,17 @@ final class FileCalls {
     if (n < 0) {
       throw lastError(path);
     }
-    return new String(buf, 0, (int) n, StandardCharsets.UTF_8);
+    try {
+      // Decoded strictly: a byte that is not UTF-8 would otherwise become U+FFFD, and the walk
+      // would go on to another file, one whose name holds that character.
+      return StandardCharsets.UTF_8.newDecoder()
+          .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+          .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT)
+          .decode(java.nio.ByteBuffer.wrap(buf, 0, (int) n)).toString();
+    } catch (java.nio.charset.CharacterCodingException e) {
+      throw new java.nio.file.FileSystemException(path, null,
+          "Symbolic link's target is not valid UTF-8");
+    }
   }
 
   /** A native buffer per thread for reads and writes, so byte arrays are never pinned whole. */

@@ -216,6 +216,19 @@ class PathPolicyTest {
   }
 
   @Test
+  void aLinkWhoseTargetIsNotUtf8IsAnErrorNotAnotherFile() throws Exception {
+    // The file a lenient decoding of the target would reach instead.
+    Files.writeString(tmp.resolve("x\ufffd"), "decoy");
+    Process ln = new ProcessBuilder("sh", "-c", "ln -s \"$(printf 'x\\377')\" bad",
+        tmp.toString()).directory(tmp.toFile()).inheritIO().start();
+    assertEquals(0, ln.waitFor());
+    IOException e = assertThrows(IOException.class,
+        () -> PathPolicy.resolve(tmp + "/bad", FOLLOW));
+    assertEquals("Symbolic link's target is not valid UTF-8", ((java.nio.file.FileSystemException) e)
+        .getReason());
+  }
+
+  @Test
   void danglingLinkInsideTempResolvesToItsTarget() throws Exception {
     Files.createDirectory(tmp.resolve("a"));
     Files.createSymbolicLink(tmp.resolve("a/dl"), Path.of("../b/new"));
