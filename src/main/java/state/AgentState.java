@@ -20,6 +20,8 @@ public final class AgentState {
   public final protocol.FrameDecoder.Budget answers;
   private volatile Metrics metrics = Metrics.NONE;
   private volatile boolean stopping;
+  private final java.util.Set<Runnable> stopHooks =
+      java.util.concurrent.ConcurrentHashMap.newKeySet();
 
   public AgentState(AgentConfig config) {
     this.config = config;
@@ -40,6 +42,23 @@ public final class AgentState {
 
   public void stopping(boolean s) {
     this.stopping = s;
+    if (s) {
+      for (Runnable hook : stopHooks) {
+        hook.run();
+      }
+    }
+  }
+
+  /**
+   * Runs {@code hook} (on the thread that stops the agent) when the agent begins to stop, or at
+   * once if it has; closing what this returns takes the hook back.
+   */
+  public AutoCloseable whenStopping(Runnable hook) {
+    stopHooks.add(hook);
+    if (stopping && stopHooks.remove(hook)) {
+      hook.run();
+    }
+    return () -> stopHooks.remove(hook);
   }
 
   public Metrics metrics() {

@@ -36,6 +36,12 @@ public final class PtySessionVerticle extends VerticleBase {
   private final String requestId;
   private final int backlogBytes;
   private final long killGraceMs;
+  private final state.AgentState state;
+  /** Completed once the receiver has the last output and {@code exited}, or none is left. */
+  private io.vertx.core.Promise<Void> delivered;
+  private boolean exitedSent;
+  /** The terminal has closed: no more output, and no more input will be read. */
+  private boolean outputEnded;
   private ShellProcess process;
   /** Set on this context once the process has exited. */
   private Integer exitCode;
@@ -50,14 +56,15 @@ public final class PtySessionVerticle extends VerticleBase {
   /** The session's follow-ups run on its context (a process.Loop). */
   private process.Loop scheduler;
 
-  PtySessionVerticle(String sessionId, List<String> command, Request.Shell request, int backlogBytes,
-      long killGraceMs) {
+  PtySessionVerticle(String sessionId, List<String> command, Request.Shell request,
+      state.AgentState state) {
     this.sessionId = sessionId;
     this.command = command;
     this.request = request;
     this.requestId = request.id();
-    this.backlogBytes = backlogBytes;
-    this.killGraceMs = killGraceMs;
+    this.state = state;
+    this.backlogBytes = state.config().shellBacklogBytes();
+    this.killGraceMs = state.config().killGraceMs();
   }
 
   @Override
@@ -124,6 +131,8 @@ public final class PtySessionVerticle extends VerticleBase {
       context.runOnContext(v -> {
         buffer.finish();
         pump.wake();
+        outputEnded = true;
+        answerInputLeft();
       });
     }
   }
@@ -137,13 +146,24 @@ public final class PtySessionVerticle extends VerticleBase {
     context.runOnContext(v -> {
       exitCode = code;
       vertx.eventBus().send(Addresses.SESSION_EXITED, new Messages.SessionExited(sessionId, code));
-      // Input still waiting for the terminal has nobody left to read it.
-      for (Map.Entry<Message<Messages.Envelope>, String> e : new ArrayList<>(pending.entrySet())) {
-        if (e.getValue().equals(Errors.INPUT_FAILED)) {
-          answer(e.getKey(), noReader(e.getKey().body().request().id()));
-        }
-      }
+      answerInputLeft();
     });
+  }
+
+  /**
+   * Once the program has exited and its terminal has closed, input still waiting has nobody left
+   * to read it. (Not at the exit alone: input the program read just before it exited may not have
+   * been answered yet, and the engine answers it before it reports the terminal closed.)
+   */
+  private void answerInputLeft() {
+    if (exitCode == null || !outputEnded) {
+      return;
+    }
+    for (Map.Entry<Message<Messages.Envelope>, String> e : new ArrayList<>(pending.entrySet())) {
+      if (e.getValue().equals(Errors.INPUT_FAILED)) {
+        answer(e.getKey(), noReader(e.getKey().body().request().id()));
+      }
+    }
   }
 
   /**
@@ -156,6 +176,10 @@ public final class PtySessionVerticle extends VerticleBase {
     if (conn != null && exitCode != null) {
       vertx.eventBus().send(Addresses.conn(conn), new Messages.Outbound(
           exited(requestId, exitCode), null, 0, 0));
+      exitedSent = true;
+      if (delivered != null) {
+        delivered.tryComplete();
+      }
     }
   }
 
@@ -169,6 +193,9 @@ public final class PtySessionVerticle extends VerticleBase {
       pump.attach(r.connId());
     } else {
       pump.detach();
+      if (delivered != null) {
+        delivered.tryComplete();
+      }
     }
   }
 
@@ -229,16 +256,21 @@ public final class PtySessionVerticle extends VerticleBase {
   }
 
   /**
-   * Ends the session's processes and answers with the exit status. The session stops serving its
-   * address first, so that whatever comes after the answer is answered by the registry.
+   * Ends the session's processes, lets the receiver have the rest of the output and
+   * {@code exited} (see {@link #lastOutput}), and answers with the exit status. The session stops
+   * serving its address first, so that whatever comes after the answer is answered by the
+   * registry.
    */
   private void close(Message<Messages.Envelope> m, Request r) {
     take(m, Errors.CLOSE_FAILED);
-    process.end(killGraceMs, scheduler).whenComplete((code, ex) -> {
-      stopServing();
-      answer(m, ex == null ? exited(r.id(), code)
-          : Errors.toResponse(r.id(), Errors.failed(Errors.CLOSE_FAILED, ex)));
-    });
+    process.end(killGraceMs, scheduler).whenComplete((code, ex) -> scheduler.execute(() -> {
+      Future<Void> sent = ex == null ? lastOutput() : Future.succeededFuture();
+      sent.onComplete(ar -> {
+        stopServing();
+        answer(m, ex == null ? exited(r.id(), code)
+            : Errors.toResponse(r.id(), Errors.failed(Errors.CLOSE_FAILED, ex)));
+      });
+    }));
   }
 
   /**
@@ -249,6 +281,36 @@ public final class PtySessionVerticle extends VerticleBase {
   private void stopServing() {
     requests.unregister();
     answerLeft(false);
+  }
+
+  /**
+   * Once the session's processes are gone: the receiver gets the rest of the output and the
+   * {@code exited} event, as it would had the program ended by itself. Waits no longer than a
+   * connection may go without taking a byte (write_stall_timeout_ms, after which the connection
+   * is closed anyway), nor once the receiver is gone or the agent stops.
+   */
+  private Future<Void> lastOutput() {
+    if (delivered != null) {
+      // Waited for already (a close, then the stop that follows it).
+      return delivered.future();
+    }
+    delivered = io.vertx.core.Promise.promise();
+    if (exitedSent || pump.receiver() == null || state.stopping()) {
+      delivered.complete();
+      return delivered.future();
+    }
+    long timer = vertx.setTimer(state.config().writeStallTimeoutMs(),
+        t -> delivered.tryComplete());
+    AutoCloseable hook = state.whenStopping(
+        () -> scheduler.execute(() -> delivered.tryComplete()));
+    return delivered.future().andThen(ar -> {
+      vertx.cancelTimer(timer);
+      try {
+        hook.close();
+      } catch (Exception e) {
+        // Only takes a hook out of a set.
+      }
+    });
   }
 
   /** Answers what is still held that the session closed, closes too if {@code closes}. */
@@ -264,14 +326,18 @@ public final class PtySessionVerticle extends VerticleBase {
   @Override
   public Future<?> stop() {
     stopServing();
-    buffer.close();
+    if (state.stopping()) {
+      buffer.close();
+    }
     // Closed or expired: anything the process left in its session, or that escaped it, goes.
     // Still running, the agent is shutting down: a hang-up, and the agent's last sweep after.
     CompletableFuture<Integer> done = process.exit().isDone()
         ? process.end(killGraceMs, scheduler) : process.hangUp(killGraceMs, scheduler);
     return Future.fromCompletionStage(done, vertx.getOrCreateContext())
         .recover(e -> Future.succeededFuture(-1))
+        .compose(code -> lastOutput())
         .andThen(ar -> {
+          buffer.close();
           process.close();
           answerLeft(true);
           acks.unregister();

@@ -97,8 +97,7 @@ public final class ShellVerticle extends VerticleBase {
     }
     SessionInfo info = new SessionInfo(UUID.randomUUID().toString(), command, slot);
     sessions.put(info.sessionId(), info);
-    vertx.deployVerticle(new PtySessionVerticle(info.sessionId(), command, r,
-            state.config().shellBacklogBytes(), state.config().killGraceMs()),
+    vertx.deployVerticle(new PtySessionVerticle(info.sessionId(), command, r, state),
         new DeploymentOptions().setThreadingModel(ThreadingModel.WORKER)).onComplete(ar -> {
           info.listening.tryComplete();
           if (ar.failed()) {

@@ -282,6 +282,36 @@ class ShellEventsTest {
   }
 
   @Test
+  void aSessionClosedByAnotherConnectionStillSendsItsReceiverEverythingAndExited(
+      @TempDir Path tmp) throws Exception {
+    Path written = tmp.resolve("written");
+    String script = "head -c 600000 /dev/zero | tr '\\0' x; echo END; touch '" + written
+        + "'; exec sleep 300";
+    // The receiver reads nothing until the session is closed: its output waits in the agent.
+    try (Host a = Host.openNotReading(agent.unix()); Host b = Host.open(agent.unix())) {
+      a.send(Host.shell("sh", "/bin/sh", "-c", script));
+      poll(() -> Files.exists(written), "the program never wrote its output");
+      String sid = null;
+      for (Object o : b.call(new JsonObject().put("id", "l").put("type", "list_sessions"))
+          .getJsonArray("sessions")) {
+        JsonObject e = (JsonObject) o;
+        if (e.getJsonArray("command").contains(script)) {
+          sid = e.getString("session_id");
+        }
+      }
+      assertNotNull(sid);
+      b.send(Host.close("c", sid));
+      a.startReading();
+      assertEquals(sid, a.started("sh"));
+      Output out = a.collect(sid);
+      assertEquals("x".repeat(600_000) + "END\r\n", out.text());
+      assertEquals(129, out.exitCode);
+      // The close is answered once the receiver has had all of it.
+      assertEquals(Host.exited("c", sid, 129), b.nextFor("c", HANG));
+    }
+  }
+
+  @Test
   void closeEndsEveryProcessOfTheSession() throws Exception {
     try (Host h = Host.open(agent.tcp())) {
       String sid = h.startShell(Host.shell("sh", "/bin/sh"));
