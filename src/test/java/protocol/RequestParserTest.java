@@ -430,10 +430,13 @@ class RequestParserTest {
         StandardCharsets.UTF_16BE, java.nio.charset.Charset.forName("UTF-32"))) {
       assertTrue(refused(ping.getBytes(cs)).getMessage().contains("NUL byte"), cs.name());
     }
-    // Overlong "..", an encoded surrogate, a code point past U+10FFFF.
+    // Overlong ".", overlong "/" in three bytes, an encoded surrogate, a code point past
+    // U+10FFFF, a lone continuation byte, a sequence cut short.
     for (byte[] bad : List.of(new byte[] {(byte) 0xc0, (byte) 0xae},
+        new byte[] {(byte) 0xe0, (byte) 0x80, (byte) 0xaf},
         new byte[] {(byte) 0xed, (byte) 0xa0, (byte) 0x80},
-        new byte[] {(byte) 0xf4, (byte) 0x90, (byte) 0x80, (byte) 0x80})) {
+        new byte[] {(byte) 0xf4, (byte) 0x90, (byte) 0x80, (byte) 0x80},
+        new byte[] {(byte) 0x80}, new byte[] {(byte) 0xe2, (byte) 0x82})) {
       byte[] head = "{\"id\":\"u\",\"type\":\"stat\",\"path\":\"/".getBytes(StandardCharsets.UTF_8);
       byte[] body = new byte[head.length + bad.length + 2];
       System.arraycopy(head, 0, body, 0, head.length);
@@ -441,6 +444,22 @@ class RequestParserTest {
       body[body.length - 2] = '"';
       body[body.length - 1] = '}';
       assertTrue(refused(body).getMessage().contains("not valid UTF-8"), java.util.Arrays.toString(bad));
+    }
+    // Any text the JDK's strict decoder takes, this takes, and the other way round.
+    java.util.Random random = new java.util.Random(7);
+    for (int round = 0; round < 20_000; round++) {
+      byte[] b = new byte[1 + random.nextInt(8)];
+      random.nextBytes(b);
+      for (int k = 0; k < b.length; k++) {
+        b[k] = b[k] == 0 ? 1 : b[k];
+      }
+      boolean strict = true;
+      try {
+        StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(b));
+      } catch (java.nio.charset.CharacterCodingException e) {
+        strict = false;
+      }
+      assertEquals(strict, RequestParser.notUtf8(b) == null, java.util.Arrays.toString(b));
     }
     assertEquals("\u00e9\ud83d\ude00", ((Request.Stat) parse(
         "{\"id\":\"u\",\"type\":\"stat\",\"path\":\"\u00e9\ud83d\ude00\"}")).path());
