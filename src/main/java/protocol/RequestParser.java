@@ -81,17 +81,12 @@ public final class RequestParser {
   static String notUtf8(byte[] body) {
     int n = body.length;
     int i = 0;
-    boolean malformed = false;
     while (i < n) {
       int c = body[i] & 0xff;
-      if (c < 0x80) {
-        if (c == 0) {
-          return "the body holds a NUL byte (it must be UTF-8 JSON)";
-        }
-        i++;
-        continue;
+      if (c == 0) {
+        return "the body holds a NUL byte (it must be UTF-8 JSON)";
       }
-      if (malformed) {
+      if (c < 0x80) {
         i++;
         continue;
       }
@@ -101,25 +96,17 @@ public final class RequestParser {
           : c >= 0xf0 && c <= 0xf4 ? 3 : 0;
       int lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
       int hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
-      if (more == 0 || i + more >= n) {
-        malformed = true;
-        i++;
-        continue;
-      }
-      int first = body[i + 1] & 0xff;
-      boolean ok = first >= lo && first <= hi;
-      for (int k = 2; k <= more && ok; k++) {
+      boolean ok = more > 0 && i + more < n;
+      for (int k = 1; k <= more && ok; k++) {
         int x = body[i + k] & 0xff;
-        ok = x >= 0x80 && x <= 0xbf;
+        ok = k == 1 ? x >= lo && x <= hi : x >= 0x80 && x <= 0xbf;
       }
-      if (ok) {
-        i += more + 1;
-      } else {
-        malformed = true;
-        i++;
+      if (!ok) {
+        return "the body is not valid UTF-8";
       }
+      i += more + 1;
     }
-    return malformed ? "the body is not valid UTF-8" : null;
+    return null;
   }
 
   /**

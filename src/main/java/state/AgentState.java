@@ -51,9 +51,9 @@ public final class AgentState {
 
   /**
    * Runs {@code hook} (on the thread that stops the agent) when the agent begins to stop, or at
-   * once if it has; closing what this returns takes the hook back.
+   * once if it has; running what this returns takes the hook back.
    */
-  public AutoCloseable whenStopping(Runnable hook) {
+  public Runnable whenStopping(Runnable hook) {
     stopHooks.add(hook);
     if (stopping && stopHooks.remove(hook)) {
       hook.run();

@@ -301,15 +301,11 @@ public final class PtySessionVerticle extends VerticleBase {
     }
     long timer = vertx.setTimer(state.config().writeStallTimeoutMs(),
         t -> delivered.tryComplete());
-    AutoCloseable hook = state.whenStopping(
+    Runnable unhook = state.whenStopping(
         () -> scheduler.execute(() -> delivered.tryComplete()));
     return delivered.future().andThen(ar -> {
       vertx.cancelTimer(timer);
-      try {
-        hook.close();
-      } catch (Exception e) {
-        // Only takes a hook out of a set.
-      }
+      unhook.run();
     });
   }
 
