@@ -132,14 +132,15 @@ final class Reactor {
   }
 
   /**
-   * Stops watching {@code fd} and closes it; reactor thread only. The close takes it out of the
-   * epoll set: the agent's ends of pipes and terminals are never duplicated (a child gets them
-   * only until its spawn closes every descriptor above 2, after which the kernel drops the
-   * registration too), and an event still reported for the number finds another handler at most,
-   * which reads nothing.
+   * Stops watching {@code fd} and closes it; reactor thread only. The registration is deleted
+   * first: closing alone would not end it while another process holds the same pipe, as every
+   * child being spawned on another thread does until its spawn closes the descriptors above 2.
+   * Such a left-over registration keeps reporting the number, and once the number is reused by a
+   * new run's pipe its events reach that run's handler, which may then find the new pipe ended
+   * and close it while its spawning thread is still adding it to the set.
    */
   void close(int fd) {
-    handlers.remove(fd);
+    unwatch(fd);
     LibC.close(fd);
   }
 
