@@ -161,6 +161,23 @@ final class Cgroups {
     return under(mount, rel);
   }
 
+  /**
+   * The cgroup v2 path of process {@code pid} as /proc shows it (relative to the hierarchy's
+   * root), or null if the process is gone or shows none.
+   */
+  static String v2PathOf(long pid) {
+    try {
+      for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "cgroup"))) {
+        if (line.startsWith("0::")) {
+          return line.substring(3);
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      // Gone.
+    }
+    return null;
+  }
+
   /** The mount point of {@code rel}, a path in the hierarchy mounted as {@code mount}. */
   private static Path under(String[] mount, String rel) throws IOException {
     String root = mount[1];

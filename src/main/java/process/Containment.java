@@ -175,31 +175,58 @@ public final class Containment {
       byTag.put(cell.tag, cell);
       return cell;
     }
-    Cell cell = new Cell(kind + "." + nextCell.incrementAndGet());
-    unplaced.put(cell.tag, cell);
+    String name = kind + "." + nextCell.incrementAndGet();
+    Path[] made = null;
     if (cgroups.base != null && !closed) {
       try {
-        Path dir = cgroups.base.resolve(cell.name);
-        Cgroups.mkdir(dir);
-        cell.dir = dir;
-        live.add(cell);
-        byTag.put(cell.tag, cell);
-        if (pidsMax > 0 && cgroups.pidsV2) {
-          Cgroups.tryWrite(dir.resolve("pids.max"), Long.toString(pidsMax));
-        }
-        if (pidsMax > 0 && cgroups.pidsV1Base != null) {
-          Path v1 = cgroups.pidsV1Base.resolve(cell.name);
-          Cgroups.mkdir(v1);
-          cell.v1 = v1;
-          Cgroups.tryWrite(v1.resolve("pids.max"), Long.toString(pidsMax));
-        }
-        cell.held = new Held(cell.name, dir, cell.v1);
-        cell.held.own(cell);
+        made = makeCgroups(name);
       } catch (IOException e) {
-        Log.warn("cgroup_failed", "cell", cell.name, "error", e.getMessage());
+        // Taken already: something in the VM made a cgroup of that name, perhaps to take the
+        // next cells' limits away. A name nobody can guess instead.
+        Log.warn("cgroup_failed", "cell", name, "error", e.getMessage());
+        name = name + "." + ProcessTree.newTag();
+        try {
+          made = makeCgroups(name);
+        } catch (IOException again) {
+          Log.warn("cgroup_failed", "cell", name, "error", again.getMessage());
+        }
       }
     }
+    Cell cell = new Cell(name);
+    unplaced.put(cell.tag, cell);
+    if (made != null) {
+      cell.dir = made[0];
+      cell.v1 = made[1];
+      live.add(cell);
+      byTag.put(cell.tag, cell);
+      cell.held = new Held(cell.name, cell.dir, cell.v1);
+      cell.held.own(cell);
+    }
     return cell;
+  }
+
+  /**
+   * Makes a cell's cgroup (and cgroup v1 pids directory) with its {@code pids.max}: both or, on
+   * failure, neither. Returns the two directories (the second null where there is no v1).
+   */
+  private Path[] makeCgroups(String name) throws IOException {
+    Path dir = cgroups.base.resolve(name);
+    Cgroups.mkdir(dir);
+    if (pidsMax > 0 && cgroups.pidsV2) {
+      Cgroups.tryWrite(dir.resolve("pids.max"), Long.toString(pidsMax));
+    }
+    Path v1 = null;
+    if (pidsMax > 0 && cgroups.pidsV1Base != null) {
+      v1 = cgroups.pidsV1Base.resolve(name);
+      try {
+        Cgroups.mkdir(v1);
+      } catch (IOException e) {
+        Cgroups.rmdir(dir);
+        throw e;
+      }
+      Cgroups.tryWrite(v1.resolve("pids.max"), Long.toString(pidsMax));
+    }
+    return new Path[] {dir, v1};
   }
 
   /** The spawn listener: the process of an open cell was just started. */
@@ -528,7 +555,7 @@ public final class Containment {
     for (Job job : batch) {
       for (Cell c : job.cells) {
         c.ensurePlaced();
-        boolean swept = c.dir == null || c.forkedBeforeMove;
+        boolean swept = c.dir == null || c.forkedBeforeMove || c.leftItsCgroup();
         if (job.signal == LibC.SIGKILL) {
           if (c.dir != null) {
             Cgroups.tryWrite(c.dir.resolve("cgroup.kill"), "1");
@@ -609,6 +636,21 @@ public final class Containment {
 
     ProcessTree.Target target() {
       return new ProcessTree.Target(pid, tag);
+    }
+
+    /**
+     * Whether the cell's process is alive, still the agent's own child, and out of the cell's
+     * cgroup: as root it can write itself into another cgroup, and a kill through the cell would
+     * then miss it and what it starts. One read of /proc; the kill then sweeps the cell's tree.
+     */
+    boolean leftItsCgroup() {
+      long p = pid;
+      Path d = dir;
+      if (p <= 0 || d == null || !Reaper.unreaped(p)) {
+        return false;
+      }
+      String now = Cgroups.v2PathOf(p);
+      return now != null && !now.endsWith("/" + d.getParent().getFileName() + "/" + d.getFileName());
     }
 
     /**
@@ -804,11 +846,10 @@ public final class Containment {
    * instead if it may be a spawn in flight. Returns whether it was moved.
    */
   private boolean adopt(long p, long self, Cell placing, List<Long> skipped) {
-    Cell owner = byTag.get(tagOf(p));
-    if (owner == null) {
-      // No tag (cleared, or not past its exec yet): the cell whose process leads its session or
-      // is its parent, else the one being placed.
-      long[] ps = parentAndSession(p);
+    String tag = tagOf(p);
+    long[] ps = null;
+    if (tag == null) {
+      ps = parentAndSession(p);
       if (ps[0] == self) {
         if (!pastExec(p)) {
           // Another spawn in flight, which its own spawn places (moved here, it would end up in
@@ -818,17 +859,28 @@ public final class Containment {
           return false;
         }
         // Its exec done, its environment is final now: it may carry a tag after all.
-        owner = byTag.get(tagOf(p));
+        tag = tagOf(p);
       }
-      if (owner == null) {
-        owner = byPid.get(ps[1]);
+    }
+    Cell owner;
+    if (tag != null) {
+      owner = byTag.get(tag);
+      if (owner == null || owner.dir == null) {
+        // Its cell has no cgroup (making one failed) or is gone: it stays here, where a kill of
+        // its cell finds it through /proc. In another cell it would count against that cell's
+        // limit and die with it.
+        return false;
       }
+    } else {
+      // No tag (cleared): the cell whose process leads its session or is its parent, else the
+      // one being placed.
+      owner = byPid.get(ps[1]);
       if (owner == null) {
         owner = byPid.get(ps[0]);
       }
-    }
-    if (owner == null || owner.dir == null) {
-      owner = placing;
+      if (owner == null || owner.dir == null) {
+        owner = placing;
+      }
     }
     try {
       owner.move(p);

@@ -82,6 +82,14 @@ public final class Reaper {
     }
   }
 
+  /**
+   * Whether {@code pid} is a child the agent started and has not reaped yet: while that holds, the
+   * number cannot belong to another process.
+   */
+  static boolean unreaped(long pid) {
+    return WATCHED.containsKey((int) pid) || OWNED.contains(pid);
+  }
+
   /** Whether the native reaper runs (then it reaps every child, orphans included). */
   public static boolean nativeReaping() {
     return waiter != null;

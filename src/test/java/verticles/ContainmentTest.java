@@ -216,6 +216,149 @@ class ContainmentTest {
     }
   }
 
+  /**
+   * Moves the shell that runs it out of its cell, as root can: into the parent of its cgroup (the
+   * agent's subtree), or where that refuses a process, the root. Prints where it went.
+   */
+  private static final String LEAVE_CELL = "cg=$(sed -n 's/^0:://p' /proc/self/cgroup); "
+      + "mnt=$(awk '$3==\"cgroup2\" {print $2; exit}' /proc/mounts); "
+      + "{ echo $$ > \"$mnt${cg%/*}/cgroup.procs\" || echo $$ > \"$mnt/cgroup.procs\"; } "
+      + "2>/dev/null; echo \"left:$(sed -n 's/^0:://p' /proc/self/cgroup)\"; ";
+
+  private static boolean inACell(long pid) {
+    return cgroupOf(pid).matches(".*/agent\\.\\d+\\.[0-9a-f]+/(run|shell)\\.[0-9a-f.]+");
+  }
+
+  @Test
+  void aRunThatLeavesItsCellIsStillKilledOnTimeoutAndOnDisconnect() throws Exception {
+    String marker = "69." + ProcessHandle.current().pid();
+    try (AgentProcess agent = cgroupAgent("4096");
+        AgentConnection c = AgentConnection.open(agent.unix())) {
+      JsonObject r = c.call(run("t", "sh", "-c", LEAVE_CELL + "sleep " + marker + "1 & "
+          + "sleep " + marker + "2; echo end").put("timeout_ms", 1000));
+      String out = r.getString("stdout");
+      assertTrue(out.startsWith("left:/") && !out.contains("/run."), r::encode);
+      assertEquals(124, r.getInteger("exit_code"), r::encode);
+      assertFalse(out.contains("end"), r::encode);
+      await(() -> withArg(marker + "1").isEmpty() && withArg(marker + "2").isEmpty(),
+          () -> "left running: " + withArg(marker + "1") + withArg(marker + "2"));
+
+      AgentConnection gone = AgentConnection.open(agent.unix());
+      gone.send(run("d", "sh", "-c", LEAVE_CELL + "sleep " + marker + "3"));
+      await(() -> sleeping(marker + "3").size() == 1 && !inACell(sleeping(marker + "3").get(0)),
+          "the run did not leave its cell");
+      gone.close();
+      await(() -> withArg(marker + "3").isEmpty(), "left running after its connection closed");
+    }
+  }
+
+  @Test
+  void aSessionThatLeavesItsCellAndIgnoresTheHangUpIsStillClosed() throws Exception {
+    String marker = "71." + ProcessHandle.current().pid();
+    try (AgentProcess agent = cgroupAgent("4096");
+        AgentConnection c = AgentConnection.open(agent.unix())) {
+      JsonObject started = c.call(new JsonObject().put("id", "s").put("type", "shell")
+          .put("command", new JsonArray().add("sh").add("-c").add(LEAVE_CELL
+              + "trap '' HUP; sleep " + marker + "1 & sleep " + marker + "2")));
+      String session = started.getString("session_id");
+      assertTrue(session != null, started::encode);
+      await(() -> sleeping(marker + "2").size() == 1 && !inACell(sleeping(marker + "2").get(0)),
+          "the session did not leave its cell");
+      JsonObject closed = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+        try {
+          return c.call(new JsonObject().put("id", "c").put("type", "shell_close")
+              .put("session_id", session));
+        } catch (IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+      }).get(BOUND_MS, java.util.concurrent.TimeUnit.MILLISECONDS);
+      assertEquals(137, closed.getInteger("exit_code"), closed::encode);
+      await(() -> withArg(marker + "1").isEmpty() && withArg(marker + "2").isEmpty(),
+          () -> "left running: " + withArg(marker + "1") + withArg(marker + "2"));
+    }
+  }
+
+  /** The agent's subtrees (v2, then v1 pids where there is one), without its own leaf. */
+  private static List<Path> subtrees(AgentProcess agent) throws IOException {
+    return bases(agent).stream().filter(b -> !b.getFileName().toString().endsWith(".self"))
+        .toList();
+  }
+
+  /** Loops until the shell's cgroup is no longer the agent's own leaf, then prints it. */
+  private static final String PRINT_CELL = "for i in $(seq 10000); do "
+      + "c=$(sed -n 's/^0:://p' /proc/self/cgroup); case $c in *.self) ;; *) break;; esac; "
+      + "done; echo \"$c\"; sed -n 's/^[0-9]*:pids://p' /proc/self/cgroup";
+
+  @Test
+  void cellNamesMadeByOthersArePassedOverForOnesNobodyCanGuess() throws Exception {
+    try (AgentProcess agent = cgroupAgent("48");
+        AgentConnection c = AgentConnection.open(agent.unix())) {
+      // The first run makes the agent's subtrees and run.1, which the next runs may take again.
+      assertEquals(0, c.call(run("first", "true")).getInteger("exit_code"));
+      // What a run in the VM could do: take the names of the next cells.
+      for (Path base : subtrees(agent)) {
+        for (int i = 2; i <= 21; i++) {
+          Files.createDirectory(base.resolve("run." + i));
+        }
+      }
+      // Three at once: at most one takes run.1 again, the others need new cells.
+      List<AgentConnection> conns = new ArrayList<>();
+      try {
+        for (int i = 0; i < 3; i++) {
+          AgentConnection k = AgentConnection.open(agent.unix());
+          conns.add(k);
+          k.send(run("r" + i, "sh", "-c", PRINT_CELL + "; sleep 2"));
+        }
+        int fresh = 0;
+        for (AgentConnection k : conns) {
+          JsonObject r = k.receive();
+          String[] lines = r.getString("stdout").split("\n");
+          assertTrue(lines[0].matches(".*/run\\.(1|\\d+\\.[0-9a-f]+)"), r::encode);
+          fresh += lines[0].endsWith("/run.1") ? 0 : 1;
+          // Its own pids.max, where it is counted.
+          String pids = lines.length > 1 ? "/sys/fs/cgroup/pids" + lines[1]
+              : "/sys/fs/cgroup/unified" + lines[0];
+          assertEquals("48", Files.readString(Path.of(pids, "pids.max")).trim(), r::encode);
+        }
+        assertTrue(fresh >= 2, "runs in a cell of a new name: " + fresh);
+      } finally {
+        for (AgentConnection k : conns) {
+          k.close();
+        }
+      }
+      for (Path base : subtrees(agent)) {
+        for (int i = 2; i <= 21; i++) {
+          Files.delete(base.resolve("run." + i));
+        }
+      }
+    }
+  }
+
+  @Test
+  void aRunWithoutACgroupIsNeverMovedIntoAnotherRunsCell() throws Exception {
+    String marker = "72." + ProcessHandle.current().pid();
+    try (AgentProcess agent = cgroupAgent("4096");
+        AgentConnection first = AgentConnection.open(agent.unix());
+        AgentConnection second = AgentConnection.open(agent.unix())) {
+      first.send(run("a", "sleep", marker + "1").put("timeout_ms", 3000));
+      await(() -> sleeping(marker + "1").size() == 1 && inACell(sleeping(marker + "1").get(0)),
+          "the first run is not in its cell");
+      // No more cgroups can be made under the agent's subtree: the next run gets none.
+      Path base = subtrees(agent).get(0);
+      String count = Files.readAllLines(base.resolve("cgroup.stat")).get(0).split(" ")[1];
+      Files.writeString(base.resolve("cgroup.max.descendants"), count);
+      second.send(run("b", "sleep", marker + "2"));
+      await(() -> sleeping(marker + "2").size() == 1, "the second run did not start");
+      JsonObject a = first.receive();
+      assertEquals(124, a.getInteger("exit_code"), a::encode);
+      // The first run's kill took its cell, and only its cell.
+      assertEquals(1, sleeping(marker + "2").size(), "the second run died with the first");
+      assertFalse(inACell(sleeping(marker + "2").get(0)), cgroupOf(sleeping(marker + "2").get(0)));
+      second.close();
+      await(() -> withArg(marker + "2").isEmpty(), "left running after its connection closed");
+    }
+  }
+
   @Test
   void runsOneAfterAnotherReuseAFewCgroupsAndAnIdleAgentKeepsNone() throws Exception {
     int runs = 60;
