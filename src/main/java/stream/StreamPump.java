@@ -57,8 +57,17 @@ public final class StreamPump {
     return receiver;
   }
 
-  /** Makes {@code connId} the receiver; unacknowledged bytes are sent again to it. */
+  /**
+   * Makes {@code connId} the receiver; unacknowledged bytes are sent again to it. The receiver
+   * itself attaching again gets nothing twice: what is on its way to it still arrives, in order.
+   */
   public void attach(String connId) {
+    if (connId.equals(receiver)) {
+      // Only the end is told again (see the drained signal), as to any receiver that attaches.
+      drainedSignalled = false;
+      pump();
+      return;
+    }
     epoch++;
     receiver = connId;
     drainedSignalled = false;

@@ -14,6 +14,7 @@ final class SessionInfo {
   /** The session's place among max_sessions, given back when the registry lets it go. */
   private final Slots.Slot slot;
   private final List<String> command;
+  private final String requestId;
   boolean running = true;
   Integer exitCode;
   /** The connection that receives the output, or {@code null}: see {@link Messages.Receiver}. */
@@ -29,11 +30,22 @@ final class SessionInfo {
   final Promise<Void> started = Promise.promise();
   /** Set once the session is forgotten: nothing more is sent to it. */
   boolean gone;
+  /**
+   * Answers that name a receiver ({@code shell}, {@code shell_attach}) are numbered as they are
+   * decided; the connection of the last one decided receives, whichever is written first.
+   */
+  long receiverAnswers;
 
-  SessionInfo(String sessionId, List<String> command, Slots.Slot slot) {
+  SessionInfo(String sessionId, List<String> command, Slots.Slot slot, String requestId) {
     this.slot = slot;
     this.sessionId = sessionId;
     this.command = command;
+    this.requestId = requestId;
+  }
+
+  /** The id of the {@code shell} request, which the session's events carry. */
+  String requestId() {
+    return requestId;
   }
 
   Slots.Slot slot() {

@@ -95,7 +95,7 @@ public final class ShellVerticle extends VerticleBase {
     if (slot == null) {
       throw Errors.busy("shell sessions (max " + state.config().maxSessions() + ")");
     }
-    SessionInfo info = new SessionInfo(UUID.randomUUID().toString(), command, slot);
+    SessionInfo info = new SessionInfo(UUID.randomUUID().toString(), command, slot, r.id());
     sessions.put(info.sessionId(), info);
     vertx.deployVerticle(new PtySessionVerticle(info.sessionId(), command, r, state),
         new DeploymentOptions().setThreadingModel(ThreadingModel.WORKER)).onComplete(ar -> {
@@ -111,10 +111,12 @@ public final class ShellVerticle extends VerticleBase {
             return;
           }
           info.deploymentId = ar.result();
-          info.started.tryComplete();
           Log.info("shell_started", "session", info.sessionId(), "connection",
               m.body().connId());
+          // Answered before the attaches that waited for the start are: they came later, and
+          // the last of them receives.
           answer(m, info, Response.shellStarted(r.id(), info.sessionId()), true);
+          info.started.tryComplete();
         });
   }
 
@@ -126,9 +128,20 @@ public final class ShellVerticle extends VerticleBase {
    */
   private void answer(Message<Messages.Envelope> m, SessionInfo s, Response answer,
       boolean starting) {
+    long decided = ++s.receiverAnswers;
     m.<Messages.Written>replyAndRequest(answer, Messages.UNTIMED).onComplete(ar -> {
+      if (decided != s.receiverAnswers) {
+        // A later shell_attach names the receiver.
+        return;
+      }
       if (ar.succeeded() && ar.result().body().written()) {
-        receiver(s, ar.result().body().connId());
+        String connId = ar.result().body().connId();
+        if (s.gone) {
+          // Closed while the answer was written: the end is all there is left to receive.
+          endTo(s, connId);
+        } else {
+          receiver(s, connId);
+        }
       } else if (starting) {
         receiver(s, null);
       }
@@ -141,6 +154,17 @@ public final class ShellVerticle extends VerticleBase {
       s.receiver = connId;
       vertx.eventBus().send(Addresses.sessionReceiver(s.sessionId()),
           new Messages.Receiver(connId));
+    }
+  }
+
+  /**
+   * Sends {@code exited} to a connection that attached to a session closed meanwhile, as the
+   * session would have: a host answered that it attached waits for it.
+   */
+  private void endTo(SessionInfo s, String connId) {
+    if (s.exitCode != null) {
+      vertx.eventBus().send(Addresses.conn(connId), new Messages.Outbound(
+          Response.shellExited(s.requestId(), s.exitCode, s.sessionId()), null, 0, 0));
     }
   }
 
