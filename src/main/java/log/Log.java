@@ -109,7 +109,7 @@ public final class Log {
         if (v instanceof Number || v instanceof Boolean) {
           b.append(v);
         } else {
-          quote(b, String.valueOf(v));
+          quote(b, clip(String.valueOf(v)));
         }
       }
       b.append('}');
@@ -120,7 +120,7 @@ public final class Log {
         b.append(' ');
         bare(b, String.valueOf(kv[i]));
         b.append('=');
-        String v = String.valueOf(kv[i + 1]);
+        String v = clip(String.valueOf(kv[i + 1]));
         if (plain(v)) {
           b.append(v);
         } else {
@@ -129,6 +129,21 @@ public final class Log {
       }
     }
     return b.toString();
+  }
+
+  /** The characters of a value a line keeps; a host's id may be up to 1 MiB. */
+  static final int MAX_VALUE = 1024;
+
+  /**
+   * {@code v} cut to {@link #MAX_VALUE} characters (never between the two halves of a pair), with
+   * how many more there were.
+   */
+  private static String clip(String v) {
+    if (v.length() <= MAX_VALUE) {
+      return v;
+    }
+    int keep = Character.isHighSurrogate(v.charAt(MAX_VALUE - 1)) ? MAX_VALUE - 1 : MAX_VALUE;
+    return v.substring(0, keep) + "...(" + (v.length() - keep) + " more characters)";
   }
 
   /** True if {@code v} can stand unquoted in a text line: not empty, nothing to escape. */

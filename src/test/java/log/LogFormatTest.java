@@ -26,6 +26,22 @@ class LogFormatTest {
   }
 
   @Test
+  void aLongValueIsCutAndSaysByHowMuch() {
+    // 1,023 letters, then a pair that would be split at 1,024: it goes whole into the rest.
+    String id = "a".repeat(1023) + "\uD83D\uDE00" + "b".repeat(200_000);
+    for (boolean json : new boolean[] {false, true}) {
+      String line = Log.format(json, Instant.EPOCH, Log.Level.WARN, "invalid_request", "id", id,
+          "bytes", 5);
+      assertTrue(line.length() < 1200, () -> line.length() + " characters");
+      assertTrue(line.contains("a".repeat(1023) + "...(200002 more characters)"), line);
+      assertTrue(line.endsWith(json ? "\"bytes\":5}" : " bytes=5"), line);
+    }
+    String exact = "c".repeat(Log.MAX_VALUE);
+    assertEquals("1970-01-01T00:00:00Z INFO e id=" + exact,
+        Log.format(false, Instant.EPOCH, Log.Level.INFO, "e", "id", exact));
+  }
+
+  @Test
   void randomValuesNeverBreakALineInEitherFormat() {
     Random rnd = new Random(SEED);
     for (int i = 0; i < 20_000; i++) {
