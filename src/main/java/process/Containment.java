@@ -284,6 +284,10 @@ public final class Containment {
       v1.add(cgroups.pidsV1Base);
     }
     for (Path p : v1) {
+      // What is still here left the v2 tree (root can move itself), so the kill above missed it.
+      killV1Members(p);
+    }
+    for (Path p : v1) {
       while (!remove(p) && System.nanoTime() < v1Deadline) {
         try {
           Thread.sleep(5);
@@ -295,6 +299,20 @@ public final class Containment {
     }
     cgroups.leave();
     watch.close();
+  }
+
+  /** SIGKILL to every process in the cgroup v1 directory {@code dir} and those below it. */
+  private static void killV1Members(Path dir) {
+    for (long pid : Cgroups.procs(dir)) {
+      LibC.signal(pid, LibC.SIGKILL);
+    }
+    try (var children = Files.newDirectoryStream(dir, Files::isDirectory)) {
+      for (Path c : children) {
+        killV1Members(c);
+      }
+    } catch (IOException | RuntimeException e) {
+      // Gone.
+    }
   }
 
   private static boolean remove(Path dir) {

@@ -253,6 +253,25 @@ class ContainmentTest {
   }
 
   @Test
+  void whatLeftItsCellEndsAtShutdownAndNoCgroupIsLeft() throws Exception {
+    String marker = "73." + ProcessHandle.current().pid();
+    try (AgentProcess agent = cgroupAgent("4096");
+        AgentConnection c = AgentConnection.open(agent.unix())) {
+      JsonObject r = c.call(run("d", "sh", "-c",
+          LEAVE_CELL + "sleep " + marker + " >/dev/null 2>&1 &"));
+      assertEquals(0, r.getInteger("exit_code"), r::encode);
+      await(() -> sleeping(marker).size() == 1 && !inACell(sleeping(marker).get(0)),
+          "the leftover did not leave its cell");
+      List<Path> bases = bases(agent);
+      shutdown(agent);
+      await(() -> withArg(marker).isEmpty(), "the leftover outlived the agent");
+      for (Path base : bases) {
+        assertFalse(Files.exists(base), base + " outlived the agent");
+      }
+    }
+  }
+
+  @Test
   void aSessionThatLeavesItsCellAndIgnoresTheHangUpIsStillClosed() throws Exception {
     String marker = "71." + ProcessHandle.current().pid();
     try (AgentProcess agent = cgroupAgent("4096");
