@@ -28,6 +28,8 @@ final class Cgroups {
   final Path self;
   /** The agent's own cgroup before it moved. */
   final Path own;
+  /** {@link #own} as /proc names it (relative to the hierarchy's root as the agent sees it). */
+  private final String ownInProc;
   /** Whether the agent gave {@code pids} to the children of {@link #own} itself. */
   final boolean enabledPidsInOwn;
   /** The same subtree in a cgroup v1 {@code pids} hierarchy, or null. */
@@ -37,11 +39,12 @@ final class Cgroups {
   /** What was found, for the log. */
   final String description;
 
-  private Cgroups(Path base, Path self, Path own, boolean enabledPidsInOwn, Path pidsV1Base,
-      boolean pidsV2, String description) {
+  private Cgroups(Path base, Path self, Path own, String ownInProc, boolean enabledPidsInOwn,
+      Path pidsV1Base, boolean pidsV2, String description) {
     this.base = base;
     this.self = self;
     this.own = own;
+    this.ownInProc = ownInProc;
     this.enabledPidsInOwn = enabledPidsInOwn;
     this.pidsV1Base = pidsV1Base;
     this.pidsV2 = pidsV2;
@@ -49,7 +52,7 @@ final class Cgroups {
   }
 
   static Cgroups none(String why) {
-    return new Cgroups(null, null, null, false, null, false, why);
+    return new Cgroups(null, null, null, null, false, null, false, why);
   }
 
   boolean hasPidsLimit() {
@@ -63,9 +66,10 @@ final class Cgroups {
   static Cgroups setUp(boolean wantPids) {
     String name = "agent." + ProcessHandle.current().pid() + "."
         + Long.toHexString(System.nanoTime() & 0xffffffL);
+    String ownInProc = v2PathOf(ProcessHandle.current().pid());
     Path own;
     try {
-      own = ownV2();
+      own = ownV2(ownInProc);
       if (!Files.isDirectory(own)) {
         throw new IOException(own + " is not a directory");
       }
@@ -106,12 +110,12 @@ final class Cgroups {
       }
       if (!Files.exists(base.resolve("cgroup.kill"))) {
         Files.delete(base);
-        Cgroups c = new Cgroups(null, self, own, enabled, null, false, null);
+        Cgroups c = new Cgroups(null, self, own, ownInProc, enabled, null, false, null);
         c.leave();
         return none("cgroup v2 without cgroup.kill (Linux before 5.14)");
       }
     } catch (IOException | RuntimeException e) {
-      new Cgroups(null, self, own, enabled, null, false, null).leave();
+      new Cgroups(null, self, own, ownInProc, enabled, null, false, null).leave();
       return none("cgroup v2 at " + own + " not usable: " + e);
     }
     Path pidsV1 = null;
@@ -120,7 +124,7 @@ final class Cgroups {
     }
     how.append(pidsV2 ? ", pids.max in cgroup v2" : pidsV1 != null
         ? ", pids.max in cgroup v1 at " + pidsV1 : ", no pids controller");
-    return new Cgroups(base, self, own, enabled, pidsV1, pidsV2, how.toString());
+    return new Cgroups(base, self, own, ownInProc, enabled, pidsV1, pidsV2, how.toString());
   }
 
   /**
@@ -143,14 +147,11 @@ final class Cgroups {
     }
   }
 
-  /** The agent's own cgroup v2 directory; mounts cgroup v2 first where it is not mounted. */
-  private static Path ownV2() throws IOException {
-    String rel = null;
-    for (String line : Files.readAllLines(Path.of("/proc/self/cgroup"))) {
-      if (line.startsWith("0::")) {
-        rel = line.substring(3);
-      }
-    }
+  /**
+   * The agent's own cgroup v2 directory, {@code rel} as /proc names it; mounts cgroup v2 first
+   * where it is not mounted.
+   */
+  private static Path ownV2(String rel) throws IOException {
     if (rel == null) {
       throw new IOException("no cgroup v2 line in /proc/self/cgroup");
     }
@@ -176,6 +177,12 @@ final class Cgroups {
       // Gone.
     }
     return null;
+  }
+
+  /** How /proc/PID/cgroup names {@code dir}, a cgroup under the agent's own. */
+  String inProc(Path dir) {
+    String rel = own.relativize(dir).toString();
+    return ownInProc.endsWith("/") ? ownInProc + rel : ownInProc + "/" + rel;
   }
 
   /** The mount point of {@code rel}, a path in the hierarchy mounted as {@code mount}. */

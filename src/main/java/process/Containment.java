@@ -668,7 +668,7 @@ public final class Containment {
         return false;
       }
       String now = Cgroups.v2PathOf(p);
-      return now != null && !now.endsWith("/" + d.getParent().getFileName() + "/" + d.getFileName());
+      return now != null && !now.equals(cgroups.inProc(d));
     }
 
     /**

@@ -435,6 +435,15 @@ class ContainmentTest {
       await(() -> withArg(marker).isEmpty(), "left running: " + withArg(marker).size());
       await(() -> zombies(agent.pid()) == 0, "zombies left: " + zombies(agent.pid()));
       await(() -> runCells(agent).isEmpty(), "cgroups left: " + runCells(agent));
+      if (!bases(agent).isEmpty()) {
+        // With cgroups, killing what stayed in its cell reads /proc once per cell at most, and
+        // never scans it.
+        List<String> batches = agent.log().stream().filter(l -> l.contains("kill_batch")).toList();
+        assertFalse(batches.isEmpty(), "no kill_batch in the log");
+        for (String b : batches) {
+          assertTrue(b.contains("swept_trees=0") && b.contains("proc_scans=0"), b);
+        }
+      }
     }
   }
 
