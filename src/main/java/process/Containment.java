@@ -283,9 +283,9 @@ public final class Containment {
     if (cgroups.pidsV1Base != null) {
       v1.add(cgroups.pidsV1Base);
     }
-    for (Path p : v1) {
+    if (cgroups.pidsV1Base != null) {
       // What is still here left the v2 tree (root can move itself), so the kill above missed it.
-      killV1Members(p);
+      killV1Members(cgroups.pidsV1Base);
     }
     for (Path p : v1) {
       while (!remove(p) && System.nanoTime() < v1Deadline) {
