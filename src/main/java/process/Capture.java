@@ -14,6 +14,7 @@ public final class Capture implements OutputSink {
   private boolean released;
   /** What {@link #drop()} kept counted against the budget until {@link #release()}. */
   private long held;
+  private final OutputBudget.Account account = new OutputBudget.Account();
 
   public Capture(long cap, OutputBudget budget) {
     this.cap = cap;
@@ -33,7 +34,7 @@ public final class Capture implements OutputSink {
       return true;
     }
     long room = Math.max(0, cap - bytes.size());
-    int n = (int) budget.take(Math.min(room, len));
+    int n = (int) budget.take(bytes.size(), Math.min(room, len), account);
     if (n < len) {
       truncated = true;
     }
@@ -68,7 +69,7 @@ public final class Capture implements OutputSink {
   /** Gives the held bytes back to the budget; later output is dropped. Idempotent. */
   public synchronized void release() {
     drop();
-    budget.give(held);
+    budget.give(held, account);
     held = 0;
   }
 
