@@ -252,7 +252,8 @@ public final class Containment {
 
   /**
    * Shutdown: kills every cell still holding a process (leftovers included) with one write, and
-   * removes the agent's cgroups, waiting at most {@code boundMs} for them to empty. Blocking.
+   * removes the agent's cgroups, waiting at most about {@code boundMs} in all for them to empty:
+   * two thirds of it for the cgroup v2 tree, the rest for the v1 directories. Blocking.
    */
   public void close(long boundMs) {
     closed = true;
@@ -261,7 +262,8 @@ public final class Containment {
       return;
     }
     Cgroups.tryWrite(base.resolve("cgroup.kill"), "1");
-    long deadline = System.nanoTime() + boundMs * 1_000_000;
+    long start = System.nanoTime();
+    long deadline = start + boundMs * 2 / 3 * 1_000_000;
     while (!Cgroups.empty(base) && System.nanoTime() < deadline) {
       Thread.onSpinWait();
       try {
@@ -277,8 +279,9 @@ public final class Containment {
     removeSpares();
     remove(base);
     // cgroup v1 counts a killed process for a moment after the v2 tree is empty: the v1
-    // directories get a bound of their own, not what the v2 wait left over.
-    long v1Deadline = System.nanoTime() + boundMs * 1_000_000;
+    // directories get what is left, and at least a third of the bound.
+    long v1Deadline = Math.max(start + boundMs * 1_000_000,
+        System.nanoTime() + boundMs / 3 * 1_000_000);
     List<Path> v1 = new ArrayList<>(pendingV1);
     if (cgroups.pidsV1Base != null) {
       v1.add(cgroups.pidsV1Base);

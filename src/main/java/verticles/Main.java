@@ -34,8 +34,13 @@ import sys.Threads;
 public final class Main {
   /** The whole shutdown, from the request to the exit, stays under this. */
   static final long SHUTDOWN_BUDGET_MS = 1800;
-  /** How long shutdown waits for the killed cells to empty so their cgroups can go. */
+  /**
+   * How long shutdown waits at least for the killed cells to empty so their cgroups can go; it
+   * waits as long as the budget leaves after {@link #EXIT_MS} and {@link #FLUSH_MS}.
+   */
   private static final long CGROUP_EMPTY_MS = 100;
+  /** Kept back from the budget for the sweep of what is not in a cell, and the JVM's exit. */
+  private static final long EXIT_MS = 300;
   /** Time left for the last answers to be written before the process exits. */
   private static final long FLUSH_MS = 100;
   /** Event loops; {@link RunVerticle} has an instance on each. */
@@ -89,6 +94,7 @@ public final class Main {
     Log.info("memory_plan", "heap_bytes", Runtime.getRuntime().maxMemory(), "worst_case_bytes",
         MemoryPlan.worstCase(config));
     Containment.configure(config.cgroups(), config.pidsMax());
+    process.Priority.configure(config.realtimePriority());
     Vertx vertx = Vertx.vertx(new VertxOptions()
         // Netty's epoll transport: every socket family (TCP, Unix, vsock) on the event loops.
         .setPreferNativeTransport(true)
@@ -159,12 +165,14 @@ public final class Main {
       return;
     }
     Log.info("shutdown", "reason", why);
+    long t0 = System.nanoTime();
     state.stopping(true);
     // Only the accepting stops: the connections stay (their verticle is never undeployed), so
     // that the answers of the runs and sessions ended below still reach their hosts.
     Future<?> noListener = listener == null ? Future.succeededFuture() : listener.stopAccepting();
     noListener.recover(e -> Future.succeededFuture())
         .compose(v -> {
+          Log.debug("shutdown_step", "step", "accepting_stopped", "ms", ms(t0));
           List<Future<?>> all = new ArrayList<>();
           for (String id : deployments) {
             all.add(vertx.undeploy(id));
@@ -173,10 +181,14 @@ public final class Main {
         })
         // Whatever is left (an escaped process the agent adopted) goes too.
         .eventually(() -> vertx.executeBlocking(() -> {
+          Log.debug("shutdown_step", "step", "undeployed", "ms", ms(t0));
           // Every cell at once (what answered runs left running included), then anything that
           // is not in one.
-          Containment.closeInstalled(CGROUP_EMPTY_MS);
+          Containment.closeInstalled(Math.max(CGROUP_EMPTY_MS,
+              SHUTDOWN_BUDGET_MS - FLUSH_MS - EXIT_MS - ms(t0)));
+          Log.debug("shutdown_step", "step", "cells_closed", "ms", ms(t0));
           ProcessTree.killAllDescendants();
+          Log.debug("shutdown_step", "step", "descendants_killed", "ms", ms(t0));
           return null;
         }, false))
         .onComplete(ar -> {
@@ -184,6 +196,7 @@ public final class Main {
           // by now or within a few event-loop turns; give them a moment, then exit. The event
           // loops are not closed first: a closed loop cannot deliver those last answers.
           vertx.setTimer(FLUSH_MS, t -> {
+            Log.debug("shutdown_step", "step", "exit", "ms", ms(t0));
             stopped.countDown();
             System.exit(0);
           });
@@ -201,6 +214,10 @@ public final class Main {
         Thread.currentThread().interrupt();
       }
     });
+  }
+
+  private static long ms(long since) {
+    return (System.nanoTime() - since) / 1_000_000;
   }
 
   static final String USAGE = """
