@@ -971,22 +971,22 @@ public final class Containment {
     return p == null ? new long[] {-1, -1} : new long[] {p.ppid(), p.session()};
   }
 
-  /** The value of the tag variable in {@code pid}'s environment, or "". */
+  /** The value of the tag variable in {@code pid}'s environment, or null (none, or unreadable). */
   private static String tagOf(long pid) {
     byte[] env;
     try {
       env = Files.readAllBytes(Path.of("/proc", Long.toString(pid), "environ"));
     } catch (IOException e) {
-      return "";
+      return null;
     }
     String prefix = ProcessTree.TAG_VARIABLE + "=";
     String all = new String(env, java.nio.charset.StandardCharsets.ISO_8859_1);
     for (String entry : all.split("\0")) {
-      if (entry.startsWith(prefix)) {
+      if (entry.startsWith(prefix) && entry.length() > prefix.length()) {
         return entry.substring(prefix.length());
       }
     }
-    return "";
+    return null;
   }
 
   /**

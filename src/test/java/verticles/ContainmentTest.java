@@ -217,10 +217,17 @@ class ContainmentTest {
   }
 
   /**
+   * Waits until the shell that runs it is in its cell: it may run before the agent has moved it
+   * there, and a move out of the agent's own leaf would then be undone by that placement.
+   */
+  private static final String PLACED = "until sed -n 's/^0:://p' /proc/$$/cgroup "
+      + "| grep -q '/run\\.\\|/shell\\.'; do :; done; ";
+
+  /**
    * Moves the shell that runs it out of its cell, as root can: into the parent of its cgroup (the
    * agent's subtree), or where that refuses a process, the root. Prints where it went.
    */
-  private static final String LEAVE_CELL = "cg=$(sed -n 's/^0:://p' /proc/self/cgroup); "
+  private static final String LEAVE_CELL = PLACED + "cg=$(sed -n 's/^0:://p' /proc/self/cgroup); "
       + "mnt=$(awk '$3==\"cgroup2\" {print $2; exit}' /proc/mounts); "
       + "{ echo $$ > \"$mnt${cg%/*}/cgroup.procs\" || echo $$ > \"$mnt/cgroup.procs\"; } "
       + "2>/dev/null; echo \"left:$(sed -n 's/^0:://p' /proc/self/cgroup)\"; ";
