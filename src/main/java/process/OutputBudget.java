@@ -26,7 +26,10 @@ public final class OutputBudget {
     this(bytes, bytes / 8, FLOOR);
   }
 
-  /** A budget of {@code bytes}, of which {@code reserve} only for each stream's first {@code floor}. */
+  /**
+   * A budget of {@code bytes}, of which {@code reserve} only for each stream's first
+   * {@code floor} bytes.
+   */
   OutputBudget(long bytes, long reserve, long floor) {
     this.shared = new AtomicLong(bytes - reserve);
     this.reserve = new AtomicLong(reserve);
