@@ -285,8 +285,6 @@ public final class Containment {
     List<Path> v1 = new ArrayList<>(pendingV1);
     if (cgroups.pidsV1Base != null) {
       v1.add(cgroups.pidsV1Base);
-    }
-    if (cgroups.pidsV1Base != null) {
       // What is still here left the v2 tree (root can move itself), so the kill above missed it.
       killV1Members(cgroups.pidsV1Base);
     }
@@ -870,18 +868,16 @@ public final class Containment {
     String tag = tagOf(p);
     long[] ps = null;
     if (tag == null) {
-      ps = parentAndSession(p);
-      if (ps[0] == self) {
-        if (!pastExec(p)) {
-          // Another spawn in flight, which its own spawn places (moved here, it would end up in
-          // the wrong cell and die with it), or an orphan in the middle of an exec: looked at
-          // again shortly.
-          skipped.add(p);
-          return false;
-        }
-        // Its exec done, its environment is final now: it may carry a tag after all.
-        tag = tagOf(p);
+      if (!pastExec(p)) {
+        // Another spawn in flight, which its own spawn places (moved here, it would end up in
+        // the wrong cell and die with it), or a process in the middle of an exec, whose
+        // environment cannot be read yet: looked at again shortly.
+        skipped.add(p);
+        return false;
       }
+      // Its exec done, its environment is final now: it may carry a tag after all.
+      tag = tagOf(p);
+      ps = parentAndSession(p);
     }
     Cell owner;
     if (tag != null) {
@@ -944,7 +940,7 @@ public final class Containment {
   }
 
   /**
-   * Whether the agent's child {@code pid} is past its exec, so that its environment can be read:
+   * Whether {@code pid} is past its exec, so that its environment can be read:
    * it no longer runs the agent's own program (or the JDK's spawn helper, on the fallback
    * engine), and its new program's environment is set up ({@code env_start} in its stat is 0
    * until then; an empty environment has a start too). Read in the order the exec changes them,
