@@ -14,7 +14,7 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 public final class OutputBudget {
   /** How much of each stream the reserve is kept for. */
-  public static final long FLOOR = 32 * 1024;
+  static final long FLOOR = 32 * 1024;
 
   /** What any stream may take. */
   private final AtomicLong shared;
