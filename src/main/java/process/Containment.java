@@ -22,13 +22,14 @@ import sys.Threads;
 /**
  * Keeps each run and each terminal session in a {@link Cell} of its own, and ends cells.
  *
- * <p>With cgroup v2 (see {@link Cgroups}) a cell is a cgroup: the process is moved into it right
- * after it is started, and everything it forks from then on is born there, whatever session it
- * makes or however it double-forks. Killing a cell is one write to {@code cgroup.kill}, a cost in
- * proportion to the cell alone. A cell carries {@code pids.max}, so a fork bomb in one run cannot
- * fill the VM's process table. The few microseconds between the start and the move are covered
- * by the sweep: if the process had forked before the move, its cell is also swept through /proc
- * (session and tag) when killed. Once a cell is answered or killed and holds no process, its
+ * <p>With cgroup v2 (see {@link Cgroups}) a cell is a cgroup: the process is moved into it
+ * between its fork and its exec (see {@link Gate}), and everything it forks is born there,
+ * whatever session it makes or however it double-forks. Killing a cell is one write to
+ * {@code cgroup.kill}, a cost in proportion to the cell alone. A cell carries {@code pids.max}, so
+ * a fork bomb in one run cannot fill the VM's process table. Where there is no gate, the process
+ * is moved right after its start, and the moment between is covered by the sweep: if the process
+ * had forked before the move, its cell is also swept through /proc (session and tag) when
+ * killed. Once a cell is answered or killed and holds no process, its
  * cgroup is removed; until then, what a run left running stays in it, known to the agent, and
  * shutdown ends it. While runs keep coming, the emptied cgroup of an answered run that nothing
  * signalled serves a later run instead (a spare, see {@link #releaseAnswered}).
@@ -107,9 +108,32 @@ public final class Containment {
     if (installed == null) {
       Cgroups c = wantCgroups ? Cgroups.setUp(wantPidsMax > 0) : Cgroups.none("switched off");
       installed = new Containment(c, wantPidsMax);
-      // Each process is placed on the spawning thread right after its spawn, before the engine
+      // Each process with a cgroup is placed between its fork and its exec (by the spawning
+      // thread's gate), or else on the spawning thread right after its spawn, before the engine
       // does anything else with it.
-      Launcher.addSpawnListener(installed::spawned);
+      Containment c0 = installed;
+      Launcher.addSpawnListener(new SpawnListener() {
+        @Override
+        public void spawned(long pid, String tag) {
+          c0.spawned(pid, tag);
+        }
+
+        @Override
+        public boolean placesEarly(String tag) {
+          Cell cell = c0.unplaced.get(tag);
+          return cell != null && cell.dir != null && !c0.closed;
+        }
+
+        @Override
+        public boolean placeEarly(long pid, String tag) {
+          Cell cell = c0.unplaced.remove(tag);
+          if (cell == null) {
+            return false;
+          }
+          cell.place(pid, true);
+          return true;
+        }
+      });
       if (c.base != null) {
         // Set up now, not on the first kill, which should cost no more than any other.
         installed.watch.start();
@@ -573,7 +597,7 @@ public final class Containment {
     }
     for (Job job : batch) {
       for (Cell c : job.cells) {
-        c.ensurePlaced();
+        c.ensurePlaced(false);
         boolean swept = c.dir == null || c.forkedBeforeMove || c.leftItsCgroup();
         if (job.signal == LibC.SIGKILL) {
           if (c.dir != null) {
@@ -679,15 +703,23 @@ public final class Containment {
      * thread, the move would leave a fork bomb time to multiply outside any limit.
      */
     public void place(long pid) {
+      place(pid, false);
+    }
+
+    /**
+     * As {@link #place(long)}; with {@code beforeExec} the process has not run its command yet,
+     * so nothing can have strayed from it.
+     */
+    void place(long pid, boolean beforeExec) {
       this.pid = pid;
       if (dir != null) {
         byPid.put(pid, this);
       }
-      ensurePlaced();
+      ensurePlaced(beforeExec);
     }
 
     /** Moves the process into the cell, once. */
-    synchronized void ensurePlaced() {
+    synchronized void ensurePlaced(boolean beforeExec) {
       if (placed || pid <= 0 || dir == null) {
         return;
       }
@@ -698,6 +730,9 @@ public final class Containment {
         // Exited already (what it forked is found below) or refused (then it is swept).
         forkedBeforeMove = ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
         Log.debug("cgroup_place_failed", "cell", name, "pid", pid, "error", e.getMessage());
+      }
+      if (beforeExec) {
+        return;
       }
       if (cgroups.self != null) {
         adoptStrays(this);
@@ -786,7 +821,7 @@ public final class Containment {
       if (dir == null || !released.compareAndSet(false, true)) {
         return;
       }
-      ensurePlaced();
+      ensurePlaced(false);
       // Most cells are empty once answered: the kernel refuses to remove one that is not.
       remove();
       if (removed.get()) {

@@ -1,5 +1,6 @@
 package process;
 
+import java.io.IOException;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
@@ -26,6 +27,49 @@ public final class Launcher {
 
   private Launcher() {}
 
+  /** What a spawning thread does for a caller that waits: one spawn. */
+  interface SpawnCall<T> {
+    T call() throws IOException;
+  }
+
+  /**
+   * Runs {@code spawn} on a spawning thread and waits for it, so that only those few threads ever
+   * spawn. The wait is not cut short by an interrupt: the process may have started already.
+   */
+  static <T> T onSpawningThread(SpawnCall<T> spawn) throws IOException {
+    java.util.concurrent.CompletableFuture<T> done = new java.util.concurrent.CompletableFuture<>();
+    SPAWN.execute(() -> {
+      try {
+        done.complete(spawn.call());
+      } catch (IOException | RuntimeException | Error e) {
+        done.completeExceptionally(e);
+      }
+    });
+    boolean interrupted = false;
+    try {
+      while (true) {
+        try {
+          return done.get();
+        } catch (InterruptedException e) {
+          interrupted = true;
+        } catch (java.util.concurrent.ExecutionException e) {
+          Throwable cause = e.getCause();
+          if (cause instanceof IOException io) {
+            throw io;
+          }
+          if (cause instanceof RuntimeException re) {
+            throw re;
+          }
+          throw (Error) cause;
+        }
+      }
+    } finally {
+      if (interrupted) {
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+
   private static int spawnThreads() {
     return Math.max(1, Math.min(2, Runtime.getRuntime().availableProcessors()));
   }
@@ -44,6 +88,29 @@ public final class Launcher {
         log.Log.warn("spawn_listener_failed", "pid", pid, "error", String.valueOf(e));
       }
     }
+  }
+
+  /** Whether a listener wants the process for {@code tag} placed before its exec. */
+  static boolean placesEarly(String tag) {
+    for (SpawnListener l : LISTENERS) {
+      if (l.placesEarly(tag)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Called by a {@link Gate} between a child's fork and its exec: whether it was placed. */
+  static boolean placeEarly(long pid, String tag) {
+    boolean placed = false;
+    for (SpawnListener l : LISTENERS) {
+      try {
+        placed |= l.placeEarly(pid, tag);
+      } catch (RuntimeException e) {
+        log.Log.warn("spawn_listener_failed", "pid", pid, "error", String.valueOf(e));
+      }
+    }
+    return placed;
   }
 
   private static final java.util.concurrent.atomic.AtomicBoolean LOGGED =

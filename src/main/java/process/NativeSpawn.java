@@ -157,6 +157,17 @@ final class NativeSpawn {
     final Memory fa = new Memory(STRUCT_BYTES);
     final Memory attr = new Memory(STRUCT_BYTES);
     Memory strings = new Memory(16 * 1024);
+    private Gate gate;
+    private boolean gateTried;
+
+    /** This thread's gate, made on first use; null where none can be made or it is off. */
+    Gate gate() {
+      if (!gateTried) {
+        gateTried = true;
+        gate = Gate.ON ? Gate.forThisThread() : null;
+      }
+      return gate;
+    }
 
     Scratch() {
       Memory set = new Memory(STRUCT_BYTES);
@@ -218,8 +229,13 @@ final class NativeSpawn {
       SpawnListener listener, String tag) throws IOException {
     Scratch scratch = SCRATCH.get();
     Memory fa = scratch.fa;
+    Gate gate = tag != null && Launcher.placesEarly(tag) ? scratch.gate() : null;
     LibC.Spawn.posix_spawn_file_actions_init(fa);
     try {
+      if (gate != null) {
+        // First: the child waits there until it is in its cell.
+        gate.addTo(fa);
+      }
       actions.add(fa);
       LibC.Spawn.posix_spawn_file_actions_addclosefrom_np(fa, 3);
       if (cwd != null) {
@@ -234,7 +250,21 @@ final class NativeSpawn {
       // taken for an orphan. Nothing slower happens under it, since the reaper waits for it.
       Reaper.spawning().lock();
       try {
-        rc = LibC.Spawn.posix_spawnp(pid, command.get(0), fa, scratch.attr, argv, envp);
+        long early = 0;
+        if (gate != null) {
+          gate.arm(tag);
+        }
+        try {
+          rc = LibC.Spawn.posix_spawnp(pid, command.get(0), fa, scratch.attr, argv, envp);
+        } finally {
+          if (gate != null) {
+            early = gate.finish();
+          }
+        }
+        if (early != 0 && rc == 0 && early != pid[0]) {
+          // Only if a process was handed to this thread as its child during the spawn.
+          log.Log.warn("spawn_gate_mismatch", "pid", pid[0], "placed", early);
+        }
         if (rc == 0) {
           listener.spawned(pid[0], tag);
         }
@@ -244,7 +274,7 @@ final class NativeSpawn {
       if (rc != 0) {
         throw new IOException(LibC.strerror(rc) + " (os error " + rc + ")");
       }
-      // Placed in its cell right away, on this thread.
+      // Placed in its cell right away, on this thread, unless its gate placed it already.
       Launcher.spawned(pid[0], tag);
       return pid[0];
     } finally {

@@ -76,15 +76,16 @@ public abstract class Terminal {
           output.finish();
         }
       };
-      NativeSpawn.Child c = NativeSpawn.startTerminal(command, cwd, envp, cols, rows,
-          (pid, t) -> {
+      // On a spawning thread, as a run is: each of those few threads has a gate (see Gate).
+      NativeSpawn.Child c = Launcher.onSpawningThread(() -> NativeSpawn.startTerminal(command,
+          cwd, envp, cols, rows, (pid, t) -> {
             // Registered under the spawning lock; the exit handler runs only after it returns.
             Reaper.watch((int) pid, code -> {
               onExit.accept(code);
               endOne.run();
               ch.thenAccept(channel -> channel.endWhenDrained(MAX_TAIL_AFTER_EXIT));
             });
-          }, tag);
+          }, tag));
       OutputSink held = new OutputSink() {
         @Override
         public long room(Waker waker) {

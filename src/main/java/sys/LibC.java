@@ -293,5 +293,10 @@ public final class LibC {
 
     public static native int posix_spawnp(int[] pid, String file, Pointer fa, Pointer attr,
         Pointer argv, Pointer envp);
+
+    /** The calling thread's id (glibc 2.30). */
+    public static native int gettid();
+
+    public static native int mkfifo(byte[] path, int mode);
   }
 }

@@ -54,9 +54,16 @@ public final class AgentProcess implements AutoCloseable {
   /** Starts the agent under a wrapper command (such as unshare), with these arguments. */
   public static AgentProcess launchWrapped(Path dir, List<String> wrapper, List<String> args,
       java.util.Map<String, String> env) throws IOException {
+    return launchWrapped(dir, wrapper, List.of(), args, env);
+  }
+
+  /** As {@link #launchWrapped}, with options for the JVM (system properties, say). */
+  public static AgentProcess launchWrapped(Path dir, List<String> wrapper, List<String> jvm,
+      List<String> args, java.util.Map<String, String> env) throws IOException {
     List<String> cmd = new ArrayList<>(wrapper);
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     cmd.add("-Xss512k");
+    cmd.addAll(jvm);
     cmd.addAll(nativeAccess());
     cmd.add("-cp");
     cmd.add(classPath());

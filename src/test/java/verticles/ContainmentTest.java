@@ -110,6 +110,22 @@ class ContainmentTest {
     killsEscapees(cgroupAgent("4096"), "cgroup", "62." + ProcessHandle.current().pid());
   }
 
+  /**
+   * Without the gate that holds each child until it is in its cell, a child is moved right after
+   * its spawn and may have forked before: the sweeps still bring that into its cell.
+   */
+  @Test
+  void withoutTheSpawnGateEscapeesForkedBeforeTheMoveAreStillKilled() throws Exception {
+    Path dir = Files.createTempDirectory(tmp, "containment");
+    AgentProcess ungated = AgentProcess.launchWrapped(dir, List.of(),
+        List.of("-Dagent.spawn.gate=false"), List.of("--listen", "unix:" + dir.resolve(
+            "agent.sock"), "--log-level", "debug"), Map.of("AGENT_PIDS_MAX", "4096"))
+        .awaitReady();
+    killsEscapees(ungated, "cgroup", "74." + ProcessHandle.current().pid());
+    assertTrue(ungated.log().stream().noneMatch(l -> l.contains("spawn_gate")),
+        () -> String.join("\n", ungated.log()));
+  }
+
   @Test
   void procPathKillsEscapeesOnTimeoutAndOnDisconnect() throws Exception {
     killsEscapees(procAgent(), "proc", "63." + ProcessHandle.current().pid());
@@ -411,6 +427,68 @@ class ContainmentTest {
       assertTrue(made <= runs / 2, () -> "cgroups made for " + runs + " runs: " + made);
       // Once no run came for a while, the spares are removed too.
       await(() -> runCells(agent).isEmpty(), "cgroups left: " + runCells(agent));
+    }
+  }
+
+  @Test
+  void everyRunAndSessionRunsItsFirstCommandInItsCell() throws Exception {
+    // Four connections at once, so that both spawning threads spawn: each run reads its own
+    // cgroup as its first command, without waiting to be placed. A move after the spawn loses
+    // that race on this machine for some of them.
+    int connections = 4;
+    int perConnection = 50;
+    try (AgentProcess agent = cgroupAgent("4096")) {
+      List<java.util.concurrent.CompletableFuture<List<String>>> all = new ArrayList<>();
+      for (int k = 0; k < connections; k++) {
+        int conn = k;
+        all.add(java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+          List<String> seen = new ArrayList<>();
+          try (AgentConnection c = AgentConnection.open(agent.unix())) {
+            for (int i = 0; i < perConnection; i++) {
+              JsonObject r = c.call(run("f" + conn + "." + i, "cat", "/proc/self/cgroup"));
+              seen.add(r.getString("stdout", r.encode()));
+            }
+          } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+          }
+          return seen;
+        }));
+      }
+      List<String> outside = new ArrayList<>();
+      int runs = 0;
+      for (var f : all) {
+        for (String out : f.get(BOUND_MS, java.util.concurrent.TimeUnit.MILLISECONDS)) {
+          runs++;
+          if (!out.matches("(?s).*0::[^\\n]*/run\\.\\d+\\n.*")) {
+            outside.add(out);
+          }
+        }
+      }
+      assertEquals(connections * perConnection, runs);
+      assertEquals(List.of(), outside, "runs whose first command ran outside their cell");
+      // Sessions too: each shell writes where it is as soon as it starts.
+      Path dir = Files.createTempDirectory(tmp, "first");
+      try (AgentConnection c = AgentConnection.open(agent.unix())) {
+        for (int i = 0; i < 10; i++) {
+          JsonObject started = c.call(new JsonObject().put("id", "s" + i).put("type", "shell")
+              .put("command", new JsonArray().add("sh").add("-c")
+                  .add("sed -n 's/^0:://p' /proc/$$/cgroup > " + dir.resolve("s" + i)
+                      + "; exec sleep 30")));
+          assertTrue(started.getString("session_id") != null, started::encode);
+        }
+        for (int i = 0; i < 10; i++) {
+          Path f = dir.resolve("s" + i);
+          await(() -> Files.exists(f) && f.toFile().length() > 0, "session " + f + " is silent");
+          String where = Files.readString(f).trim();
+          assertTrue(where.matches(".*/shell\\.\\d+"), "session " + i + " started in " + where);
+        }
+      }
+      assertTrue(agent.log().stream().anyMatch(l -> l.contains("spawn_gate ")),
+          "the gate is not in use");
+      // Nothing ever ran in the agent's own leaf, so nothing had to be brought back from it.
+      assertTrue(agent.log().stream().noneMatch(l -> l.contains("cgroup_stray_moved")),
+          () -> String.join("\n", agent.log().stream()
+              .filter(l -> l.contains("cgroup_stray_moved")).toList()));
     }
   }
 
