@@ -29,6 +29,8 @@ public record AgentConfig(
     // Containment of runs and sessions (process/Containment).
     boolean cgroups,
     long pidsMax,
+    // SCHED_RR priority of the agent's own threads; 0 for normal scheduling.
+    int realtimePriority,
     // Budgets over all connections and runs (config/MemoryPlan adds them up).
     long writeQueueBudgetBytes,
     long requestBudgetBytes,
@@ -39,7 +41,7 @@ public record AgentConfig(
   public static AgentConfig defaults() {
     return new AgentConfig(List.of(DEFAULT_LISTEN), null, 1024, 64, 256, 64, 1024 * 1024,
         4L * 1024 * 1024, 64L * 1024 * 1024, 600_000, 500, 64L * 1024 * 1024, null, "text", "info",
-        1024, 64L * 1024 * 1024, 30_000, 30_000, true, 4096, 64L * 1024 * 1024,
+        1024, 64L * 1024 * 1024, 30_000, 30_000, true, 4096, 1, 64L * 1024 * 1024,
         32L * 1024 * 1024, 32L * 1024 * 1024);
   }
 
@@ -71,6 +73,7 @@ public record AgentConfig(
     private long writeStallTimeoutMs;
     private boolean cgroups;
     private long pidsMax;
+    private int realtimePriority;
     private long writeQueueBudgetBytes;
     private long requestBudgetBytes;
     private long runStreamBudgetBytes;
@@ -97,6 +100,7 @@ public record AgentConfig(
       this.writeStallTimeoutMs = c.writeStallTimeoutMs;
       this.cgroups = c.cgroups;
       this.pidsMax = c.pidsMax;
+      this.realtimePriority = c.realtimePriority;
       this.writeQueueBudgetBytes = c.writeQueueBudgetBytes;
       this.requestBudgetBytes = c.requestBudgetBytes;
       this.runStreamBudgetBytes = c.runStreamBudgetBytes;
@@ -207,6 +211,11 @@ public record AgentConfig(
       return this;
     }
 
+    public Builder realtimePriority(int v) {
+      this.realtimePriority = v;
+      return this;
+    }
+
     public Builder writeQueueBudgetBytes(long v) {
       this.writeQueueBudgetBytes = v;
       return this;
@@ -228,7 +237,7 @@ public record AgentConfig(
           sessionIdleTimeoutMs, killGraceMs, writeQueueMaxBytes, metrics, logFormat, logLevel,
           listenBacklog,
           frameBudgetBytes, frameTimeoutMs, writeStallTimeoutMs, cgroups, pidsMax,
-          writeQueueBudgetBytes, requestBudgetBytes, runStreamBudgetBytes);
+          realtimePriority, writeQueueBudgetBytes, requestBudgetBytes, runStreamBudgetBytes);
     }
   }
 }

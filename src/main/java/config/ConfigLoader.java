@@ -26,8 +26,8 @@ public final class ConfigLoader {
       "session_idle_timeout_ms", "kill_grace_ms",
       "write_queue_max_bytes", "metrics", "log_format", "log_level",
       "listen_backlog", "frame_budget_bytes", "frame_timeout_ms", "write_stall_timeout_ms",
-      "cgroups", "pids_max", "write_queue_budget_bytes", "request_budget_bytes",
-      "run_stream_budget_bytes");
+      "cgroups", "pids_max", "realtime_priority", "write_queue_budget_bytes",
+      "request_budget_bytes", "run_stream_budget_bytes");
 
   private ConfigLoader() {}
 
@@ -157,6 +157,7 @@ public final class ConfigLoader {
         num(v, "write_stall_timeout_ms", d.writeStallTimeoutMs(), 1, Long.MAX_VALUE / 2),
         cgroups(str(v, "cgroups", "auto")),
         num(v, "pids_max", d.pidsMax(), 0, 4_194_304),
+        (int) num(v, "realtime_priority", d.realtimePriority(), 0, 99),
         num(v, "write_queue_budget_bytes", d.writeQueueBudgetBytes(), 1L << 20, 1L << 40),
         num(v, "request_budget_bytes", d.requestBudgetBytes(), 1L << 20, 1L << 40),
         num(v, "run_stream_budget_bytes", d.runStreamBudgetBytes(), 0, 1L << 40));

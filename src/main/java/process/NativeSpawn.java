@@ -23,6 +23,7 @@ final class NativeSpawn {
   private static final short POSIX_SPAWN_SETSIGDEF = 0x04;
   private static final short POSIX_SPAWN_SETSIGMASK = 0x08;
   private static final short POSIX_SPAWN_SETSID = 0x80;
+  private static final short POSIX_SPAWN_SETSCHEDULER = 0x20;
   /** Larger than glibc's posix_spawn_file_actions_t (80), posix_spawnattr_t (336), sigset_t. */
   private static final int STRUCT_BYTES = 512;
   /** glibc's sigset_t: 1024 bits. */
@@ -179,8 +180,14 @@ final class NativeSpawn {
       // across exec: the set is filled by hand instead.
       set.setMemory(0, SIGSET_BYTES, (byte) 0xff);
       LibC.Spawn.posix_spawnattr_setsigdefault(attr, set);
-      LibC.Spawn.posix_spawnattr_setflags(attr,
-          (short) (POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK));
+      short flags = POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
+      if (Priority.raise()) {
+        // The agent's threads are real-time; the child goes back to normal scheduling (policy
+        // SCHED_OTHER, priority 0) before it execs, so nothing it runs can outrank anything.
+        LibC.Spawn.posix_spawnattr_setschedpolicy(attr, Priority.SCHED_OTHER);
+        flags |= POSIX_SPAWN_SETSCHEDULER;
+      }
+      LibC.Spawn.posix_spawnattr_setflags(attr, flags);
     }
 
     /**

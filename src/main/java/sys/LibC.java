@@ -241,6 +241,11 @@ public final class LibC {
 
   public static native int prctl(int option, long arg2, long arg3, long arg4, long arg5);
 
+  /** {@code param} is a {@code struct sched_param}: its one int, the priority. */
+  public static native int sched_setscheduler(int tid, int policy, int[] param);
+
+  public static native int sched_getscheduler(int tid);
+
   // Terminals.
 
   public static native int posix_openpt(int flags);
@@ -286,6 +291,8 @@ public final class LibC {
     public static native int posix_spawnattr_setsigmask(Pointer attr, Pointer set);
 
     public static native int posix_spawnattr_setsigdefault(Pointer attr, Pointer set);
+
+    public static native int posix_spawnattr_setschedpolicy(Pointer attr, int policy);
 
     public static native int sigemptyset(Pointer set);
 

@@ -94,6 +94,7 @@ public final class Main {
     Log.info("memory_plan", "heap_bytes", Runtime.getRuntime().maxMemory(), "worst_case_bytes",
         MemoryPlan.worstCase(config));
     Containment.configure(config.cgroups(), config.pidsMax());
+    process.Priority.configure(config.realtimePriority());
     Vertx vertx = Vertx.vertx(new VertxOptions()
         // Netty's epoll transport: every socket family (TCP, Unix, vsock) on the event loops.
         .setPreferNativeTransport(true)
