@@ -56,8 +56,14 @@ class HostNotReadingTest {
         .put("command", new JsonArray().add("sleep").add(seconds)));
     Poll.until("the run started", 20_000, () -> Procs.running("sleep", seconds));
     for (int i = 0; i < reads; i++) {
-      c.send(new JsonObject().put("id", "r" + i).put("type", "read_file")
-          .put("path", file.toString()));
+      try {
+        c.send(new JsonObject().put("id", "r" + i).put("type", "read_file")
+            .put("path", file.toString()));
+      } catch (IOException e) {
+        // The agent gave up on this host while it was still asking (its threads are real-time,
+        // so it can be that quick): what the test waits for next.
+        break;
+      }
     }
     return new Object[] {new String[] {"sleep", seconds}, session};
   }
