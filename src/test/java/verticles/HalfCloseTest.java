@@ -64,7 +64,9 @@ class HalfCloseTest {
         c.send(run("s", "sh", "-c", "echo started; sleep " + marker).put("stream", true));
         JsonObject first = c.receive();
         assertEquals("stdout", first.getString("stream"), first::encode);
-        assertEquals(1, ProcessTreeTest.withArg(marker).size());
+        // The shell forks the sleep after its echo, which may reach the host first.
+        support.Poll.until("the run's sleep started", 15_000,
+            () -> ProcessTreeTest.withArg(marker).size() == 1);
       }
       support.Poll.until("the run outlived its closed connection", 15_000,
           () -> ProcessTreeTest.withArg(marker).isEmpty());
