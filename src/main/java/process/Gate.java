@@ -73,6 +73,9 @@ final class Gate {
   private final AtomicInteger state = new AtomicInteger(IDLE);
   /** The pair the keeper waits on, for the next spawn; null while it makes one. */
   private volatile Pair ready;
+  /** The keeper could not make the next pair: spawns go without the gate until it can. */
+  private volatile boolean unavailable;
+  private volatile Thread keeper;
   /** The pair of the spawn under way, on the spawning thread. */
   private Pair armed;
   /** Whether the keeper waits at the second FIFO now. */
@@ -108,7 +111,7 @@ final class Gate {
       Gate gate = new Gate(dir, children);
       // The first pair is made here, so that a gate that cannot make one is never used.
       gate.ready = gate.makePair();
-      Threads.start("process-gate", Threads.SMALL_STACK, gate::keep);
+      gate.keeper = Threads.start("process-gate", Threads.SMALL_STACK, gate::keep);
       if (!LOGGED.getAndSet(true)) {
         Log.info("spawn_gate", "detail", "each process waits between its fork and its exec until"
             + " it is in its cgroup");
@@ -163,18 +166,26 @@ final class Gate {
 
   /**
    * Adds the two file actions that hold the next child at the gate; call before any other file
-   * action, and then {@link #arm} right before the spawn.
+   * action, and then {@link #arm} right before the spawn. Returns false, adding nothing, when the
+   * keeper cannot make FIFOs now (no inode or descriptor left): that spawn goes without the gate,
+   * and is moved after it starts, rather than wait for room that something in the VM may hold.
    */
-  void addTo(com.sun.jna.Memory fa) {
+  boolean addTo(com.sun.jna.Memory fa) {
     // The pair stays ready until a spawn's child, or a poke after one, has opened it. It is
     // made while the last child execs, so it is seldom waited for.
     Pair p;
     for (int i = 0; (p = ready) == null; i++) {
+      if (unavailable) {
+        // Asks the keeper to try again, for the next spawn.
+        LockSupport.unpark(keeper);
+        return false;
+      }
       pause(i);
     }
     armed = p;
     LibC.Spawn.posix_spawn_file_actions_addopen(fa, 0, p.firstPath, LibC.O_RDONLY, 0);
     LibC.Spawn.posix_spawn_file_actions_addopen(fa, 0, p.secondPath, LibC.O_RDONLY, 0);
+    return true;
   }
 
   /** Right before the spawn: the child at the gate goes into the cell of {@code tag}. */
@@ -268,12 +279,19 @@ final class Gate {
         try {
           next = makePair();
         } catch (IOException e) {
-          // Out of descriptors, say: spawns wait for the gate, as they would for a descriptor.
+          // No inode left where the FIFOs are made (the VM's code can fill /dev/shm), or no
+          // descriptor: spawns go without the gate meanwhile. Tried again when the next spawn
+          // asks, so an idle agent does no periodic work.
           if (attempt == 0) {
             Log.warn("spawn_gate_failed", "error", e.getMessage());
           }
-          LockSupport.parkNanos(10_000_000);
+          unavailable = true;
+          LockSupport.park(this);
         }
+      }
+      if (unavailable) {
+        unavailable = false;
+        Log.info("spawn_gate", "detail", "FIFOs can be made again");
       }
       ready = next;
     }

@@ -239,9 +239,9 @@ final class NativeSpawn {
     Gate gate = tag != null && Launcher.placesEarly(tag) ? scratch.gate() : null;
     LibC.Spawn.posix_spawn_file_actions_init(fa);
     try {
-      if (gate != null) {
-        // First: the child waits there until it is in its cell.
-        gate.addTo(fa);
+      // First: the child waits there until it is in its cell.
+      if (gate != null && !gate.addTo(fa)) {
+        gate = null;
       }
       actions.add(fa);
       LibC.Spawn.posix_spawn_file_actions_addclosefrom_np(fa, 3);

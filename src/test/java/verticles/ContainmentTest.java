@@ -126,6 +126,68 @@ class ContainmentTest {
         () -> String.join("\n", ungated.log()));
   }
 
+  /**
+   * The gate makes its FIFOs in /dev/shm, which anything in the VM can fill. With no inode left
+   * there, runs still start (moved after their start) instead of waiting, and the gate comes
+   * back once there is room again.
+   */
+  @Test
+  void withNoRoomForTheGatesFifosRunsStillStartAndTheGateComesBack() throws Exception {
+    Path dir = Files.createTempDirectory(tmp, "containment");
+    List<String> wrapper = List.of("unshare", "--mount", "--propagation", "private", "sh", "-c",
+        "mount -t tmpfs -o nr_inodes=64 none /dev/shm && exec \"$@\"", "sh");
+    try (AgentProcess agent = AgentProcess.launchWrapped(dir, wrapper, List.of("--listen",
+        "unix:" + dir.resolve("agent.sock"), "--log-level", "debug"),
+        Map.of("AGENT_PIDS_MAX", "4096")).awaitReady();
+        AgentConnection c = AgentConnection.open(agent.unix())) {
+      // Both spawning threads make their gates.
+      for (int i = 0; i < 4; i++) {
+        assertTrue(firstCgroup(c, "w" + i).contains("/run."), "not placed before the fill");
+      }
+      // A leftover that keeps taking every inode freed there, until told to stop.
+      Path stop = dir.resolve("stop");
+      String filler = "75." + ProcessHandle.current().pid();
+      JsonObject fill = c.call(run("fill", "sh", "-c", "(i=0; while [ ! -e " + stop
+          + " ]; do true 2>/dev/null > /dev/shm/f$i && i=$((i+1)); done) >/dev/null 2>&1 &",
+          filler));
+      assertEquals(0, fill.getInteger("exit_code"), fill::encode);
+      assertEquals(1, withArg(filler).size(), "the filler is not running");
+      for (int i = 0; i < 10; i++) {
+        JsonObject r = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+          try {
+            return c.call(run("x", "echo", "started"));
+          } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+          }
+        }).get(BOUND_MS, java.util.concurrent.TimeUnit.MILLISECONDS);
+        assertEquals("started\n", r.getString("stdout"), r::encode);
+      }
+      assertTrue(agent.log().stream().anyMatch(l -> l.contains("spawn_gate_failed")),
+          "the FIFOs never failed: the test filled nothing");
+      Files.createFile(stop);
+      await(() -> withArg(filler).isEmpty(), "the filler did not stop");
+      assertEquals(0, c.call(run("free", "sh", "-c", "rm -f /dev/shm/f*"))
+          .getInteger("exit_code"));
+      // The next spawns ask the keeper to try again; after that every run is placed first.
+      for (int i = 0; i < 4; i++) {
+        firstCgroup(c, "a" + i);
+      }
+      for (int i = 0; i < 20; i++) {
+        String where = firstCgroup(c, "p" + i);
+        assertTrue(where.contains("/run."), "run " + i + " started in " + where);
+      }
+      assertTrue(agent.log().stream().anyMatch(l -> l.contains("FIFOs can be made again")),
+          () -> String.join("\n", agent.log()));
+    }
+  }
+
+  /** The cgroup a run's first command runs in. */
+  private static String firstCgroup(AgentConnection c, String id) throws IOException {
+    JsonObject r = c.call(run(id, "sed", "-n", "s/^0:://p", "/proc/self/cgroup"));
+    assertEquals(0, r.getInteger("exit_code"), r::encode);
+    return r.getString("stdout").trim();
+  }
+
   @Test
   void procPathKillsEscapeesOnTimeoutAndOnDisconnect() throws Exception {
     killsEscapees(procAgent(), "proc", "63." + ProcessHandle.current().pid());
