@@ -115,7 +115,7 @@ public final class Containment {
       Launcher.addSpawnListener(new SpawnListener() {
         @Override
         public void spawned(long pid, String tag) {
-          c0.spawned(pid, tag);
+          c0.spawned(pid, tag, false);
         }
 
         @Override
@@ -126,12 +126,7 @@ public final class Containment {
 
         @Override
         public boolean placeEarly(long pid, String tag) {
-          Cell cell = c0.unplaced.remove(tag);
-          if (cell == null) {
-            return false;
-          }
-          cell.place(pid, true);
-          return true;
+          return c0.spawned(pid, tag, true);
         }
       });
       if (c.base != null) {
@@ -253,12 +248,17 @@ public final class Containment {
     return new Path[] {dir, v1};
   }
 
-  /** The spawn listener: the process of an open cell was just started. */
-  private void spawned(long pid, String tag) {
+  /**
+   * The spawn listener: the process of an open cell was just started (or, {@code beforeExec}, is
+   * waiting at its gate). Returns whether a cell took it.
+   */
+  private boolean spawned(long pid, String tag, boolean beforeExec) {
     Cell cell = unplaced.remove(tag);
-    if (cell != null) {
-      cell.place(pid);
+    if (cell == null) {
+      return false;
     }
+    cell.place(pid, beforeExec);
+    return true;
   }
 
   /**
