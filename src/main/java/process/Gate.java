@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 import log.Log;
@@ -49,8 +50,11 @@ final class Gate {
    * and the sweeps bring in what they forked before.
    */
   static final boolean ON = !"false".equals(System.getProperty("agent.spawn.gate"));
-  private static final java.util.concurrent.atomic.AtomicBoolean LOGGED =
-      new java.util.concurrent.atomic.AtomicBoolean();
+  private static final AtomicBoolean LOGGED = new AtomicBoolean();
+  /** The last try to make a gate failed: logged once until one is made again. */
+  private static final AtomicBoolean FAILING = new AtomicBoolean();
+  /** The kernel lists no children in /proc: no gate is tried again. */
+  private static volatile boolean impossible;
 
   /** No spawn is waiting for the keeper. */
   private static final int IDLE = 0;
@@ -92,35 +96,60 @@ final class Gate {
   }
 
   /**
-   * A gate for the calling (spawning) thread, or null where one cannot be made (no private
-   * directory, no /proc children file, no FIFO): then that thread's children are placed after
-   * their spawn.
+   * A gate for the calling (spawning) thread, or null where one cannot be made: then that
+   * thread's children are placed after their spawn. Where the kernel has no /proc children file
+   * none is ever tried again; where the directory or the first FIFOs cannot be made (no inode or
+   * descriptor left, which the VM's code can cause), the thread's next spawn tries again.
    */
   static Gate forThisThread() {
+    if (impossible) {
+      return null;
+    }
     int tid = LibC.Spawn.gettid();
     int children = LibC.openat(LibC.AT_FDCWD,
         LibC.c("/proc/self/task/" + tid + "/children"), LibC.O_RDONLY | LibC.O_CLOEXEC, 0);
     if (children < 0) {
-      Log.info("spawn_gate_unavailable", "error", LibC.strerror(LibC.errno()));
+      int errno = LibC.errno();
+      impossible = errno == LibC.ENOENT;
+      failed(LibC.strerror(errno));
       return null;
     }
+    Path dir = null;
     try {
-      Path dir = Files.createTempDirectory(place(), "agent-gate",
+      dir = Files.createTempDirectory(place(), "agent-gate",
           PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
-      dir.toFile().deleteOnExit();
       Gate gate = new Gate(dir, children);
       // The first pair is made here, so that a gate that cannot make one is never used.
       gate.ready = gate.makePair();
+      dir.toFile().deleteOnExit();
       gate.keeper = Threads.start("process-gate", Threads.SMALL_STACK, gate::keep);
-      if (!LOGGED.getAndSet(true)) {
+      if (FAILING.getAndSet(false)) {
+        Log.info("spawn_gate", "detail", "a gate could be made again");
+      } else if (!LOGGED.getAndSet(true)) {
         Log.info("spawn_gate", "detail", "each process waits between its fork and its exec until"
             + " it is in its cgroup");
       }
       return gate;
     } catch (IOException | RuntimeException e) {
-      Log.info("spawn_gate_unavailable", "error", String.valueOf(e));
       LibC.close(children);
+      if (dir != null) {
+        try {
+          Files.deleteIfExists(dir);
+        } catch (IOException ignored) {
+          // Left empty, in a directory of its own name.
+        }
+      }
+      failed(String.valueOf(e));
       return null;
+    }
+  }
+
+  /** Logs a failure to make a gate, once until one is made again. */
+  private static void failed(String error) {
+    if (!FAILING.getAndSet(true)) {
+      Log.warn("spawn_gate_unavailable", "error", error, "detail", impossible
+          ? "processes are placed after their spawn"
+          : "processes are placed after their spawn until a gate can be made");
     }
   }
 

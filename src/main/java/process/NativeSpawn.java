@@ -159,13 +159,14 @@ final class NativeSpawn {
     final Memory attr = new Memory(STRUCT_BYTES);
     Memory strings = new Memory(16 * 1024);
     private Gate gate;
-    private boolean gateTried;
 
-    /** This thread's gate, made on first use; null where none can be made or it is off. */
+    /**
+     * This thread's gate, made on first use, and tried again at each use until one is made; null
+     * where none can be made now or it is off.
+     */
     Gate gate() {
-      if (!gateTried) {
-        gateTried = true;
-        gate = Gate.ON ? Gate.forThisThread() : null;
+      if (gate == null && Gate.ON) {
+        gate = Gate.forThisThread();
       }
       return gate;
     }

@@ -181,6 +181,51 @@ class ContainmentTest {
     }
   }
 
+  @Test
+  void withNoRoomForAGateAtTheStartRunsStillStartAndTheGateIsMadeOnceThereIsRoom()
+      throws Exception {
+    Path dir = Files.createTempDirectory(tmp, "containment");
+    // /dev/shm is full before the agent starts: no spawning thread can make its first gate.
+    List<String> wrapper = List.of("unshare", "--mount", "--propagation", "private", "sh", "-c",
+        "mount -t tmpfs -o nr_inodes=64 none /dev/shm && i=0 && while true 2>/dev/null"
+            + " > /dev/shm/f$i; do i=$((i+1)); done; exec \"$@\"", "sh");
+    try (AgentProcess agent = AgentProcess.launchWrapped(dir, wrapper, List.of("--listen",
+        "unix:" + dir.resolve("agent.sock"), "--log-level", "debug"),
+        Map.of("AGENT_PIDS_MAX", "4096")).awaitReady();
+        AgentConnection c = AgentConnection.open(agent.unix())) {
+      for (int i = 0; i < 6; i++) {
+        // Placed after the spawn: the first command may have read its cgroup before that.
+        assertTrue(firstCgroup(c, "w" + i).startsWith("/"), "run " + i + " not answered");
+      }
+      assertTrue(agent.log().stream().anyMatch(l -> l.contains("spawn_gate_unavailable")),
+          () -> "a gate was made in a full /dev/shm: " + agent.log());
+      assertEquals(0, gateThreads(agent), "a gate was made in a full /dev/shm");
+      assertEquals(0, c.call(run("free", "sh", "-c", "rm -f /dev/shm/f*"))
+          .getInteger("exit_code"));
+      // Each spawning thread tries again at its next spawn.
+      for (int i = 0; i < 20; i++) {
+        String where = firstCgroup(c, "p" + i);
+        assertTrue(where.contains("/run."), "run " + i + " started in " + where);
+      }
+      assertTrue(gateThreads(agent) >= 1, "no gate was made once there was room");
+      assertTrue(agent.log().stream().anyMatch(l -> l.contains("a gate could be made again")),
+          () -> String.join("\n", agent.log()));
+    }
+  }
+
+  /** How many gate keepers the agent runs: one per spawning thread that has a gate. */
+  private static long gateThreads(AgentProcess agent) throws IOException {
+    try (var tasks = Files.list(Path.of("/proc/" + agent.pid() + "/task"))) {
+      return tasks.filter(t -> {
+        try {
+          return Files.readString(t.resolve("comm")).trim().equals("process-gate");
+        } catch (IOException e) {
+          return false;
+        }
+      }).count();
+    }
+  }
+
   /** The cgroup a run's first command runs in. */
   private static String firstCgroup(AgentConnection c, String id) throws IOException {
     JsonObject r = c.call(run(id, "sed", "-n", "s/^0:://p", "/proc/self/cgroup"));
