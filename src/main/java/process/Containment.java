@@ -651,6 +651,8 @@ public final class Containment {
     private volatile long pid = -1;
     /** Set once the process was moved (or found gone); guarded by the cell. */
     private boolean placed;
+    /** Killed as soon as its process is placed (see {@link #killOncePlaced}); guarded by it. */
+    private boolean killOnPlace;
     /** The process may have forked before it was moved: sweep through /proc too. */
     volatile boolean forkedBeforeMove;
     private final AtomicBoolean released = new AtomicBoolean();
@@ -718,6 +720,18 @@ public final class Containment {
       ensurePlaced(beforeExec);
     }
 
+    /**
+     * The run ended before its start did: kills the cell now, and again once its process is
+     * placed, since a process moved in after a kill would not get it. Until then the process
+     * may be waiting in its exec, which only a kill ends.
+     */
+    public void killOncePlaced() {
+      synchronized (this) {
+        killOnPlace = true;
+      }
+      kill(List.of(this));
+    }
+
     /** Moves the process into the cell, once. */
     synchronized void ensurePlaced(boolean beforeExec) {
       if (placed || pid <= 0 || dir == null) {
@@ -730,6 +744,9 @@ public final class Containment {
         // Exited already (what it forked is found below) or refused (then it is swept).
         forkedBeforeMove = ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
         Log.debug("cgroup_place_failed", "cell", name, "pid", pid, "error", e.getMessage());
+      }
+      if (killOnPlace) {
+        kill(List.of(this));
       }
       if (beforeExec) {
         return;

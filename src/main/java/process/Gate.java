@@ -80,6 +80,8 @@ final class Gate {
   /** The keeper could not make the next pair: spawns go without the gate until it can. */
   private volatile boolean unavailable;
   private volatile Thread keeper;
+  /** The spawning thread has ended: the keeper ends too. */
+  private volatile boolean closed;
   /** The pair of the spawn under way, on the spawning thread. */
   private Pair armed;
   /** Whether the keeper waits at the second FIFO now. */
@@ -279,6 +281,10 @@ final class Gate {
     while (true) {
       Pair p = ready;
       waitForReader(p.firstPath);
+      if (closed) {
+        // Woken by the closing thread, which closes the pairs once the keeper has ended.
+        return;
+      }
       boolean took = state.compareAndSet(ARMED, TAKEN);
       if (took) {
         try {
@@ -316,6 +322,9 @@ final class Gate {
           }
           unavailable = true;
           LockSupport.park(this);
+          if (closed) {
+            return;
+          }
         }
       }
       if (unavailable) {
@@ -323,6 +332,48 @@ final class Gate {
         Log.info("spawn_gate", "detail", "FIFOs can be made again");
       }
       ready = next;
+    }
+  }
+
+  /**
+   * The spawning thread ends, with no spawn under way: ends the keeper, then gives back the
+   * FIFOs, the children file and the directory. A keeper that does not end within a second (it
+   * cannot open its FIFO for want of descriptors) is left, and logged.
+   */
+  void close() {
+    closed = true;
+    Thread k = keeper;
+    java.util.Set<Pair> pairs = new java.util.HashSet<>();
+    long deadline = System.nanoTime() + 1_000_000_000L;
+    while (k.isAlive() && System.nanoTime() < deadline) {
+      Pair p = ready;
+      if (p != null) {
+        pairs.add(p);
+        poke(p.firstPath);
+      }
+      LockSupport.unpark(k);
+      try {
+        k.join(1);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        break;
+      }
+    }
+    if (k.isAlive()) {
+      Log.warn("spawn_gate_left", "detail", "the keeper of an ended spawning thread did not end");
+      return;
+    }
+    Pair p = ready;
+    if (p != null) {
+      pairs.add(p);
+    }
+    // Each pair the keeper left: a spawn closes the pairs it used, and none was under way.
+    pairs.forEach(Pair::close);
+    LibC.close(children);
+    try {
+      Files.deleteIfExists(dir);
+    } catch (IOException e) {
+      // Empty, and named as the agent's: left.
     }
   }
 

@@ -22,8 +22,7 @@ public final class Launcher {
   private static final List<SpawnListener> LISTENERS = new CopyOnWriteArrayList<>();
 
   /** Spawning blocks the caller until the child has exec'd: a few threads do it, no more. */
-  static final ExecutorService SPAWN = new ThreadPoolExecutor(spawnThreads(), spawnThreads(), 0,
-      TimeUnit.SECONDS, new LinkedBlockingQueue<>(), Threads.factory("process-spawn"));
+  static final ExecutorService SPAWN = SpawnPool.create(spawnThreads());
 
   private Launcher() {}
 

@@ -53,7 +53,7 @@ final class NativeSpawn {
    */
   static Child start(List<String> command, String cwd, String[] env, boolean stdinFromNull,
       SpawnListener listener, String tag) throws IOException {
-    checkDirectory(cwd);
+    checkName(cwd);
     int[][] p = new int[3][];
     try {
       p[0] = stdinFromNull ? null : pipe();
@@ -100,7 +100,7 @@ final class NativeSpawn {
    */
   static Child startTerminal(List<String> command, String cwd, String[] env, int cols, int rows,
       SpawnListener listener, String tag) throws IOException {
-    checkDirectory(cwd);
+    checkName(cwd);
     int master = LibC.posix_openpt(LibC.O_RDWR | LibC.O_NOCTTY | LibC.O_CLOEXEC);
     if (master < 0) {
       throw new IOException("cannot open a terminal: " + LibC.strerror(LibC.errno()));
@@ -157,6 +157,7 @@ final class NativeSpawn {
   private static final class Scratch {
     final Memory fa = new Memory(STRUCT_BYTES);
     final Memory attr = new Memory(STRUCT_BYTES);
+    final int tid = LibC.Spawn.gettid();
     Memory strings = new Memory(16 * 1024);
     private Gate gate;
 
@@ -233,6 +234,15 @@ final class NativeSpawn {
 
   private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
+  /** The calling spawning thread ends: its gate, if it made one, goes too. */
+  static void threadEnds() {
+    Gate gate = SCRATCH.get().gate;
+    SCRATCH.remove();
+    if (gate != null) {
+      gate.close();
+    }
+  }
+
   private static int spawn(List<String> command, String cwd, String[] env, FileActions actions,
       SpawnListener listener, String tag) throws IOException {
     Scratch scratch = SCRATCH.get();
@@ -254,9 +264,9 @@ final class NativeSpawn {
       Pointer envp = new Pointer(Pointer.nativeValue(scratch.strings) + envAt);
       int[] pid = new int[1];
       int rc;
-      // Held from the spawn until the reaper knows the pid: a child that exits at once is never
-      // taken for an orphan. Nothing slower happens under it, since the reaper waits for it.
-      Reaper.spawning().lock();
+      // From the spawn until the reaper knows the pid, a child that exits at once is left
+      // unreaped, so that it is never taken for an orphan. Nothing is held meanwhile.
+      Reaper.spawnStarting(scratch.tid);
       try {
         long early = 0;
         if (gate != null) {
@@ -277,9 +287,14 @@ final class NativeSpawn {
           listener.spawned(pid[0], tag);
         }
       } finally {
-        Reaper.spawning().unlock();
+        Reaper.spawnEnded(scratch.tid);
       }
       if (rc != 0) {
+        if (cwd != null && (rc == LibC.ENOENT || rc == LibC.ENOTDIR)) {
+          // Looked at only now: the child's own chdir waited if its file system hangs, and
+          // the kill that ends such a run ends that wait, where one on this thread would not.
+          checkDirectory(cwd);
+        }
         throw new IOException(LibC.strerror(rc) + " (os error " + rc + ")");
       }
       // Placed in its cell right away, on this thread, unless its gate placed it already.
@@ -287,6 +302,16 @@ final class NativeSpawn {
       return pid[0];
     } finally {
       LibC.Spawn.posix_spawn_file_actions_destroy(fa);
+    }
+  }
+
+  /**
+   * Refuses a directory name that the child's chdir would read otherwise than meant: empty, or
+   * cut at a NUL. Touches no file system.
+   */
+  private static void checkName(String cwd) throws IOException {
+    if (cwd != null && (cwd.isEmpty() || cwd.indexOf('\0') >= 0)) {
+      throw new IOException("No such directory: " + cwd);
     }
   }
 

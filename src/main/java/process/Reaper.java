@@ -31,6 +31,14 @@ public final class Reaper {
       new ConcurrentHashMap<>();
   private static final java.util.concurrent.atomic.AtomicBoolean SPAWNED =
       new java.util.concurrent.atomic.AtomicBoolean();
+  /**
+   * The spawning threads (by tid) in a native spawn now, each with its spawn's number; guarded by
+   * itself. A child that exits before its spawn has registered it is still listed in its spawning
+   * thread's children.
+   */
+  private static final java.util.Map<Integer, Long> SPAWNING = new java.util.HashMap<>();
+  /** Guarded by {@link #SPAWNING}. */
+  private static long spawns;
   private static volatile Thread waiter;
   private static volatile boolean subreaper;
   private static boolean tried;
@@ -57,14 +65,36 @@ public final class Reaper {
     return subreaper;
   }
 
-  /** Held (shared) while the JVM starts a child and registers it with {@link #own(long)}. */
+  /**
+   * Fallback engine: held (shared) while the JVM starts a child and registers it with
+   * {@link #own(long)}.
+   */
   public static ReentrantReadWriteLock.ReadLock spawning() {
     return LOCK.readLock();
   }
 
   /**
+   * Native engine: thread {@code tid} starts a spawn. Nothing is held while it lasts, so a spawn
+   * that never ends (its exec waits on a file system that hangs) stops no other spawn and no
+   * exit.
+   */
+  static void spawnStarting(int tid) {
+    synchronized (SPAWNING) {
+      SPAWNING.put(tid, ++spawns);
+    }
+  }
+
+  /** Thread {@code tid}'s spawn has ended, and its child (if any) is {@link #watch watched}. */
+  static void spawnEnded(int tid) {
+    synchronized (SPAWNING) {
+      SPAWNING.remove(tid);
+      SPAWNING.notifyAll();
+    }
+  }
+
+  /**
    * Native engine: {@code onExit} hears the exit code (128 + N after signal N) of child
-   * {@code pid}, on the reaper thread. Call while holding {@link #spawning()}.
+   * {@code pid}, on the reaper thread. Call before the spawn that started it ends.
    */
   static void watch(int pid, java.util.function.IntConsumer onExit) {
     WATCHED.put(pid, onExit);
@@ -97,34 +127,93 @@ public final class Reaper {
 
   /**
    * Waits for any child; parks while the agent has none, until the next start. The kernel wakes
-   * this thread when a child exits: there is no polling.
+   * this thread when a child exits: there is no polling. A child is looked at before it is
+   * reaped, so that one whose spawn has not registered it yet is left until it has.
    */
   private static void waitLoop() {
     int[] status = new int[1];
+    byte[] info = new byte[128];
     while (true) {
-      int pid = LibC.waitpid(-1, status, 0);
-      if (pid > 0) {
-        java.util.function.IntConsumer onExit;
-        LOCK.writeLock().lock();
-        try {
-          onExit = WATCHED.remove(pid);
-        } finally {
-          LOCK.writeLock().unlock();
-        }
-        if (onExit != null) {
-          try {
-            onExit.accept(LibC.exitCode(status[0]));
-          } catch (RuntimeException e) {
-            log.Log.error("reaper_error", "error", String.valueOf(e));
-          }
+      if (LibC.waitid(LibC.P_ALL, 0, info, LibC.WEXITED | LibC.WNOWAIT) != 0) {
+        if (LibC.errno() == LibC.ECHILD && !SPAWNED.getAndSet(false)) {
+          // No child at all: nothing can be adopted either until something is started.
+          java.util.concurrent.locks.LockSupport.park();
         }
         continue;
       }
-      if (LibC.errno() == LibC.ECHILD && !SPAWNED.getAndSet(false)) {
-        // No child at all: nothing can be adopted either until something is started.
-        java.util.concurrent.locks.LockSupport.park();
+      int pid = (info[16] & 0xff) | (info[17] & 0xff) << 8 | (info[18] & 0xff) << 16
+          | (info[19] & 0xff) << 24;
+      awaitItsSpawn(pid);
+      if (LibC.waitpid(pid, status, LibC.WNOHANG) != pid) {
+        // Reaped meanwhile by the C library: a spawn that failed waits for its own child.
+        continue;
+      }
+      java.util.function.IntConsumer onExit = WATCHED.remove(pid);
+      if (onExit != null) {
+        try {
+          onExit.accept(LibC.exitCode(status[0]));
+        } catch (RuntimeException e) {
+          log.Log.error("reaper_error", "error", String.valueOf(e));
+        }
       }
     }
+  }
+
+  /**
+   * If child {@code pid} is not watched, and a spawn under way may have started it (it is among
+   * the children of a thread that spawns now), waits until that spawn has ended: it ends soon,
+   * since its child has exited. Otherwise the child is an orphan the agent adopted.
+   */
+  private static void awaitItsSpawn(int pid) {
+    if (WATCHED.containsKey(pid)) {
+      return;
+    }
+    java.util.Map<Integer, Long> now;
+    synchronized (SPAWNING) {
+      now = new java.util.HashMap<>(SPAWNING);
+    }
+    for (var spawn : now.entrySet()) {
+      int tid = spawn.getKey();
+      if (isChildOf(pid, tid)) {
+        // Only that spawn is waited for, not a later one of the same thread, which may never
+        // end. Once it has, the child is watched, or that spawn failed without registering it:
+        // it is reaped either way.
+        synchronized (SPAWNING) {
+          while (spawn.getValue().equals(SPAWNING.get(tid)) && !WATCHED.containsKey(pid)) {
+            try {
+              SPAWNING.wait();
+            } catch (InterruptedException e) {
+              Thread.currentThread().interrupt();
+              return;
+            }
+          }
+        }
+        return;
+      }
+    }
+  }
+
+  /** Whether thread {@code tid} of the agent lists {@code pid} among its children. */
+  private static boolean isChildOf(int pid, int tid) {
+    byte[] b;
+    try {
+      b = java.nio.file.Files.readAllBytes(
+          java.nio.file.Path.of("/proc/self/task/" + tid + "/children"));
+    } catch (java.io.IOException e) {
+      return false;
+    }
+    long n = -1;
+    for (byte c : b) {
+      if (c >= '0' && c <= '9') {
+        n = (n < 0 ? 0 : n * 10) + (c - '0');
+      } else {
+        if (n == pid) {
+          return true;
+        }
+        n = -1;
+      }
+    }
+    return n == pid;
   }
 
   /** A child that the JVM waits for itself. */

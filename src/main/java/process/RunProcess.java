@@ -32,13 +32,17 @@ public abstract class RunProcess {
    * the spawn, its tag goes into the child's environment, and the containment's spawn listener
    * places the pid right after the spawn. Blocking (a spawn); call it off any event loop.
    */
-  public static RunProcess start(List<String> command, String cwd, Map<String, String> env,
-      byte[] stdin, OutputSink stdout, OutputSink stderr) throws IOException {
+  private static RunProcess start(List<String> command, String cwd, Map<String, String> env,
+      byte[] stdin, OutputSink stdout, OutputSink stderr, Starting starting) throws IOException {
     Reaper.becomeSubreaper();
     Launcher.logEngineOnce();
     Launcher.checkOpen();
     Containment.Cell cell = Containment.get().open("run");
     try {
+      starting.cell = cell;
+      if (starting.cancelled) {
+        throw new IOException("the run ended before its process started");
+      }
       if (NativeSpawn.available()) {
         Map<String, String> extra = env == null ? new HashMap<>(2) : new HashMap<>(env);
         extra.put(ProcessTree.TAG_VARIABLE, cell.tag());
@@ -57,13 +61,35 @@ public abstract class RunProcess {
     }
   }
 
-  /** {@link #start} on the engine's small spawning pool. */
-  public static CompletableFuture<RunProcess> startAsync(List<String> command, String cwd,
+  /**
+   * A start under way: completes with the process, and can be {@linkplain #cancel cancelled}
+   * before that, which a start that never ends (an exec on a file system that hangs) needs.
+   */
+  public static final class Starting extends CompletableFuture<RunProcess> {
+    private volatile Containment.Cell cell;
+    private volatile boolean cancelled;
+
+    /**
+     * Kills what this start has started or starts from now on: the process is killed in its cell
+     * as soon as it is placed there, even while its exec waits; a start that has not made its
+     * cell yet starts nothing. The start then completes as usual, with a killed process.
+     */
+    public void cancel() {
+      cancelled = true;
+      Containment.Cell c = cell;
+      if (c != null) {
+        c.killOncePlaced();
+      }
+    }
+  }
+
+  /** Starts a process on the engine's small spawning pool. */
+  public static Starting startAsync(List<String> command, String cwd,
       Map<String, String> env, byte[] stdin, OutputSink stdout, OutputSink stderr) {
-    CompletableFuture<RunProcess> f = new CompletableFuture<>();
+    Starting f = new Starting();
     Launcher.SPAWN.execute(() -> {
       try {
-        f.complete(start(command, cwd, env, stdin, stdout, stderr));
+        f.complete(start(command, cwd, env, stdin, stdout, stderr, f));
       } catch (IOException | RuntimeException e) {
         f.completeExceptionally(e);
       }

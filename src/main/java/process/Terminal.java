@@ -79,7 +79,7 @@ public abstract class Terminal {
       // On a spawning thread, as a run is: each of those few threads has a gate (see Gate).
       NativeSpawn.Child c = Launcher.onSpawningThread(() -> NativeSpawn.startTerminal(command,
           cwd, envp, cols, rows, (pid, t) -> {
-            // Registered under the spawning lock; the exit handler runs only after it returns.
+            // Registered before the spawn ends: an exit before that waits until it has.
             Reaper.watch((int) pid, code -> {
               onExit.accept(code);
               endOne.run();

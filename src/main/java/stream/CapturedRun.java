@@ -44,6 +44,11 @@ final class CapturedRun extends CommandRun {
   }
 
   @Override
+  void timedOutUnstarted() {
+    answer(response());
+  }
+
+  @Override
   void closeOutput() {
     // A capture never blocks its producer: what comes after the answer is read and dropped.
   }

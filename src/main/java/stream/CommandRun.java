@@ -69,7 +69,7 @@ public abstract class CommandRun {
   final Request.Run request;
   private final Answer answer;
   /** The start, until it completes (a shutdown waits for it). */
-  private CompletableFuture<RunProcess> starting;
+  private RunProcess.Starting starting;
   /** Set by the spawning thread once the process runs, read on the loop. */
   private volatile RunProcess process;
   private long timer = -1;
@@ -119,24 +119,38 @@ public abstract class CommandRun {
   /** No more output will be taken: its producers stop (connection gone, or shutdown). */
   abstract void closeOutput();
 
+  /** The run timed out before its process started: answered with no output. On the loop. */
+  abstract void timedOutUnstarted();
+
   /**
    * Starts the process; its end, or its failure to start, comes back on the loop. A run without
    * a timeout comes back to the loop once, when it ends: the start itself is taken note of on
-   * the spawning thread.
+   * the spawning thread. On the loop.
    */
   public final void start() {
     Request.Run r = request;
     starting = RunProcess.startAsync(r.command(), r.cwd(), r.env(), r.stdin(), stdout(), stderr());
+    if (r.timeoutMs() != null) {
+      // Counted from here: a start that never ends (an exec on a file system that hangs) is
+      // timed too.
+      timer = shared.loop().schedule(r.timeoutMs(), this::timeUp);
+    }
     starting.whenComplete(this::started);
   }
 
   /** On the spawning thread (or the loop, if the start failed at once). */
   private void started(RunProcess p, Throwable failure) {
     if (failure != null) {
-      shared.loop().execute(() -> answer(Errors.toResponse(request.id(),
-          Errors.runFailed(request.command(), request.cwd(),
-              failure instanceof IOException io && io.getCause() != null ? io.getCause()
-                  : failure))));
+      shared.loop().execute(() -> {
+        if (timedOut) {
+          exitCode = -1;
+          timedOutUnstarted();
+          return;
+        }
+        answer(Errors.toResponse(request.id(), Errors.runFailed(request.command(),
+            request.cwd(), failure instanceof IOException io && io.getCause() != null
+                ? io.getCause() : failure)));
+      });
       return;
     }
     process = p;
@@ -145,27 +159,27 @@ public abstract class CommandRun {
       p.killTree();
       return;
     }
-    if (request.timeoutMs() != null) {
-      // Counted from the start of the process, on the loop's timers.
-      shared.loop().execute(() -> {
-        if (!answered && exitCode == null) {
-          timer = shared.loop().schedule(request.timeoutMs(), this::timeUp);
-        }
-      });
-    }
     p.done().whenCompleteAsync((code, e) -> exited(code), shared.loop());
   }
 
   private void timeUp() {
     timer = -1;
-    if (exitCode != null) {
+    if (exitCode != null || answered) {
+      return;
+    }
+    RunProcess p = process;
+    if (p == null) {
+      // Still starting: killed once in its cell, and answered as timed out once the start
+      // completes with it.
+      timedOut = true;
+      starting.cancel();
       return;
     }
     // A process that exited already keeps its own exit code; but what it left behind still
     // holding its pipes (and so the run) is killed as well: the run ends by its time either way.
-    timedOut = process.isAlive();
+    timedOut = p.isAlive();
     // On the containment thread: this returns at once.
-    process.killTree();
+    p.killTree();
   }
 
   private void exited(Integer code) {
@@ -219,6 +233,9 @@ public abstract class CommandRun {
       RunProcess p = run.process;
       if (open && p != null) {
         cells.add(p.cell());
+      } else if (open && run.starting != null) {
+        // Its start may never end by itself (an exec that waits on a file system that hangs).
+        run.starting.cancel();
       }
     }
     if (!cells.isEmpty()) {

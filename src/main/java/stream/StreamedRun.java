@@ -76,6 +76,11 @@ final class StreamedRun extends CommandRun {
   }
 
   @Override
+  void timedOutUnstarted() {
+    answer(Response.runEnd(request.id(), exitCode(), false, false, true));
+  }
+
+  @Override
   void closeOutput() {
     out.buffer.close();
     err.buffer.close();

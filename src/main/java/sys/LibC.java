@@ -100,6 +100,9 @@ public final class LibC {
 
   public static final int PR_SET_CHILD_SUBREAPER = 36;
   public static final int WNOHANG = 1;
+  public static final int P_ALL = 0;
+  public static final int WEXITED = 4;
+  public static final int WNOWAIT = 0x01000000;
 
   public static final long MS_NOSUID = 2;
   public static final long MS_NODEV = 4;
@@ -238,6 +241,12 @@ public final class LibC {
   public static native int kill(int pid, int sig);
 
   public static native int waitpid(int pid, int[] status, int options);
+
+  /**
+   * {@code info} is a {@code siginfo_t} (128 bytes): with {@link #WNOWAIT} the child is left to
+   * be reaped later, and its pid is at byte 16.
+   */
+  public static native int waitid(int idtype, int id, byte[] info, int options);
 
   public static native int prctl(int option, long arg2, long arg3, long arg4, long arg5);
 

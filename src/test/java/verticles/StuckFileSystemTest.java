@@ -26,6 +26,104 @@ import sys.LibC;
 class StuckFileSystemTest {
   /** More stuck requests than the file pool has threads (4). */
   private static final int STUCK = 8;
+  /** More stuck runs than the agent has spawning threads (2 here). */
+  private static final int STUCK_RUNS = 4;
+  private static final long BOUND_MS = 30_000;
+
+  /**
+   * Runs whose exec, or whose chdir, waits on the stuck mount: each holds its spawning thread
+   * until it is killed. Other runs are still served, their exits still come, a timeout still
+   * answers, and closing the connection kills the stuck ones.
+   */
+  @Test
+  void runsStuckInTheirExecStopNoOtherRunAndAreKilledByTimeoutOrClose(@TempDir Path dir)
+      throws Exception {
+    Path mnt = Files.createDirectory(dir.resolve("mnt"));
+    int fuse = LibC.openat(LibC.AT_FDCWD, LibC.c("/dev/fuse"), LibC.O_RDWR | LibC.O_CLOEXEC, 0);
+    assertTrue(fuse >= 0, () -> "/dev/fuse: " + LibC.strerror(LibC.errno()));
+    boolean mounted = false;
+    try {
+      int rc = LibC.mount("stuck", mnt.toString(), "fuse", 0,
+          "fd=" + fuse + ",rootmode=40000,user_id=0,group_id=0");
+      assertEquals(0, rc, () -> "mount: " + LibC.strerror(LibC.errno()));
+      mounted = true;
+      try (AgentProcess agent = AgentProcess.launch(dir,
+              List.of("--listen", "unix:" + dir.resolve("agent.sock")), Map.of()).awaitReady();
+          AgentConnection stuck = AgentConnection.open(agent.unix());
+          AgentConnection timed = AgentConnection.open(agent.unix());
+          AgentConnection runs = AgentConnection.open(agent.unix())) {
+        for (int i = 0; i < STUCK_RUNS; i++) {
+          JsonObject run = new JsonObject().put("id", "s" + i).put("type", "run");
+          if (i % 2 == 0) {
+            run.put("command", new JsonArray().add(mnt.resolve("x").toString()));
+          } else {
+            run.put("command", new JsonArray().add("true")).put("cwd", mnt.toString());
+          }
+          stuck.send(run);
+        }
+        timed.send(new JsonObject().put("id", "t").put("type", "run").put("timeout_ms", 1000)
+            .put("command", new JsonArray().add(mnt.resolve("y").toString())));
+        for (int i = 0; i < 5; i++) {
+          JsonObject r = within(runs, new JsonObject().put("id", "r" + i).put("type", "run")
+              .put("command", new JsonArray().add("sh").add("-c").add("echo ok " + i)));
+          assertEquals(0, r.getInteger("exit_code"), r::encode);
+          assertEquals("ok " + i + "\n", r.getString("stdout"), r::encode);
+        }
+        JsonObject t = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+          try {
+            return timed.receive();
+          } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+          }
+        }).get(BOUND_MS, java.util.concurrent.TimeUnit.MILLISECONDS);
+        assertEquals(124, t.getInteger("exit_code"), t::encode);
+        assertEquals(Boolean.TRUE, t.getBoolean("timed_out"), t::encode);
+        // The stuck ones are still there, each waiting in its exec or chdir.
+        assertTrue(agent.log().stream().anyMatch(l -> l.contains("spawn_stuck")),
+            () -> String.join("\n", agent.log()));
+        assertTrue(spawningThreads(agent) <= 2 + 8, "spawning threads: " + spawningThreads(agent));
+        assertTrue(children(agent) >= 2, "the stuck runs' processes are gone already");
+        stuck.close();
+        support.Poll.until("the stuck runs' processes outlived their connection", BOUND_MS,
+            () -> children(agent) == 0);
+        JsonObject after = within(runs, new JsonObject().put("id", "a").put("type", "run")
+            .put("command", new JsonArray().add("echo").add("after")));
+        assertEquals("after\n", after.getString("stdout"), after::encode);
+      }
+    } finally {
+      if (mounted) {
+        new ProcessBuilder("umount", "-l", mnt.toString()).inheritIO().start().waitFor();
+      }
+      LibC.close(fuse);
+    }
+  }
+
+  /** Sends {@code request} and waits for its answer, at most {@link #BOUND_MS}. */
+  private static JsonObject within(AgentConnection c, JsonObject request) throws Exception {
+    return java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+      try {
+        return c.call(request);
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    }).get(BOUND_MS, java.util.concurrent.TimeUnit.MILLISECONDS);
+  }
+
+  private static long children(AgentProcess agent) {
+    return ProcessHandle.of(agent.pid()).map(h -> h.children().count()).orElse(0L);
+  }
+
+  private static long spawningThreads(AgentProcess agent) throws java.io.IOException {
+    try (var tasks = Files.list(Path.of("/proc/" + agent.pid() + "/task"))) {
+      return tasks.filter(task -> {
+        try {
+          return Files.readString(task.resolve("comm")).trim().equals("process-spawn");
+        } catch (java.io.IOException e) {
+          return false;
+        }
+      }).count();
+    }
+  }
 
   @Test
   void aStuckFileSystemStopsNoRunAndEveryStuckRequestIsAnsweredWhenItGoes(@TempDir Path dir)
