@@ -26,7 +26,8 @@ final class SpawnPool extends ThreadPoolExecutor {
   static final long STUCK_MS = 500;
   /** Threads started beyond the core ones, at most, while those are stuck. */
   static final int EXTRA = 8;
-  static final long IDLE_SECONDS = 30;
+  /** How long an extra thread stays without work ({@code -Dagent.spawn.idle_seconds}). */
+  static final long IDLE_SECONDS = Long.getLong("agent.spawn.idle_seconds", 30);
 
   /** When each busy thread started its task, in {@link System#nanoTime()}. */
   private final Map<Thread, Long> busy = new ConcurrentHashMap<>();

@@ -47,7 +47,9 @@ class StuckFileSystemTest {
           "fd=" + fuse + ",rootmode=40000,user_id=0,group_id=0");
       assertEquals(0, rc, () -> "mount: " + LibC.strerror(LibC.errno()));
       mounted = true;
-      try (AgentProcess agent = AgentProcess.launch(dir,
+      // Extra spawning threads go after 1 s without work here, instead of 30.
+      try (AgentProcess agent = AgentProcess.launchWrapped(dir, List.of(),
+              List.of("-Dagent.spawn.idle_seconds=1"),
               List.of("--listen", "unix:" + dir.resolve("agent.sock")), Map.of()).awaitReady();
           AgentConnection stuck = AgentConnection.open(agent.unix());
           AgentConnection timed = AgentConnection.open(agent.unix());
@@ -89,6 +91,11 @@ class StuckFileSystemTest {
         JsonObject after = within(runs, new JsonObject().put("id", "a").put("type", "run")
             .put("command", new JsonArray().add("echo").add("after")));
         assertEquals("after\n", after.getString("stdout"), after::encode);
+        // The extra threads go once idle, each with its gate: its keeper thread, and the FIFOs
+        // it held (two per gate, so four for the two threads that stay).
+        support.Poll.until("extra spawning threads or their gates stayed", BOUND_MS,
+            () -> named(agent, "process-spawn") == 2 && named(agent, "process-gate") <= 2
+                && gateDescriptors(agent) <= 4);
       }
     } finally {
       if (mounted) {
@@ -113,15 +120,37 @@ class StuckFileSystemTest {
     return ProcessHandle.of(agent.pid()).map(h -> h.children().count()).orElse(0L);
   }
 
-  private static long spawningThreads(AgentProcess agent) throws java.io.IOException {
+  private static long spawningThreads(AgentProcess agent) {
+    return named(agent, "process-spawn");
+  }
+
+  /** How many of the agent's threads are called {@code name}. */
+  private static long named(AgentProcess agent, String name) {
     try (var tasks = Files.list(Path.of("/proc/" + agent.pid() + "/task"))) {
       return tasks.filter(task -> {
         try {
-          return Files.readString(task.resolve("comm")).trim().equals("process-spawn");
+          return Files.readString(task.resolve("comm")).trim().equals(name);
         } catch (java.io.IOException e) {
           return false;
         }
       }).count();
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+  }
+
+  /** The agent's descriptors on a gate's FIFOs. */
+  private static long gateDescriptors(AgentProcess agent) {
+    try (var fds = Files.list(Path.of("/proc/" + agent.pid() + "/fd"))) {
+      return fds.filter(fd -> {
+        try {
+          return Files.readSymbolicLink(fd).toString().contains("agent-gate");
+        } catch (java.io.IOException e) {
+          return false;
+        }
+      }).count();
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
     }
   }
 
