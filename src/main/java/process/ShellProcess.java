@@ -24,6 +24,13 @@ public final class ShellProcess {
       "HOME", "/root", "PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
   /** Input waiting to reach the terminal beyond this is refused, unless none waits. */
   public static final long MAX_PENDING_INPUT = 1024 * 1024;
+  /**
+   * How long a session's process may take to start (its exec) before it is killed: an exec that
+   * waits on a file system that hangs would otherwise hold the session, its cell and the thread
+   * that starts it for good, and the host, which has no session id yet, could not close it.
+   * {@code -Dagent.shell.start_bound_ms} changes it.
+   */
+  static final long START_BOUND_MS = Long.getLong("agent.shell.start_bound_ms", 30_000);
 
   private final Containment.Cell cell;
   private final Terminal terminal;
@@ -53,6 +60,16 @@ public final class ShellProcess {
     Containment.Cell cell = Containment.get().open("shell");
     environment.put(ProcessTree.TAG_VARIABLE, cell.tag());
     CompletableFuture<Integer> exit = new CompletableFuture<>();
+    java.util.concurrent.atomic.AtomicBoolean started =
+        new java.util.concurrent.atomic.AtomicBoolean();
+    CompletableFuture.delayedExecutor(START_BOUND_MS, java.util.concurrent.TimeUnit.MILLISECONDS)
+        .execute(() -> {
+          if (!started.get()) {
+            log.Log.warn("shell_start_stuck", "bound_ms", START_BOUND_MS, "detail",
+                "the session's process has not started: killed");
+            cell.killOncePlaced();
+          }
+        });
     try {
       Terminal t = Terminal.start(command, cwd == null ? System.getProperty("user.dir") : cwd,
           environment, cols, rows, cell.tag(), output, code -> {
@@ -64,6 +81,8 @@ public final class ShellProcess {
     } catch (IOException | RuntimeException e) {
       cell.answered(true);
       throw e;
+    } finally {
+      started.set(true);
     }
   }
 

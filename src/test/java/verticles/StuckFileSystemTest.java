@@ -33,7 +33,8 @@ class StuckFileSystemTest {
   /**
    * Runs whose exec, or whose chdir, waits on the stuck mount: each holds its spawning thread
    * until it is killed. Other runs are still served, their exits still come, a timeout still
-   * answers, and closing the connection kills the stuck ones.
+   * answers, and closing the connection kills the stuck ones; a session stuck so is killed
+   * after its start bound.
    */
   @Test
   void runsStuckInTheirExecStopNoOtherRunAndAreKilledByTimeoutOrClose(@TempDir Path dir)
@@ -49,7 +50,7 @@ class StuckFileSystemTest {
       mounted = true;
       // Extra spawning threads go after 1 s without work here, instead of 30.
       try (AgentProcess agent = AgentProcess.launchWrapped(dir, List.of(),
-              List.of("-Dagent.spawn.idle_seconds=1"),
+              List.of("-Dagent.spawn.idle_seconds=1", "-Dagent.shell.start_bound_ms=1000"),
               List.of("--listen", "unix:" + dir.resolve("agent.sock")), Map.of()).awaitReady();
           AgentConnection stuck = AgentConnection.open(agent.unix());
           AgentConnection timed = AgentConnection.open(agent.unix());
@@ -88,6 +89,25 @@ class StuckFileSystemTest {
         stuck.close();
         support.Poll.until("the stuck runs' processes outlived their connection", BOUND_MS,
             () -> children(agent) == 0);
+        // A session whose program hangs in its exec is killed once past its start bound (1 s
+        // here): the host, which has no session id yet, hears it start and end. (Alone: a look-up
+        // queued behind the stuck runs' ones waits on the directory's lock, which no kill ends.)
+        timed.send(new JsonObject().put("id", "sh").put("type", "shell")
+            .put("command", new JsonArray().add(mnt.resolve("z").toString())));
+        JsonObject sh = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+          try {
+            JsonObject e;
+            while (!"exited".equals((e = timed.receive()).getString("shell_event"))) {
+              assertTrue(e.containsKey("session_id"), e::encode);
+            }
+            return e;
+          } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+          }
+        }).get(BOUND_MS, java.util.concurrent.TimeUnit.MILLISECONDS);
+        assertEquals(128 + 9, sh.getInteger("exit_code"), sh::encode);
+        assertTrue(agent.log().stream().anyMatch(l -> l.contains("shell_start_stuck")),
+            () -> String.join("\n", agent.log()));
         JsonObject after = within(runs, new JsonObject().put("id", "a").put("type", "run")
             .put("command", new JsonArray().add("echo").add("after")));
         assertEquals("after\n", after.getString("stdout"), after::encode);
