@@ -55,6 +55,8 @@ final class Gate {
   private static final AtomicBoolean FAILING = new AtomicBoolean();
   /** The kernel lists no children in /proc: no gate is tried again. */
   private static volatile boolean impossible;
+  /** The private directories of the gates open now. */
+  private static final java.util.Set<Path> DIRS = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
   /** No spawn is waiting for the keeper. */
   private static final int IDLE = 0;
@@ -124,6 +126,7 @@ final class Gate {
       // The first pair is made here, so that a gate that cannot make one is never used.
       gate.ready = gate.makePair();
       dir.toFile().deleteOnExit();
+      DIRS.add(dir);
       gate.keeper = Threads.start("process-gate", Threads.SMALL_STACK, gate::keep);
       if (FAILING.getAndSet(false)) {
         Log.info("spawn_gate", "detail", "a gate could be made again");
@@ -370,6 +373,19 @@ final class Gate {
     // Each pair the keeper left: a spawn closes the pairs it used, and none was under way.
     pairs.forEach(Pair::close);
     LibC.close(children);
+    remove(dir);
+  }
+
+  /**
+   * Removes every gate's directory (each empty: its FIFOs are unlinked as soon as made), for an
+   * agent that halts, where the exit's own clean-up does not run.
+   */
+  static void removeDirectories() {
+    DIRS.forEach(Gate::remove);
+  }
+
+  private static void remove(Path dir) {
+    DIRS.remove(dir);
     try {
       Files.deleteIfExists(dir);
     } catch (IOException e) {

@@ -129,6 +129,11 @@ public final class Launcher {
 
   private static volatile boolean closed;
 
+  /** The agent halts: the files it keeps for spawning (the gates' directories) go first. */
+  public static void removeFiles() {
+    Gate.removeDirectories();
+  }
+
   /** The agent is shutting down: nothing more is started, so nothing can outlive the last sweep. */
   public static void stopStarting() {
     closed = true;

@@ -254,6 +254,10 @@ public abstract class CommandRun {
       run.closeOutput();
       if (run.process != null) {
         run.process.terminateGroup();
+      } else if (run.starting != null) {
+        // Its start may never end by itself (an exec that waits on a file system that hangs):
+        // what it starts is killed, so that the wait below is short.
+        run.starting.cancel();
       }
     }
   }
@@ -264,6 +268,9 @@ public abstract class CommandRun {
    * all its descendants ({@code ProcessTree.killAllDescendants}), instead of a search per run
    * here.
    */
+  /** At shutdown, how long a start is waited for once the grace is spent. */
+  private static final long START_WAIT_NS = 100_000_000;
+
   public static void awaitEnd(Collection<? extends CommandRun> runs, long graceMs) {
     long deadline = System.nanoTime() + graceMs * 1_000_000;
     for (CommandRun run : runs) {
@@ -272,9 +279,9 @@ public abstract class CommandRun {
       try {
         if (p == null && run.starting != null) {
           // Still starting: it must not outlive the last sweep of the shutdown.
-          // A start already under way finishes (a spawn takes milliseconds); those queued
-          // behind it now fail at once.
-          p = run.starting.get(Math.max(left, graceMs * 1_000_000), TimeUnit.NANOSECONDS);
+          // A start already under way finishes (a spawn takes milliseconds, and one that
+          // waits in its exec was killed above); those queued behind it now fail at once.
+          p = run.starting.get(Math.max(left, START_WAIT_NS), TimeUnit.NANOSECONDS);
           p.terminateGroup();
           left = Math.max(0, deadline - System.nanoTime());
         }

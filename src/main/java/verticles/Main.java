@@ -208,6 +208,7 @@ public final class Main {
           // Out of time, but nothing the agent started may outlive it.
           Containment.killInstalledNow();
           ProcessTree.killAllDescendants();
+          process.Launcher.removeFiles();
           Runtime.getRuntime().halt(0);
         }
       } catch (InterruptedException e) {

@@ -125,6 +125,62 @@ class StuckFileSystemTest {
     }
   }
 
+  /**
+   * A shutdown while runs and a session wait in their exec on the stuck mount: their starts are
+   * killed rather than waited for, so the shutdown ends in order (not by its guard's halt), with
+   * no process and no gate directory left.
+   */
+  @Test
+  void aShutdownWithStartsStuckInTheirExecEndsInOrderAndLeavesNothing(@TempDir Path dir)
+      throws Exception {
+    Path mnt = Files.createDirectory(dir.resolve("mnt"));
+    List<Path> gatesBefore = gateDirectories();
+    int fuse = LibC.openat(LibC.AT_FDCWD, LibC.c("/dev/fuse"), LibC.O_RDWR | LibC.O_CLOEXEC, 0);
+    assertTrue(fuse >= 0, () -> "/dev/fuse: " + LibC.strerror(LibC.errno()));
+    boolean mounted = false;
+    try {
+      int rc = LibC.mount("stuck", mnt.toString(), "fuse", 0,
+          "fd=" + fuse + ",rootmode=40000,user_id=0,group_id=0");
+      assertEquals(0, rc, () -> "mount: " + LibC.strerror(LibC.errno()));
+      mounted = true;
+      try (AgentProcess agent = AgentProcess.launch(dir,
+              List.of("--listen", "unix:" + dir.resolve("agent.sock")), Map.of()).awaitReady();
+          AgentConnection stuck = AgentConnection.open(agent.unix())) {
+        for (int i = 0; i < 6; i++) {
+          stuck.send(new JsonObject().put("id", "s" + i).put("type", "run")
+              .put("command", new JsonArray().add(mnt.resolve("x" + i).toString())));
+        }
+        stuck.send(new JsonObject().put("id", "sh").put("type", "shell")
+            .put("command", new JsonArray().add(mnt.resolve("z").toString())));
+        support.Poll.until("the stuck starts did not begin", BOUND_MS,
+            () -> children(agent) == 7);
+        List<ProcessHandle> started = ProcessHandle.of(agent.pid()).orElseThrow().children()
+            .toList();
+        agent.process().destroy();
+        assertEquals(0, agent.awaitExit(30));
+        assertTrue(agent.log().stream().noneMatch(l -> l.contains("shutdown_slow")),
+            () -> String.join("\n", agent.log()));
+        support.Poll.until("a stuck start outlived the agent", BOUND_MS,
+            () -> started.stream().noneMatch(ProcessHandle::isAlive));
+        List<Path> left = gateDirectories();
+        left.removeAll(gatesBefore);
+        assertEquals(List.of(), left, "gate directories left");
+      }
+    } finally {
+      if (mounted) {
+        new ProcessBuilder("umount", "-l", mnt.toString()).inheritIO().start().waitFor();
+      }
+      LibC.close(fuse);
+    }
+  }
+
+  private static List<Path> gateDirectories() throws java.io.IOException {
+    try (var shm = Files.list(Path.of("/dev/shm"))) {
+      return new java.util.ArrayList<>(shm.filter(
+          f -> f.getFileName().toString().startsWith("agent-gate")).toList());
+    }
+  }
+
   /** Sends {@code request} and waits for its answer, at most {@link #BOUND_MS}. */
   private static JsonObject within(AgentConnection c, JsonObject request) throws Exception {
     return java.util.concurrent.CompletableFuture.supplyAsync(() -> {
