@@ -138,11 +138,7 @@ final class Gate {
     } catch (IOException | RuntimeException e) {
       LibC.close(children);
       if (dir != null) {
-        try {
-          Files.deleteIfExists(dir);
-        } catch (IOException ignored) {
-          // Left empty, in a directory of its own name.
-        }
+        remove(dir);
       }
       failed(String.valueOf(e));
       return null;

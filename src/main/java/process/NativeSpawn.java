@@ -236,6 +236,9 @@ final class NativeSpawn {
 
   /** The calling spawning thread ends: its gate, if it made one, goes too. */
   static void threadEnds() {
+    if (!AVAILABLE) {
+      return;
+    }
     Gate gate = SCRATCH.get().gate;
     SCRATCH.remove();
     if (gate != null) {
