@@ -40,14 +40,7 @@ class StuckFileSystemTest {
   void runsStuckInTheirExecStopNoOtherRunAndAreKilledByTimeoutOrClose(@TempDir Path dir)
       throws Exception {
     Path mnt = Files.createDirectory(dir.resolve("mnt"));
-    int fuse = LibC.openat(LibC.AT_FDCWD, LibC.c("/dev/fuse"), LibC.O_RDWR | LibC.O_CLOEXEC, 0);
-    assertTrue(fuse >= 0, () -> "/dev/fuse: " + LibC.strerror(LibC.errno()));
-    boolean mounted = false;
-    try {
-      int rc = LibC.mount("stuck", mnt.toString(), "fuse", 0,
-          "fd=" + fuse + ",rootmode=40000,user_id=0,group_id=0");
-      assertEquals(0, rc, () -> "mount: " + LibC.strerror(LibC.errno()));
-      mounted = true;
+    try (StuckMount fs = new StuckMount(mnt)) {
       // Extra spawning threads go after 1 s without work here, instead of 30.
       try (AgentProcess agent = AgentProcess.launchWrapped(dir, List.of(),
               List.of("-Dagent.spawn.idle_seconds=1", "-Dagent.shell.start_bound_ms=1000"),
@@ -117,11 +110,6 @@ class StuckFileSystemTest {
             () -> named(agent, "process-spawn") == 2 && named(agent, "process-gate") <= 2
                 && gateDescriptors(agent) <= 4);
       }
-    } finally {
-      if (mounted) {
-        new ProcessBuilder("umount", "-l", mnt.toString()).inheritIO().start().waitFor();
-      }
-      LibC.close(fuse);
     }
   }
 
@@ -135,14 +123,7 @@ class StuckFileSystemTest {
       throws Exception {
     Path mnt = Files.createDirectory(dir.resolve("mnt"));
     List<Path> gatesBefore = gateDirectories();
-    int fuse = LibC.openat(LibC.AT_FDCWD, LibC.c("/dev/fuse"), LibC.O_RDWR | LibC.O_CLOEXEC, 0);
-    assertTrue(fuse >= 0, () -> "/dev/fuse: " + LibC.strerror(LibC.errno()));
-    boolean mounted = false;
-    try {
-      int rc = LibC.mount("stuck", mnt.toString(), "fuse", 0,
-          "fd=" + fuse + ",rootmode=40000,user_id=0,group_id=0");
-      assertEquals(0, rc, () -> "mount: " + LibC.strerror(LibC.errno()));
-      mounted = true;
+    try (StuckMount fs = new StuckMount(mnt)) {
       try (AgentProcess agent = AgentProcess.launch(dir,
               List.of("--listen", "unix:" + dir.resolve("agent.sock")), Map.of()).awaitReady();
           AgentConnection stuck = AgentConnection.open(agent.unix())) {
@@ -166,11 +147,6 @@ class StuckFileSystemTest {
         left.removeAll(gatesBefore);
         assertEquals(List.of(), left, "gate directories left");
       }
-    } finally {
-      if (mounted) {
-        new ProcessBuilder("umount", "-l", mnt.toString()).inheritIO().start().waitFor();
-      }
-      LibC.close(fuse);
     }
   }
 
@@ -178,6 +154,45 @@ class StuckFileSystemTest {
     try (var shm = Files.list(Path.of("/dev/shm"))) {
       return new java.util.ArrayList<>(shm.filter(
           f -> f.getFileName().toString().startsWith("agent-gate")).toList());
+    }
+  }
+
+  /**
+   * A FUSE mount whose server side is a descriptor nobody reads: not even the INIT request is
+   * answered, so every operation on the mount waits, as on a dead network file system.
+   */
+  private static final class StuckMount implements AutoCloseable {
+    private final Path dir;
+    private int fuse;
+
+    StuckMount(Path dir) {
+      this.dir = dir;
+      fuse = LibC.openat(LibC.AT_FDCWD, LibC.c("/dev/fuse"), LibC.O_RDWR | LibC.O_CLOEXEC, 0);
+      assertTrue(fuse >= 0, () -> "/dev/fuse: " + LibC.strerror(LibC.errno()));
+      int rc = LibC.mount("stuck", dir.toString(), "fuse", 0,
+          "fd=" + fuse + ",rootmode=40000,user_id=0,group_id=0");
+      if (rc != 0) {
+        String error = LibC.strerror(LibC.errno());
+        LibC.close(fuse);
+        throw new AssertionError("mount: " + error);
+      }
+    }
+
+    /**
+     * The file system goes away: closing the server's descriptor aborts its connection, and
+     * every call waiting on it fails.
+     */
+    void abort() {
+      assertEquals(0, LibC.close(fuse));
+      fuse = -1;
+    }
+
+    @Override
+    public void close() throws Exception {
+      new ProcessBuilder("umount", "-l", dir.toString()).inheritIO().start().waitFor();
+      if (fuse >= 0) {
+        LibC.close(fuse);
+      }
     }
   }
 
@@ -234,16 +249,7 @@ class StuckFileSystemTest {
   void aStuckFileSystemStopsNoRunAndEveryStuckRequestIsAnsweredWhenItGoes(@TempDir Path dir)
       throws Exception {
     Path mnt = Files.createDirectory(dir.resolve("mnt"));
-    int fuse = LibC.openat(LibC.AT_FDCWD, LibC.c("/dev/fuse"), LibC.O_RDWR | LibC.O_CLOEXEC, 0);
-    assertTrue(fuse >= 0, () -> "/dev/fuse: " + LibC.strerror(LibC.errno()));
-    boolean mounted = false;
-    try {
-      // The server side is this descriptor, which nobody reads: not even the INIT request is
-      // answered, so every operation on the mount waits.
-      int rc = LibC.mount("stuck", mnt.toString(), "fuse", 0,
-          "fd=" + fuse + ",rootmode=40000,user_id=0,group_id=0");
-      assertEquals(0, rc, () -> "mount: " + LibC.strerror(LibC.errno()));
-      mounted = true;
+    try (StuckMount fs = new StuckMount(mnt)) {
       try (AgentProcess agent = AgentProcess.launch(dir,
               List.of("--listen", "unix:" + dir.resolve("agent.sock")), Map.of()).awaitReady();
           AgentConnection files = AgentConnection.open(agent.unix());
@@ -266,10 +272,8 @@ class StuckFileSystemTest {
         JsonObject first = files.receive();
         assertEquals("p", first.getString("id"), first::encode);
 
-        // The file system goes away: closing the server's descriptor aborts its connection, and
-        // every call waiting on it fails.
-        assertEquals(0, LibC.close(fuse));
-        fuse = -1;
+        // The file system goes away.
+        fs.abort();
         Set<String> answered = new HashSet<>();
         for (int i = 0; i < STUCK; i++) {
           JsonObject r = files.receive();
@@ -281,13 +285,6 @@ class StuckFileSystemTest {
         JsonObject stat = files.call(new JsonObject().put("id", "d").put("type", "stat")
             .put("path", dir.toString()));
         assertEquals("dir", stat.getJsonObject("stat").getString("type"), stat::encode);
-      }
-    } finally {
-      if (mounted) {
-        new ProcessBuilder("umount", "-l", mnt.toString()).inheritIO().start().waitFor();
-      }
-      if (fuse >= 0) {
-        LibC.close(fuse);
       }
     }
   }
