@@ -55,8 +55,16 @@ final class Gate {
   private static final AtomicBoolean FAILING = new AtomicBoolean();
   /** The kernel lists no children in /proc: no gate is tried again. */
   private static volatile boolean impossible;
-  /** The private directories of the gates open now. */
+  /**
+   * The private directories of the gates open now: removed when the gate closes, at the agent's
+   * exit (one hook for all), or before a halt. Not {@code deleteOnExit}, which would keep the name
+   * of every gate that ever was, and gates come and go with extra spawning threads.
+   */
   private static final java.util.Set<Path> DIRS = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+  static {
+    Runtime.getRuntime().addShutdownHook(new Thread(Gate::removeDirectories, "gate-folders"));
+  }
 
   /** No spawn is waiting for the keeper. */
   private static final int IDLE = 0;
@@ -125,7 +133,6 @@ final class Gate {
       Gate gate = new Gate(dir, children);
       // The first pair is made here, so that a gate that cannot make one is never used.
       gate.ready = gate.makePair();
-      dir.toFile().deleteOnExit();
       DIRS.add(dir);
       gate.keeper = Threads.start("process-gate", Threads.SMALL_STACK, gate::keep);
       if (FAILING.getAndSet(false)) {
@@ -373,8 +380,8 @@ final class Gate {
   }
 
   /**
-   * Removes every gate's directory (each empty: its FIFOs are unlinked as soon as made), for an
-   * agent that halts, where the exit's own clean-up does not run.
+   * Removes every gate's directory (each empty: its FIFOs are unlinked as soon as made), at the
+   * agent's exit, or before a halt, where the exit's hooks do not run.
    */
   static void removeDirectories() {
     DIRS.forEach(Gate::remove);
