@@ -3,24 +3,34 @@ package verticles;
 import files.FileOps;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
-import io.vertx.core.WorkerExecutor;
 import io.vertx.core.eventbus.Message;
-import java.util.concurrent.TimeUnit;
 import protocol.Errors;
 import protocol.Request;
 import protocol.Response;
+import sys.ElasticPool;
 
 /**
  * Serves the file requests on a pool of their own, never on an event loop and never on the pool
  * that spawns and kills: a slow or stuck file system cannot hold up runs, and a storm of runs
  * cannot hold up file requests.
+ *
+ * <p>A file call on a file system that hangs holds its thread until that file system answers,
+ * and no kill frees it. So the pool grows by up to {@link #EXTRA} threads while all of its
+ * threads are stuck ({@code file_stuck}), and once those are stuck too, file requests are answered
+ * {@code Busy} at once ({@code file_full}) instead of waiting for a thread that may never come back.
  */
 public final class FileVerticle extends VerticleBase {
   /** Threads for file work: enough to overlap a few slow disks, few enough to stay small. */
   static final int POOL_SIZE = 4;
+  /** Threads started beyond those, at most, while all of them are stuck. */
+  static final int EXTRA = 12;
+  /** How long one file request may hold its thread before the thread counts as stuck. */
+  static final long STUCK_MS = 1000;
+  /** How long an extra thread stays without work ({@code -Dagent.file.idle_seconds}). */
+  static final long IDLE_SECONDS = Long.getLong("agent.file.idle_seconds", 30);
 
   private final state.AgentState state;
-  private WorkerExecutor pool;
+  private ElasticPool pool;
 
   public FileVerticle(state.AgentState state) {
     this.state = state;
@@ -28,37 +38,67 @@ public final class FileVerticle extends VerticleBase {
 
   @Override
   public Future<?> start() {
-    // A request on a stuck file system may take long; the checker only warns about it.
-    pool = vertx.createSharedWorkerExecutor("agent-file", POOL_SIZE, 5, TimeUnit.MINUTES);
+    pool = ElasticPool.create(new ElasticPool.Shape("agent-file", "file", POOL_SIZE, EXTRA,
+        STUCK_MS, IDLE_SECONDS), () -> { }, task -> ((Task) task).refuse());
     return vertx.eventBus().<Messages.Envelope>localConsumer(Addresses.FILE, this::handle)
         .completion();
   }
 
   @Override
   public Future<?> stop() {
-    return pool.close();
+    // A thread stuck on a file system ends with the agent: it is a daemon.
+    pool.shutdown();
+    return Future.succeededFuture();
   }
 
   private void handle(Message<Messages.Envelope> message) {
-    Request.FileRequest r = (Request.FileRequest) message.body().request();
-    // What a read_file or list_dir takes of the budget for answers on their way to hosts.
-    long[] taken = {0};
-    pool.executeBlocking(() -> serve(r, n -> {
+    pool.execute(new Task(message, (Request.FileRequest) message.body().request()));
+  }
+
+  /** One file request: served on the pool, answered on this verticle's context. */
+  private final class Task implements Runnable {
+    private final Message<Messages.Envelope> message;
+    private final Request.FileRequest request;
+    /** What a read_file or list_dir takes of the budget for answers on their way to hosts. */
+    private long taken;
+
+    Task(Message<Messages.Envelope> message, Request.FileRequest request) {
+      this.message = message;
+      this.request = request;
+    }
+
+    @Override
+    public void run() {
+      Response response;
+      try {
+        response = serve(request, this::reserve);
+      } catch (Throwable t) {
+        response = Errors.toResponse(request.id(), t);
+        state.answers.give(taken);
+        taken = 0;
+      }
+      Response answer = response;
+      context.runOnContext(v -> {
+        long n = taken;
+        // Held until the connection has made the answer a frame (which it then counts itself).
+        message.reply(n == 0 ? answer : answer.whenFramed(() -> state.answers.give(n)));
+      });
+    }
+
+    private boolean reserve(long n) {
       if (!state.answers.tryTake(n)) {
         return false;
       }
-      taken[0] += n;
+      taken += n;
       return true;
-    }), false).onComplete(ar -> {
-      long n = taken[0];
-      if (ar.failed()) {
-        state.answers.give(n);
-        message.reply(Errors.toResponse(r.id(), ar.cause()));
-        return;
-      }
-      // Held until the connection has made the answer a frame (which it then counts itself).
-      message.reply(n == 0 ? ar.result() : ar.result().whenFramed(() -> state.answers.give(n)));
-    });
+    }
+
+    /** No thread can take this request: every one waits on a file system that does not answer. */
+    void refuse() {
+      context.runOnContext(v -> message.reply(Errors.toResponse(request.id(), Errors.busy(
+          "file threads (" + pool.getMaximumPoolSize() + "), every one waiting on a file system"
+              + " that does not answer"))));
+    }
   }
 
   private static Response serve(Request.FileRequest r,

@@ -26,6 +26,8 @@ import sys.LibC;
 class StuckFileSystemTest {
   /** More stuck requests than the file pool has threads (4). */
   private static final int STUCK = 8;
+  /** The most threads the file pool may have: its 4 and 12 more while those are stuck. */
+  private static final int MOST_FILE_THREADS = 16;
   /** More stuck runs than the agent has spawning threads (2 here). */
   private static final int STUCK_RUNS = 4;
   private static final long BOUND_MS = 30_000;
@@ -245,19 +247,26 @@ class StuckFileSystemTest {
     }
   }
 
+  /**
+   * File requests stuck on the mount hold their threads, so the file pool grows while all of its
+   * threads are stuck, and other file requests are still served; once the most threads it may
+   * have (16) are all stuck, a file request is answered {@code Busy} at once instead of waiting.
+   * Every stuck request is answered once the file system goes away, and the extra threads go.
+   */
   @Test
   void aStuckFileSystemStopsNoRunAndEveryStuckRequestIsAnsweredWhenItGoes(@TempDir Path dir)
       throws Exception {
     Path mnt = Files.createDirectory(dir.resolve("mnt"));
     try (StuckMount fs = new StuckMount(mnt)) {
-      try (AgentProcess agent = AgentProcess.launch(dir,
+      // Extra file threads go after 1 s without work here, instead of 30.
+      try (AgentProcess agent = AgentProcess.launchWrapped(dir, List.of(),
+              List.of("-Dagent.file.idle_seconds=1"),
               List.of("--listen", "unix:" + dir.resolve("agent.sock")), Map.of()).awaitReady();
           AgentConnection files = AgentConnection.open(agent.unix());
+          AgentConnection other = AgentConnection.open(agent.unix());
           AgentConnection runs = AgentConnection.open(agent.unix())) {
         for (int i = 0; i < STUCK; i++) {
-          String type = i % 2 == 0 ? "read_file" : "stat";
-          files.send(new JsonObject().put("id", "s" + i).put("type", type)
-              .put("path", mnt.resolve("f" + i).toString()));
+          sendStuck(files, mnt, i);
         }
         for (int i = 0; i < 5; i++) {
           JsonObject r = runs.call(new JsonObject().put("id", "r" + i).put("type", "run")
@@ -265,27 +274,54 @@ class StuckFileSystemTest {
           assertEquals(0, r.getInteger("exit_code"), r::encode);
           assertEquals("ok " + i + "\n", r.getString("stdout"), r::encode);
         }
-        // A file request elsewhere waits behind the stuck ones only if the pool is full; a
-        // ping on the same connection is answered first, which shows the stuck ones really
+        // A ping on the same connection is answered first, which shows the stuck ones really
         // are stuck (none of them has an answer yet).
         files.send(new JsonObject().put("id", "p").put("type", "ping"));
         JsonObject first = files.receive();
         assertEquals("p", first.getString("id"), first::encode);
+        // A file request elsewhere is served by a thread the pool adds, although every one of
+        // its four threads is stuck and four more stuck requests were queued before it.
+        JsonObject served = within(other, new JsonObject().put("id", "o").put("type", "stat")
+            .put("path", dir.toString()));
+        assertEquals("dir", served.getJsonObject("stat").getString("type"), served::encode);
+        assertTrue(agent.log().stream().anyMatch(l -> l.contains("file_stuck")),
+            () -> String.join("\n", agent.log()));
+
+        // As many stuck requests as the pool may have threads: then a request is refused.
+        for (int i = STUCK; i < MOST_FILE_THREADS; i++) {
+          sendStuck(files, mnt, i);
+        }
+        support.Poll.until("the file pool did not grow to its most threads", BOUND_MS,
+            () -> named(agent, "agent-file") == MOST_FILE_THREADS);
+        JsonObject refused = within(other, new JsonObject().put("id", "b").put("type", "stat")
+            .put("path", dir.toString()));
+        assertTrue(refused.getString("error", "").startsWith("Busy: file threads ("
+            + MOST_FILE_THREADS + ")"), refused::encode);
+        assertTrue(agent.log().stream().anyMatch(l -> l.contains("file_full")),
+            () -> String.join("\n", agent.log()));
 
         // The file system goes away.
         fs.abort();
         Set<String> answered = new HashSet<>();
-        for (int i = 0; i < STUCK; i++) {
+        for (int i = 0; i < MOST_FILE_THREADS; i++) {
           JsonObject r = files.receive();
           assertTrue(r.containsKey("error"), r::encode);
           assertTrue(answered.add(r.getString("id")), () -> "answered twice: " + r.encode());
         }
-        assertEquals(STUCK, answered.size());
-        // And file work goes on.
+        assertEquals(MOST_FILE_THREADS, answered.size());
+        // And file work goes on, on the pool's own four threads once the others have gone.
         JsonObject stat = files.call(new JsonObject().put("id", "d").put("type", "stat")
             .put("path", dir.toString()));
         assertEquals("dir", stat.getJsonObject("stat").getString("type"), stat::encode);
+        support.Poll.until("extra file threads stayed", BOUND_MS,
+            () -> named(agent, "agent-file") == 4);
       }
     }
+  }
+
+  /** Sends a {@code read_file} or a {@code stat} of a name on the stuck mount. */
+  private static void sendStuck(AgentConnection c, Path mnt, int i) throws Exception {
+    c.send(new JsonObject().put("id", "s" + i).put("type", i % 2 == 0 ? "read_file" : "stat")
+        .put("path", mnt.resolve("f" + i).toString()));
   }
 }
