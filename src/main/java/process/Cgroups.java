@@ -444,6 +444,28 @@ final class Cgroups {
     }
   }
 
+  private static final int F_DUPFD_CLOEXEC = 1030;
+  /** Copies are numbered from here, above what a child's file actions put in place. */
+  private static final int COPIES_FROM = 10;
+
+  /**
+   * Copies of {@code fds} (close-on-exec, numbered from 10), or null if one cannot be made; the
+   * caller closes them.
+   */
+  static int[] copies(int... fds) {
+    int[] out = new int[fds.length];
+    for (int i = 0; i < fds.length; i++) {
+      out[i] = LibC.fcntl(fds[i], F_DUPFD_CLOEXEC, COPIES_FROM);
+      if (out[i] < 0) {
+        for (int j = 0; j < i; j++) {
+          LibC.close(out[j]);
+        }
+        return null;
+      }
+    }
+    return out;
+  }
+
   /** Writes {@code value} to a control file held open as {@code fd}. */
   static void writeFd(int fd, String value) throws IOException {
     byte[] b = value.getBytes(StandardCharsets.US_ASCII);

@@ -128,6 +128,22 @@ public final class Containment {
         public boolean placeEarly(long pid, String tag) {
           return c0.spawned(pid, tag, true);
         }
+
+        @Override
+        public int[] cellFiles(String tag) {
+          Cell cell = c0.unplaced.get(tag);
+          return cell != null && !c0.closed ? cell.procsFiles() : null;
+        }
+
+        @Override
+        public boolean placedItself(long pid, String tag) {
+          Cell cell = c0.unplaced.remove(tag);
+          if (cell == null) {
+            return false;
+          }
+          cell.placedItself(pid);
+          return true;
+        }
       });
       if (c.base != null) {
         // Set up now, not on the first kill, which should cost no more than any other.
@@ -438,6 +454,19 @@ public final class Containment {
       }
     }
 
+    /**
+     * Copies of the held {@code cgroup.procs} descriptors (v1 pids first, then v2), for a child
+     * that moves itself in, if the cgroup is still {@code cell}'s; null otherwise. Copies, so that
+     * closing the cgroup meanwhile can never leave the child a descriptor number that names
+     * something else by then.
+     */
+    synchronized int[] procsFiles(Cell cell) {
+      if (owner != cell || procs < 0 || (v1 != null && v1Procs < 0)) {
+        return null;
+      }
+      return v1 == null ? Cgroups.copies(procs) : Cgroups.copies(v1Procs, procs);
+    }
+
     /** Whether it can serve another cell now: there, and with no process in it. */
     synchronized boolean reusable() {
       return Cgroups.emptyAndThere(events, dir);
@@ -718,6 +747,56 @@ public final class Containment {
         byPid.put(pid, this);
       }
       ensurePlaced(beforeExec);
+    }
+
+    /**
+     * Descriptors of the cell's {@code cgroup.procs} files (v1 pids first, then v2), for a child
+     * that moves itself in before its exec (see {@link ExecHelper}); the caller closes them. Null
+     * without a cgroup, or if a file cannot be opened.
+     */
+    int[] procsFiles() {
+      Held h = held;
+      if (h != null) {
+        int[] fds = h.procsFiles(this);
+        if (fds != null) {
+          return fds;
+        }
+      }
+      Path d = dir;
+      Path v = v1;
+      if (d == null) {
+        return null;
+      }
+      int v2 = Cgroups.openHeld(d.resolve("cgroup.procs"), LibC.O_WRONLY);
+      if (v == null) {
+        return v2 < 0 ? null : Cgroups.copies(v2);
+      }
+      int first = Cgroups.openHeld(v.resolve("cgroup.procs"), LibC.O_WRONLY);
+      int[] fds = v2 < 0 || first < 0 ? null : Cgroups.copies(first, v2);
+      for (int fd : new int[] {first, v2}) {
+        if (fd >= 0) {
+          LibC.close(fd);
+        }
+      }
+      return fds;
+    }
+
+    /**
+     * The cell's process, started as {@code pid}, moved itself in before its exec: recorded as
+     * placed, and killed now if the run ended meanwhile.
+     */
+    synchronized void placedItself(long pid) {
+      this.pid = pid;
+      if (dir != null) {
+        byPid.put(pid, this);
+      }
+      if (placed) {
+        return;
+      }
+      placed = true;
+      if (killOnPlace) {
+        kill(List.of(this));
+      }
     }
 
     /**

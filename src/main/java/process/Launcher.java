@@ -112,6 +112,34 @@ public final class Launcher {
     return placed;
   }
 
+  /** The cgroup.procs descriptors a child started for {@code tag} moves itself in by, or null. */
+  static int[] cellFiles(String tag) {
+    for (SpawnListener l : LISTENERS) {
+      try {
+        int[] fds = l.cellFiles(tag);
+        if (fds != null) {
+          return fds;
+        }
+      } catch (RuntimeException e) {
+        log.Log.warn("spawn_listener_failed", "tag", tag, "error", String.valueOf(e));
+      }
+    }
+    return null;
+  }
+
+  /** The child started for {@code tag} as {@code pid} moved itself in before its exec. */
+  static void placedItself(long pid, String tag) {
+    for (SpawnListener l : LISTENERS) {
+      try {
+        if (l.placedItself(pid, tag)) {
+          return;
+        }
+      } catch (RuntimeException e) {
+        log.Log.warn("spawn_listener_failed", "pid", pid, "error", String.valueOf(e));
+      }
+    }
+  }
+
   private static final java.util.concurrent.atomic.AtomicBoolean LOGGED =
       new java.util.concurrent.atomic.AtomicBoolean();
 

@@ -5,6 +5,7 @@ import com.sun.jna.Pointer;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
+import java.util.Optional;
 import sys.LibC;
 
 /**
@@ -249,8 +250,15 @@ final class NativeSpawn {
   private static int spawn(List<String> command, String cwd, String[] env, FileActions actions,
       SpawnListener listener, String tag) throws IOException {
     Scratch scratch = SCRATCH.get();
+    boolean placesEarly = tag != null && Launcher.placesEarly(tag);
+    // -Dagent.spawn.gate=false: neither way, each child is moved right after its spawn.
+    String helper = placesEarly && Gate.ON ? ExecHelper.path() : null;
+    int[] cellFiles = helper != null ? Launcher.cellFiles(tag) : null;
+    if (cellFiles != null) {
+      return spawnPlacing(helper, cellFiles, command, cwd, env, actions, listener, tag, scratch);
+    }
     Memory fa = scratch.fa;
-    Gate gate = tag != null && Launcher.placesEarly(tag) ? scratch.gate() : null;
+    Gate gate = placesEarly ? scratch.gate() : null;
     LibC.Spawn.posix_spawn_file_actions_init(fa);
     try {
       // First: the child waits there until it is in its cell.
@@ -309,6 +317,119 @@ final class NativeSpawn {
   }
 
   /**
+   * The directories {@code posix_spawnp} would look for a program in: the C library reads the
+   * agent's own {@code PATH} for it (not the child's), or its default where there is none.
+   */
+  private static final String[] SEARCH = Optional.ofNullable(System.getenv("PATH"))
+      .orElse("/bin:/usr/bin").split(":", -1);
+
+  /**
+   * A spawn through the {@link ExecHelper}: the child moves itself into its cell through
+   * {@code cellFiles} (closed here), changes to {@code cwd} and looks for its program there,
+   * where a kill reaches it; this thread waits on a pipe until the command has exec'd or failed.
+   */
+  private static int spawnPlacing(String helper, int[] cellFiles, List<String> command,
+      String cwd, String[] env, FileActions actions, SpawnListener listener, String tag,
+      Scratch scratch) throws IOException {
+    int[] pipe;
+    try {
+      pipe = pipe();
+    } catch (IOException e) {
+      closeEach(cellFiles);
+      throw e;
+    }
+    // The write end is put at 3 after the streams: numbered above what the file actions set.
+    int[] high = Cgroups.copies(pipe[1]);
+    LibC.close(pipe[1]);
+    if (high == null) {
+      LibC.close(pipe[0]);
+      closeEach(cellFiles);
+      throw new IOException("cannot create a pipe: " + LibC.strerror(LibC.errno()));
+    }
+    int errorWrite = high[0];
+    Memory fa = scratch.fa;
+    LibC.Spawn.posix_spawn_file_actions_init(fa);
+    int[] pid = new int[1];
+    int rc;
+    int error = 0;
+    try {
+      actions.add(fa);
+      LibC.Spawn.posix_spawn_file_actions_adddup2(fa, errorWrite, 3);
+      for (int i = 0; i < cellFiles.length; i++) {
+        LibC.Spawn.posix_spawn_file_actions_adddup2(fa, cellFiles[i], 4 + i);
+      }
+      LibC.Spawn.posix_spawn_file_actions_addclosefrom_np(fa, 4 + cellFiles.length);
+      long envAt = scratch.pack(helperArgv(helper, command, cwd), env);
+      Pointer argv = scratch.strings;
+      Pointer envp = new Pointer(Pointer.nativeValue(scratch.strings) + envAt);
+      Reaper.spawnStarting(scratch.tid);
+      try {
+        rc = LibC.Spawn.posix_spawnp(pid, helper, fa, scratch.attr, argv, envp);
+        LibC.close(errorWrite);
+        errorWrite = -1;
+        closeEach(cellFiles);
+        if (rc == 0) {
+          error = ExecHelper.readError(pipe[0]);
+          if (error != 0) {
+            // It exits at once: reaped here, before the reaper could take it for an orphan.
+            LibC.waitpid(pid[0], new int[1], 0);
+          } else {
+            Launcher.placedItself(pid[0], tag);
+            listener.spawned(pid[0], tag);
+          }
+        }
+      } finally {
+        Reaper.spawnEnded(scratch.tid);
+      }
+    } finally {
+      if (errorWrite >= 0) {
+        LibC.close(errorWrite);
+        closeEach(cellFiles);
+      }
+      LibC.close(pipe[0]);
+      LibC.Spawn.posix_spawn_file_actions_destroy(fa);
+    }
+    if (rc != 0) {
+      throw new IOException(LibC.strerror(rc) + " (os error " + rc + ")");
+    }
+    if (error != 0) {
+      int errno = error & 0xffff;
+      if ((error & ExecHelper.CHDIR) != 0 && (errno == LibC.ENOENT || errno == LibC.ENOTDIR)) {
+        throw new IOException("No such directory: " + cwd);
+      }
+      if ((error & ExecHelper.PLACING) != 0) {
+        throw new IOException("cannot move the process into its cgroup: "
+            + LibC.strerror(errno) + " (os error " + errno + ")");
+      }
+      throw new IOException(LibC.strerror(errno) + " (os error " + errno + ")");
+    }
+    Launcher.spawned(pid[0], tag);
+    return pid[0];
+  }
+
+  /**
+   * The helper's argv: itself, the working directory (or ""), the paths to try for the program,
+   * "", then the command. A name with a slash is the one path; an empty name has none.
+   */
+  private static String[] helperArgv(String helper, List<String> command, String cwd) {
+    String program = command.get(0);
+    List<String> argv = new java.util.ArrayList<>(command.size() + SEARCH.length + 3);
+    argv.add(helper);
+    argv.add(cwd == null ? "" : cwd);
+    if (program.indexOf('/') >= 0) {
+      argv.add(program);
+    } else if (!program.isEmpty()) {
+      for (String dir : SEARCH) {
+        // An empty entry is the working directory, as for the C library.
+        argv.add(dir.isEmpty() ? program : dir + "/" + program);
+      }
+    }
+    argv.add("");
+    argv.addAll(command);
+    return argv.toArray(new String[0]);
+  }
+
+  /**
    * Refuses a directory name that the child's chdir would read otherwise than meant: empty, or
    * cut at a NUL. Touches no file system.
    */
@@ -338,6 +459,12 @@ final class NativeSpawn {
    */
   private static void nonBlocking(int fd) {
     LibC.fcntl(fd, LibC.F_SETFL, LibC.O_NONBLOCK);
+  }
+
+  private static void closeEach(int[] fds) {
+    for (int fd : fds) {
+      LibC.close(fd);
+    }
   }
 
   private static void closeAll(int[]... pipes) {

@@ -23,4 +23,22 @@ public interface SpawnListener {
   default boolean placeEarly(long pid, String tag) {
     return false;
   }
+
+  /**
+   * For a process about to be started for {@code tag} that moves itself into its place before
+   * it execs (see {@link ExecHelper}): descriptors of the {@code cgroup.procs} files it writes
+   * itself to, which the caller closes; null if this listener places nothing for {@code tag}.
+   */
+  default int[] cellFiles(String tag) {
+    return null;
+  }
+
+  /**
+   * The process for {@code tag}, started as {@code pid}, moved itself into the files
+   * {@link #cellFiles} gave before its exec: returns whether this listener took it.
+   * {@link #spawned} is still called after the spawn.
+   */
+  default boolean placedItself(long pid, String tag) {
+    return false;
+  }
 }

@@ -314,5 +314,8 @@ public final class LibC {
     public static native int gettid();
 
     public static native int mkfifo(byte[] path, int mode);
+
+    /** An anonymous file (glibc 2.27). */
+    public static native int memfd_create(String name, int flags);
   }
 }

@@ -57,6 +57,17 @@ class ContainmentTest {
         "--log-level", "debug"), env).awaitReady();
   }
 
+  /** An agent whose children are held by a gate (as where the exec helper cannot be used). */
+  private AgentProcess gatedAgent(List<String> wrapper) throws Exception {
+    Path dir = Files.createTempDirectory(tmp, "containment");
+    return AgentProcess.launchWrapped(dir, wrapper, List.of(GATE), List.of("--listen",
+        "unix:" + dir.resolve("agent.sock"), "--log-level", "debug"),
+        Map.of("AGENT_PIDS_MAX", "4096")).awaitReady();
+  }
+
+  /** Takes the exec helper off, so that each spawning thread's gate places its children. */
+  private static final String GATE = "-Dagent.spawn.exec_helper.off=true";
+
   private AgentProcess cgroupAgent(String pidsMax) throws Exception {
     return agent(Map.of("AGENT_PIDS_MAX", pidsMax));
   }
@@ -136,9 +147,7 @@ class ContainmentTest {
     Path dir = Files.createTempDirectory(tmp, "containment");
     List<String> wrapper = List.of("unshare", "--mount", "--propagation", "private", "sh", "-c",
         "mount -t tmpfs -o nr_inodes=64 none /dev/shm && exec \"$@\"", "sh");
-    try (AgentProcess agent = AgentProcess.launchWrapped(dir, wrapper, List.of("--listen",
-        "unix:" + dir.resolve("agent.sock"), "--log-level", "debug"),
-        Map.of("AGENT_PIDS_MAX", "4096")).awaitReady();
+    try (AgentProcess agent = gatedAgent(wrapper);
         AgentConnection c = AgentConnection.open(agent.unix())) {
       // Both spawning threads make their gates.
       for (int i = 0; i < 4; i++) {
@@ -184,14 +193,11 @@ class ContainmentTest {
   @Test
   void withNoRoomForAGateAtTheStartRunsStillStartAndTheGateIsMadeOnceThereIsRoom()
       throws Exception {
-    Path dir = Files.createTempDirectory(tmp, "containment");
     // /dev/shm is full before the agent starts: no spawning thread can make its first gate.
     List<String> wrapper = List.of("unshare", "--mount", "--propagation", "private", "sh", "-c",
         "mount -t tmpfs -o nr_inodes=64 none /dev/shm && i=0 && while true 2>/dev/null"
             + " > /dev/shm/f$i; do i=$((i+1)); done; exec \"$@\"", "sh");
-    try (AgentProcess agent = AgentProcess.launchWrapped(dir, wrapper, List.of("--listen",
-        "unix:" + dir.resolve("agent.sock"), "--log-level", "debug"),
-        Map.of("AGENT_PIDS_MAX", "4096")).awaitReady();
+    try (AgentProcess agent = gatedAgent(wrapper);
         AgentConnection c = AgentConnection.open(agent.unix())) {
       for (int i = 0; i < 6; i++) {
         // Placed after the spawn: the first command may have read its cgroup before that.
@@ -537,14 +543,25 @@ class ContainmentTest {
     }
   }
 
+  /** Each child moves itself into its cell before its exec (the exec helper). */
   @Test
   void everyRunAndSessionRunsItsFirstCommandInItsCell() throws Exception {
+    firstCommandsInTheirCells(cgroupAgent("4096"), "spawn_placement engine=exec_helper");
+  }
+
+  /** Where the exec helper cannot be used: each spawning thread's gate holds its children. */
+  @Test
+  void withTheGateEveryRunAndSessionRunsItsFirstCommandInItsCell() throws Exception {
+    firstCommandsInTheirCells(gatedAgent(List.of()), "spawn_gate ");
+  }
+
+  private void firstCommandsInTheirCells(AgentProcess launched, String engine) throws Exception {
     // Four connections at once, so that both spawning threads spawn: each run reads its own
     // cgroup as its first command, without waiting to be placed. A move after the spawn loses
     // that race on this machine for some of them.
     int connections = 4;
     int perConnection = 50;
-    try (AgentProcess agent = cgroupAgent("4096")) {
+    try (AgentProcess agent = launched) {
       List<java.util.concurrent.CompletableFuture<List<String>>> all = new ArrayList<>();
       for (int k = 0; k < connections; k++) {
         int conn = k;
@@ -590,8 +607,8 @@ class ContainmentTest {
           assertTrue(where.matches(".*/shell\\.\\d+"), "session " + i + " started in " + where);
         }
       }
-      assertTrue(agent.log().stream().anyMatch(l -> l.contains("spawn_gate ")),
-          "the gate is not in use");
+      assertTrue(agent.log().stream().anyMatch(l -> l.contains(engine)),
+          () -> "not in use: " + engine);
       // Nothing ever ran in the agent's own leaf, so nothing had to be brought back from it.
       assertTrue(agent.log().stream().noneMatch(l -> l.contains("cgroup_stray_moved")),
           () -> String.join("\n", agent.log().stream()

@@ -1,0 +1,300 @@
+package process;
+
+import com.sun.jna.Memory;
+import com.sun.jna.Pointer;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import log.Log;
+import sys.LibC;
+
+/**
+ * A program of a few hundred bytes that puts itself in its cell and then runs the command: what
+ * {@code posix_spawnattr_setcgroup_np} (glibc 2.39) would do, with the C library this agent has.
+ *
+ * <p>The child of a spawn that wants a cell execs this program first, from a sealed memfd, with:
+ * <ul>
+ *   <li>descriptor 3: a pipe to the spawning thread, closed by the command's exec;</li>
+ *   <li>descriptors 4 on: the cell's {@code cgroup.procs} files (cgroup v1 pids, then v2);</li>
+ *   <li>argv: itself, the working directory (or ""), the paths the command may be at (each
+ *       directory of {@code PATH} in turn, as {@code posix_spawnp} would try them), "", then the
+ *       command's own argv.</li>
+ * </ul>
+ * It writes "0" (itself) to each {@code cgroup.procs} and closes it, changes directory, and execs
+ * the first path that is there, with the C library's rules for which failures go on to the next
+ * path. A failure is written to the pipe as four bytes, the errno with the step in the bits above
+ * it ({@link #PLACING}, {@link #CHDIR}), and the program exits 127. So the spawning thread learns
+ * that the command runs in its cell when its read of the pipe ends with nothing, and nothing the
+ * command runs is ever outside the cell. Its working directory and its program are looked up in
+ * the cell too, where a kill reaches a look-up that waits on a file system that hangs.
+ *
+ * <p>Against a {@link Gate} this costs the agent a pipe and a read per spawn instead of a second
+ * thread, two FIFOs and two cgroup writes: the writes are the child's, and nothing wakes another
+ * agent thread. x86-64 only (elsewhere, and where a memfd cannot be exec'd, the gate is used).
+ */
+final class ExecHelper {
+  /** The step that failed, above the errno: moving into the cell. */
+  static final int PLACING = 0x10000;
+  /** The step that failed, above the errno: changing to the working directory. */
+  static final int CHDIR = 0x20000;
+
+  private static final int MFD_CLOEXEC = 1;
+  private static final int MFD_ALLOW_SEALING = 2;
+  private static final int F_ADD_SEALS = 1033;
+  /** F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_WRITE. */
+  private static final int ALL_SEALS = 1 | 2 | 4 | 8;
+  private static final long BASE = 0x400000;
+
+  /**
+   * The program's code, position independent, from this assembly (GNU syntax; x86-64 Linux
+   * system calls: 1 write, 3 close, 59 execve, 72 fcntl, 80 chdir, 231 exit_group). At entry the
+   * stack holds argc, argv and envp; r12 is argc, r13 argv, r14 envp.
+   */
+  private static final String CODE = ""
+      // argc, argv and envp
+      + "4c8b2424"               // 0000 mov (%rsp),%r12
+      + "4c8d6c2408"             // 0004 lea 0x8(%rsp),%r13
+      + "4f8d74e508"             // 0009 lea 0x8(%r13,%r12,8),%r14
+      // from descriptor 4: write(fd, "0", 1), until EBADF (no more files);
+      + "41bf04000000"           // 000e mov $0x4,%r15d
+      + "b801000000"             // 0014 mov $0x1,%eax
+      + "4489ff"                 // 0019 mov %r15d,%edi
+      + "488d3522010000"         // 001c lea 0x122(%rip),%rsi
+      + "ba01000000"             // 0023 mov $0x1,%edx
+      + "0f05"                   // 0028 syscall
+      + "4883f8f7"               // 002a cmp $0xfffffffffffffff7,%rax
+      + "7418"                   // 002e je 0x48
+      // any other failure of the write is reported (at 0117)
+      + "4885c0"                 // 0030 test %rax,%rax
+      + "0f88de000000"           // 0033 js 0x117
+      // close(fd), then the next
+      + "b803000000"             // 0039 mov $0x3,%eax
+      + "4489ff"                 // 003e mov %r15d,%edi
+      + "0f05"                   // 0041 syscall
+      + "41ffc7"                 // 0043 inc %r15d
+      + "ebcc"                   // 0046 jmp 0x14
+      // fcntl(3, F_SETFD, FD_CLOEXEC): the pipe closes when the command execs
+      + "b848000000"             // 0048 mov $0x48,%eax
+      + "bf03000000"             // 004d mov $0x3,%edi
+      + "be02000000"             // 0052 mov $0x2,%esi
+      + "ba01000000"             // 0057 mov $0x1,%edx
+      + "0f05"                   // 005c syscall
+      // argv[1]: the working directory; chdir unless ""
+      + "498b7d08"               // 005e mov 0x8(%r13),%rdi
+      + "4885ff"                 // 0062 test %rdi,%rdi
+      + "0f84a5000000"           // 0065 je 0x110
+      + "803f00"                 // 006b cmpb $0x0,(%rdi)
+      + "7419"                   // 006e je 0x89
+      + "b850000000"             // 0070 mov $0x50,%eax
+      + "0f05"                   // 0075 syscall
+      + "4885c0"                 // 0077 test %rax,%rax
+      + "790d"                   // 007a jns 0x89
+      // a failed chdir is reported with CHDIR
+      + "48f7d8"                 // 007c neg %rax
+      + "0d00000200"             // 007f or $0x20000,%eax
+      + "e996000000"             // 0084 jmp 0x11f
+      // the separator: the first "" from argv[2]
+      + "bb02000000"             // 0089 mov $0x2,%ebx
+      + "498b44dd00"             // 008e mov 0x0(%r13,%rbx,8),%rax
+      + "4885c0"                 // 0093 test %rax,%rax
+      + "7478"                   // 0096 je 0x110
+      + "803800"                 // 0098 cmpb $0x0,(%rax)
+      + "7405"                   // 009b je 0xa2
+      + "48ffc3"                 // 009d inc %rbx
+      + "ebec"                   // 00a0 jmp 0x8e
+      // rbp: the command's argv; r8: EACCES seen
+      + "4989dc"                 // 00a2 mov %rbx,%r12
+      + "4b8d6ce508"             // 00a5 lea 0x8(%r13,%r12,8),%rbp
+      + "4531c0"                 // 00aa xor %r8d,%r8d
+      + "bb02000000"             // 00ad mov $0x2,%ebx
+      // execve(each path in turn, rbp, envp)
+      + "4c39e3"                 // 00b2 cmp %r12,%rbx
+      + "7348"                   // 00b5 jae 0xff
+      + "b83b000000"             // 00b7 mov $0x3b,%eax
+      + "498b7cdd00"             // 00bc mov 0x0(%r13,%rbx,8),%rdi
+      + "4889ee"                 // 00c1 mov %rbp,%rsi
+      + "4c89f2"                 // 00c4 mov %r14,%rdx
+      + "0f05"                   // 00c7 syscall
+      + "48f7d8"                 // 00c9 neg %rax
+      // EACCES is remembered; ENOENT, ENOTDIR, ENODEV, ETIMEDOUT and
+      + "4883f80d"               // 00cc cmp $0xd,%rax
+      + "7508"                   // 00d0 jne 0xda
+      + "41b801000000"           // 00d2 mov $0x1,%r8d
+      + "eb20"                   // 00d8 jmp 0xfa
+      + "4883f802"               // 00da cmp $0x2,%rax
+      + "741a"                   // 00de je 0xfa
+      // ESTALE go on to the next path; any other error is reported
+      + "4883f814"               // 00e0 cmp $0x14,%rax
+      + "7414"                   // 00e4 je 0xfa
+      + "4883f813"               // 00e6 cmp $0x13,%rax
+      + "740e"                   // 00ea je 0xfa
+      + "4883f86e"               // 00ec cmp $0x6e,%rax
+      + "7408"                   // 00f0 je 0xfa
+      + "4883f874"               // 00f2 cmp $0x74,%rax
+      + "7402"                   // 00f6 je 0xfa
+      + "eb25"                   // 00f8 jmp 0x11f
+      + "48ffc3"                 // 00fa inc %rbx
+      + "ebb3"                   // 00fd jmp 0xb2
+      // none left: ENOENT, or EACCES if one was refused
+      + "b802000000"             // 00ff mov $0x2,%eax
+      + "4585c0"                 // 0104 test %r8d,%r8d
+      + "7416"                   // 0107 je 0x11f
+      + "b80d000000"             // 0109 mov $0xd,%eax
+      + "eb0f"                   // 010e jmp 0x11f
+      // no separator: EINVAL
+      + "b816000000"             // 0110 mov $0x16,%eax
+      + "eb08"                   // 0115 jmp 0x11f
+      // a failed move is reported with PLACING
+      + "48f7d8"                 // 0117 neg %rax
+      + "0d00000100"             // 011a or $0x10000,%eax
+      // write(3, &error, 4), then exit_group(127)
+      + "894424f8"               // 011f mov %eax,-0x8(%rsp)
+      + "b801000000"             // 0123 mov $0x1,%eax
+      + "bf03000000"             // 0128 mov $0x3,%edi
+      + "488d7424f8"             // 012d lea -0x8(%rsp),%rsi
+      + "ba04000000"             // 0132 mov $0x4,%edx
+      + "0f05"                   // 0137 syscall
+      + "b8e7000000"             // 0139 mov $0xe7,%eax
+      + "bf7f000000"             // 013e mov $0x7f,%edi
+      + "0f05"                   // 0143 syscall
+      + "30";                    // 0145 the "0" written to cgroup.procs
+
+  private static volatile String path;
+  private static volatile boolean tried;
+
+  private ExecHelper() {}
+
+  /**
+   * The path to exec the program by, made and tried once on first use (on a spawning thread), or
+   * null where it cannot be used: then spawns use their thread's gate.
+   */
+  static String path() {
+    if (!tried) {
+      synchronized (ExecHelper.class) {
+        if (!tried) {
+          path = make();
+          tried = true;
+        }
+      }
+    }
+    return path;
+  }
+
+  private static String make() {
+    String arch = System.getProperty("os.arch");
+    if (!"amd64".equals(arch) && !"x86_64".equals(arch)) {
+      unusable("it is for x86-64, this is " + arch);
+      return null;
+    }
+    if (Boolean.getBoolean("agent.spawn.exec_helper.off")) {
+      unusable("-Dagent.spawn.exec_helper.off");
+      return null;
+    }
+    int fd = LibC.Spawn.memfd_create("agent-exec", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) {
+      unusable("memfd_create: " + LibC.strerror(LibC.errno()));
+      return null;
+    }
+    byte[] elf = elf();
+    if (LibC.write(fd, elf, elf.length) != elf.length
+        || LibC.fcntl(fd, F_ADD_SEALS, ALL_SEALS) != 0) {
+      unusable("memfd: " + LibC.strerror(LibC.errno()));
+      LibC.close(fd);
+      return null;
+    }
+    String p = "/proc/" + ProcessHandle.current().pid() + "/fd/" + fd;
+    // Tried once with nothing to run: it must answer ENOENT through its pipe. A kernel that
+    // refuses to exec a memfd (vm.memfd_noexec) refuses here.
+    String failure = probe(p);
+    if (failure != null) {
+      unusable(failure);
+      LibC.close(fd);
+      return null;
+    }
+    Log.info("spawn_placement", "engine", "exec_helper", "detail",
+        "each child moves itself into its cell, then execs its command");
+    return p;
+  }
+
+  private static void unusable(String why) {
+    Log.info("spawn_placement", "engine", "gate", "detail",
+        "the exec helper cannot be used (" + why + "): a gate holds each child instead");
+  }
+
+  private static String probe(String p) {
+    int[] pipe = new int[2];
+    if (LibC.pipe2(pipe, LibC.O_CLOEXEC) != 0) {
+      return "pipe: " + LibC.strerror(LibC.errno());
+    }
+    Memory fa = new Memory(512);
+    LibC.Spawn.posix_spawn_file_actions_init(fa);
+    LibC.Spawn.posix_spawn_file_actions_adddup2(fa, pipe[1], 3);
+    LibC.Spawn.posix_spawn_file_actions_addclosefrom_np(fa, 4);
+    Memory argv = new Memory(8 * 4 + 2);
+    argv.setByte(8 * 4, (byte) 0);
+    argv.setByte(8 * 4 + 1, (byte) 0);
+    long empty = Pointer.nativeValue(argv) + 8 * 4;
+    argv.setLong(0, empty);
+    argv.setLong(8, empty);
+    argv.setLong(16, empty);
+    argv.setLong(24, 0);
+    Memory envp = new Memory(8);
+    envp.setLong(0, 0);
+    int[] pid = new int[1];
+    int rc = LibC.Spawn.posix_spawnp(pid, p, fa, null, argv, envp);
+    LibC.Spawn.posix_spawn_file_actions_destroy(fa);
+    LibC.close(pipe[1]);
+    try {
+      if (rc != 0) {
+        return "exec: " + LibC.strerror(rc);
+      }
+      int error = readError(pipe[0]);
+      LibC.waitpid(pid[0], new int[1], 0);
+      return error == LibC.ENOENT ? null : "its test answered " + error;
+    } finally {
+      LibC.close(pipe[0]);
+    }
+  }
+
+  /**
+   * Waits until the child has exec'd its command (0) or failed (its error word, see the class
+   * comment); a child killed before either also gives 0.
+   */
+  static int readError(int fd) {
+    // Four bytes written at once to a pipe arrive at once (PIPE_BUF), or not at all.
+    byte[] b = new byte[4];
+    long n;
+    do {
+      n = LibC.read(fd, b, 4);
+    } while (n < 0 && LibC.errno() == LibC.EINTR);
+    return n == 4 ? ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).getInt() : 0;
+  }
+
+  /** An ELF executable: its header, a loadable segment of the whole file, a non-exec stack. */
+  static byte[] elf() {
+    byte[] code = java.util.HexFormat.of().parseHex(CODE);
+    int headers = 64 + 2 * 56;
+    ByteBuffer b = ByteBuffer.allocate(headers + code.length).order(ByteOrder.LITTLE_ENDIAN);
+    b.put(new byte[] {0x7f, 'E', 'L', 'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+    b.putShort((short) 2); // ET_EXEC
+    b.putShort((short) 0x3e); // x86-64
+    b.putInt(1);
+    b.putLong(BASE + headers); // entry
+    b.putLong(64); // program headers
+    b.putLong(0); // no section headers
+    b.putInt(0);
+    b.putShort((short) 64);
+    b.putShort((short) 56);
+    b.putShort((short) 2);
+    b.putShort((short) 0);
+    b.putShort((short) 0);
+    b.putShort((short) 0);
+    // PT_LOAD, read and execute, the whole file at BASE.
+    b.putInt(1).putInt(5).putLong(0).putLong(BASE).putLong(BASE)
+        .putLong(headers + code.length).putLong(headers + code.length).putLong(0x1000);
+    // PT_GNU_STACK, read and write: the stack is not executable.
+    b.putInt(0x6474e551).putInt(6).putLong(0).putLong(0).putLong(0).putLong(0).putLong(0)
+        .putLong(16);
+    b.put(code);
+    return b.array();
+  }
+}

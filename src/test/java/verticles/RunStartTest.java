@@ -1,0 +1,116 @@
+package verticles;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import client.AgentConnection;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import support.AgentProcess;
+
+/**
+ * How a run's program is found and started, with each way a child is put in its cell before its
+ * exec: the exec helper (the child moves itself in, looks up its directory and program, and
+ * reports a failure through a pipe) and the gate (the C library's {@code posix_spawnp} does the
+ * look-up). Both must answer alike, and the command must get nothing of the helper's.
+ */
+class RunStartTest {
+  /** The helper's own descriptors (its pipe at 3, the cgroup files from 4) never reach the command. */
+  @ParameterizedTest
+  @ValueSource(strings = {"helper", "gate"})
+  void aCommandGetsItsStandardStreamsOnlyAndRunsInItsCell(String engine, @TempDir Path dir)
+      throws Exception {
+    try (AgentProcess agent = start(engine, dir, "/usr/bin:/bin");
+        AgentConnection c = AgentConnection.open(agent.unix())) {
+      // The shell lists its own descriptors: ls is its child, so what ls opens is not listed.
+      JsonObject r = c.call(run("fds", "sh", "-c", "ls /proc/$$/fd; sed -n 's/^0:://p' "
+          + "/proc/$$/cgroup"));
+      assertEquals(0, r.getInteger("exit_code"), r::encode);
+      String[] lines = r.getString("stdout").split("\n");
+      assertEquals(List.of("0", "1", "2"), List.of(lines).subList(0, lines.length - 1),
+          r::encode);
+      assertTrue(lines[lines.length - 1].matches(".*/run\\.\\d+"), r::encode);
+      String marker = "engine=" + ("helper".equals(engine) ? "exec_helper" : "gate");
+      assertTrue(agent.log().stream().anyMatch(l -> l.contains("spawn_placement")
+          && l.contains(marker)), () -> String.join("\n", agent.log()));
+    }
+  }
+
+  /**
+   * The program is looked for along the agent's PATH, as the C library does: a file that may
+   * not be run is passed over for a later one, and named only if nothing later is found; a name
+   * with a slash is the one path; a file that is no program, a missing program and a missing
+   * directory each have their own error.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"helper", "gate"})
+  void programsAreFoundAndRefusedAsTheCLibraryWould(String engine, @TempDir Path dir)
+      throws Exception {
+    Path first = Files.createDirectory(dir.resolve("first"));
+    Path second = Files.createDirectory(dir.resolve("second"));
+    // In the first directory but not executable: passed over for the second one's.
+    Files.writeString(first.resolve("both"), "#!/bin/sh\necho first\n");
+    script(second.resolve("both"), "#!/bin/sh\necho second \"$@\"\n");
+    // Only a file that may not be run.
+    Files.writeString(first.resolve("locked"), "#!/bin/sh\necho locked\n");
+    // Executable, but neither a script nor a binary.
+    script(second.resolve("garbage"), "\u0001\u0002 not a program\n");
+    try (AgentProcess agent = start(engine, dir, first + ":" + second + ":/usr/bin:/bin");
+        AgentConnection c = AgentConnection.open(agent.unix())) {
+      JsonObject both = c.call(run("both", "both", "a b"));
+      assertEquals("second a b\n", both.getString("stdout"), both::encode);
+      JsonObject direct = c.call(run("direct", second.resolve("both").toString(), "x"));
+      assertEquals("second x\n", direct.getString("stdout"), direct::encode);
+      List<String> errors = new ArrayList<>();
+      errors.add(c.call(run("locked", "locked")).getString("error"));
+      errors.add(c.call(run("missing", "no-such-program-" + engine)).getString("error"));
+      errors.add(c.call(run("garbage", "garbage")).getString("error"));
+      errors.add(c.call(run("empty", "")).getString("error"));
+      errors.add(c.call(run("dir", "true").put("cwd", dir.resolve("none").toString()))
+          .getString("error"));
+      errors.add(c.call(run("file", "true").put("cwd", second.resolve("both").toString()))
+          .getString("error"));
+      assertEquals(List.of(
+          "Failed to run command: locked: Permission denied (os error 13)",
+          "Failed to run command: no-such-program-" + engine
+              + ": No such file or directory (os error 2)",
+          "Failed to run command: garbage: Exec format error (os error 8)",
+          "Failed to run command: : No such file or directory (os error 2)",
+          "Failed to run command: cwd " + dir.resolve("none") + ": No such directory: "
+              + dir.resolve("none"),
+          "Failed to run command: cwd " + second.resolve("both") + ": No such directory: "
+              + second.resolve("both")), errors);
+      // A failed start leaves no process behind, not even an unreaped one.
+      assertEquals(0, ProcessHandle.of(agent.pid()).orElseThrow().children().count());
+      JsonObject cwd = c.call(run("cwd", "pwd").put("cwd", first.toString()));
+      assertEquals(first + "\n", cwd.getString("stdout"), cwd::encode);
+    }
+  }
+
+  private static AgentProcess start(String engine, Path dir, String path) throws Exception {
+    List<String> jvm = "gate".equals(engine)
+        ? List.of("-Dagent.spawn.exec_helper.off=true") : List.of();
+    return AgentProcess.launchWrapped(dir, List.of(), jvm,
+        List.of("--listen", "unix:" + dir.resolve("agent.sock")),
+        Map.of("PATH", path, "AGENT_PIDS_MAX", "4096")).awaitReady();
+  }
+
+  private static void script(Path file, String text) throws Exception {
+    Files.writeString(file, text);
+    Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rwxr-xr-x"));
+  }
+
+  private static JsonObject run(String id, String... command) {
+    return new JsonObject().put("id", id).put("type", "run")
+        .put("command", new JsonArray(List.of((Object[]) command)));
+  }
+}
