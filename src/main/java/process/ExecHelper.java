@@ -240,10 +240,16 @@ final class ExecHelper {
     Memory envp = new Memory(8);
     envp.setLong(0, 0);
     int[] pid = new int[1];
-    int rc = LibC.Spawn.posix_spawnp(pid, p, fa, null, argv, envp);
-    LibC.Spawn.posix_spawn_file_actions_destroy(fa);
-    LibC.close(pipe[1]);
+    int tid = LibC.Spawn.gettid();
+    // Reaped here, not by the reaper as an orphan.
+    Reaper.spawnStarting(tid);
     try {
+      int rc;
+      try {
+        rc = LibC.Spawn.posix_spawnp(pid, p, fa, null, argv, envp);
+      } finally {
+        LibC.close(pipe[1]);
+      }
       if (rc != 0) {
         return "exec: " + LibC.strerror(rc);
       }
@@ -251,6 +257,8 @@ final class ExecHelper {
       LibC.waitpid(pid[0], new int[1], 0);
       return error == LibC.ENOENT ? null : "its test answered " + error;
     } finally {
+      Reaper.spawnEnded(tid);
+      LibC.Spawn.posix_spawn_file_actions_destroy(fa);
       LibC.close(pipe[0]);
     }
   }

@@ -258,7 +258,8 @@ final class NativeSpawn {
       return spawnPlacing(helper, cellFiles, command, cwd, env, actions, listener, tag, scratch);
     }
     Memory fa = scratch.fa;
-    Gate gate = placesEarly ? scratch.gate() : null;
+    // With the helper in use, a cell whose files cannot be had now is placed after the spawn.
+    Gate gate = placesEarly && helper == null ? scratch.gate() : null;
     LibC.Spawn.posix_spawn_file_actions_init(fa);
     try {
       // First: the child waits there until it is in its cell.
