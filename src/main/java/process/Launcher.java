@@ -36,6 +36,10 @@ public final class Launcher {
    * spawn. The wait is not cut short by an interrupt: the process may have started already.
    */
   static <T> T onSpawningThread(SpawnCall<T> spawn) throws IOException {
+    if (SpawnPool.NAME.equals(Thread.currentThread().getName())) {
+      // On one already (a session's start is run there whole).
+      return spawn.call();
+    }
     java.util.concurrent.CompletableFuture<T> done = new java.util.concurrent.CompletableFuture<>();
     SPAWN.execute(() -> {
       try {

@@ -86,6 +86,23 @@ public final class ShellProcess {
     }
   }
 
+  /**
+   * As {@link #start}, on a spawning thread: the caller's thread does not wait for the spawn,
+   * which may take as long as the start bound when the program's exec hangs.
+   */
+  public static CompletableFuture<ShellProcess> startAsync(List<String> command, String cwd,
+      Map<String, String> env, int cols, int rows, OutputSink output, IntConsumer onExit) {
+    CompletableFuture<ShellProcess> started = new CompletableFuture<>();
+    Launcher.SPAWN.execute(() -> {
+      try {
+        started.complete(start(command, cwd, env, cols, rows, output, onExit));
+      } catch (IOException | RuntimeException e) {
+        started.completeExceptionally(e);
+      }
+    });
+    return started;
+  }
+
   public long pid() {
     return terminal.pid();
   }

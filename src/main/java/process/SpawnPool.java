@@ -13,6 +13,8 @@ import sys.ElasticPool;
  * their timeout, their connection's close and shutdown still end them.
  */
 final class SpawnPool {
+  /** The spawning threads' name. */
+  static final String NAME = "process-spawn";
   /** How long one spawn may hold its thread before the thread counts as stuck. */
   static final long STUCK_MS = 500;
   /** Threads started beyond the core ones, at most, while those are stuck. */
@@ -24,7 +26,7 @@ final class SpawnPool {
 
   static ElasticPool create(int threads) {
     // An extra thread that goes takes its gate with it.
-    return ElasticPool.create(new ElasticPool.Shape("process-spawn", "spawn", threads, EXTRA,
+    return ElasticPool.create(new ElasticPool.Shape(NAME, "spawn", threads, EXTRA,
         STUCK_MS, IDLE_SECONDS), NativeSpawn::threadEnds, null);
   }
 }

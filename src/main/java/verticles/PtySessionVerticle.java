@@ -22,7 +22,8 @@ import stream.StreamPump;
 /**
  * One interactive session on the bus: its requests, acknowledgements and receiver each on an
  * address of its own, served by a {@link ShellProcess} (the process, its terminal and how it
- * ends). A worker verticle, so that starting the process may block. The process engine reads the
+ * ends). A worker verticle; its process starts on a spawning thread, so that no worker thread
+ * waits for an exec (which may hang as long as the start bound). The process engine reads the
  * terminal into a bounded buffer (no thread of the session's own); the pump sends that output, in
  * order and with flow control, to the connection the registry names, and the {@code exited}
  * event after the last byte. Every request it takes is answered once, by the end of its stop.
@@ -43,6 +44,8 @@ public final class PtySessionVerticle extends VerticleBase {
   /** The terminal has closed: no more output, and no more input will be read. */
   private boolean outputEnded;
   private ShellProcess process;
+  /** Requests that came before the process had started, served once it has (or refused). */
+  private List<Message<Messages.Envelope>> early = new ArrayList<>();
   /** Set on this context once the process has exited. */
   private Integer exitCode;
   private OutputBuffer buffer;
@@ -82,26 +85,45 @@ public final class PtySessionVerticle extends VerticleBase {
             new Messages.Outbound(frame, ackAddress, epoch, offset)),
         this::sendExited);
     // Served before the process starts, and the registry told so: requests that come while the
-    // session starts wait until start() returns, as this context runs one task at a time.
+    // session starts are held until it has (see onRequest).
     requests = bus.localConsumer(Addresses.session(sid), this::onRequest);
     acks = bus.localConsumer(ackAddress, m -> pump.ack(m.body().epoch(), m.body().offset()));
     receivers = bus.localConsumer(Addresses.sessionReceiver(sid), m -> receiver(m.body()));
     bus.send(Addresses.SESSION_LISTENING, new Messages.SessionListening(sid));
-    try {
-      process = ShellProcess.start(command, request.cwd(), request.env(),
-          request.cols(), request.rows(), new Output(context),
-          code -> exited(context, code));
-    } catch (java.io.IOException | RuntimeException e) {
-      requests.unregister();
-      acks.unregister();
-      receivers.unregister();
-      throw e;
-    } finally {
-      // Its environment, cwd and the rest are not kept for the session's life (see the memory
-      // plan's "shell sessions kept" term).
-      request = null;
-    }
-    return Future.all(requests.completion(), acks.completion(), receivers.completion());
+    CompletableFuture<ShellProcess> starting = ShellProcess.startAsync(command, request.cwd(),
+        request.env(), request.cols(), request.rows(), new Output(context),
+        code -> exited(context, code));
+    // Its environment, cwd and the rest are not kept for the session's life (see the memory
+    // plan's "shell sessions kept" term).
+    request = null;
+    io.vertx.core.Promise<Void> started = io.vertx.core.Promise.promise();
+    starting.whenComplete((p, e) -> context.runOnContext(v -> {
+      List<Message<Messages.Envelope>> held = early;
+      early = null;
+      if (e != null) {
+        requests.unregister();
+        acks.unregister();
+        receivers.unregister();
+        // The session never was: as if they had come after its failure.
+        for (Message<Messages.Envelope> m : held) {
+          Request r = m.body().request();
+          String prefix = switch (r.type()) {
+            case SHELL_INPUT -> Errors.INPUT_FAILED;
+            case SHELL_RESIZE -> Errors.RESIZE_FAILED;
+            default -> Errors.CLOSE_FAILED;
+          };
+          m.reply(Errors.toResponse(r.id(), Errors.sessionNotFound(prefix, sessionId)));
+        }
+        started.fail(e instanceof java.util.concurrent.CompletionException c
+            && c.getCause() != null ? c.getCause() : e);
+        return;
+      }
+      process = p;
+      held.forEach(this::onRequest);
+      Future.all(requests.completion(), acks.completion(), receivers.completion())
+          .<Void>mapEmpty().onComplete(started);
+    }));
+    return started.future();
   }
 
   /** The terminal's output, into the buffer; called by the process engine. */
@@ -200,6 +222,10 @@ public final class PtySessionVerticle extends VerticleBase {
   }
 
   private void onRequest(Message<Messages.Envelope> m) {
+    if (early != null) {
+      early.add(m);
+      return;
+    }
     Request r = m.body().request();
     switch (r.type()) {
       case SHELL_INPUT -> input(m, (Request.ShellInput) r);

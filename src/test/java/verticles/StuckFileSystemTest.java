@@ -116,6 +116,56 @@ class StuckFileSystemTest {
   }
 
   /**
+   * Sessions whose program hangs in its exec, as many as the agent has worker threads (8): each
+   * waits on a spawning thread, not on a worker, so another session's input is still served and
+   * another session still starts, long before their start bound.
+   */
+  @Test
+  void sessionsStuckInTheirExecHoldUpNoOtherSession(@TempDir Path dir) throws Exception {
+    Path mnt = Files.createDirectory(dir.resolve("mnt"));
+    try (StuckMount fs = new StuckMount(mnt)) {
+      try (AgentProcess agent = AgentProcess.launchWrapped(dir, List.of(),
+              List.of("-Dagent.shell.start_bound_ms=120000"),
+              List.of("--listen", "unix:" + dir.resolve("agent.sock")), Map.of()).awaitReady();
+          AgentConnection live = AgentConnection.open(agent.unix());
+          AgentConnection stuck = AgentConnection.open(agent.unix());
+          AgentConnection later = AgentConnection.open(agent.unix())) {
+        String sid = live.call(new JsonObject().put("id", "cat").put("type", "shell")
+            .put("command", new JsonArray().add("cat"))).getString("session_id");
+        assertTrue(sid != null, "the live session did not start");
+        for (int i = 0; i < 8; i++) {
+          stuck.send(new JsonObject().put("id", "z" + i).put("type", "shell")
+              .put("command", new JsonArray().add(mnt.resolve("z" + i).toString())));
+        }
+        support.Poll.until("the stuck sessions' starts did not begin", BOUND_MS,
+            () -> children(agent) == 1 + 8);
+        live.send(new JsonObject().put("id", "in").put("type", "shell_input")
+            .put("session_id", sid).put("input_base64", java.util.Base64.getEncoder()
+                .encodeToString("still here\n".getBytes(java.nio.charset.StandardCharsets.UTF_8))));
+        String echoed = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+          StringBuilder out = new StringBuilder();
+          try {
+            while (!out.toString().contains("still here")) {
+              JsonObject f = live.receive();
+              if ("output".equals(f.getString("shell_event"))) {
+                out.append(new String(java.util.Base64.getDecoder().decode(
+                    f.getString("output_base64")), java.nio.charset.StandardCharsets.UTF_8));
+              }
+            }
+          } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+          }
+          return out.toString();
+        }).get(BOUND_MS, java.util.concurrent.TimeUnit.MILLISECONDS);
+        assertTrue(echoed.contains("still here"), echoed);
+        JsonObject another = within(later, new JsonObject().put("id", "sh").put("type", "shell")
+            .put("command", new JsonArray().add("cat")));
+        assertTrue(another.getString("session_id") != null, another::encode);
+      }
+    }
+  }
+
+  /**
    * A shutdown while runs and a session wait in their exec on the stuck mount: their starts are
    * killed rather than waited for, so the shutdown ends in order (not by its guard's halt), with
    * no process and no gate directory left.
