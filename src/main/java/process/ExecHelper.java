@@ -1,5 +1,6 @@
 package process;
 
+import com.sun.jna.Function;
 import com.sun.jna.Memory;
 import com.sun.jna.Pointer;
 import java.nio.ByteBuffer;
@@ -26,6 +27,15 @@ import sys.LibC;
  * that the command runs in its cell when its read of the pipe ends with nothing, and nothing the
  * command runs is ever outside the cell. Its working directory and its program are looked up in
  * the cell too, where a kill reaches a look-up that waits on a file system that hangs.
+ *
+ * <p>A run's child does not even exec it: the same code is mapped into the agent (read and
+ * execute only) and the agent clones the child itself ({@link #cloneChild}), on a stack each
+ * spawning thread keeps, sharing the agent's memory until the exec as {@code posix_spawn} does.
+ * The child resets its signals, starts its session and puts its descriptors in place, then goes
+ * on as the program does. {@code posix_spawn} maps and unmaps a stack for every child, and the
+ * unmapping flushes the TLB of every other CPU that runs one of the agent's threads. A session's
+ * child, whose terminal needs file actions, is started by {@code posix_spawn} and execs the
+ * program. {@code -Dagent.spawn.clone.off=true} starts every child that way.
  *
  * <p>Against a {@link Gate} this costs the agent a pipe and a read per spawn instead of a second
  * thread, two FIFOs and two cgroup writes: the writes are the child's, and nothing wakes another
@@ -156,10 +166,177 @@ final class ExecHelper {
       + "b8e7000000"             // 0139 mov $0xe7,%eax
       + "bf7f000000"             // 013e mov $0x7f,%edi
       + "0f05"                   // 0143 syscall
-      + "30";                    // 0145 the "0" written to cgroup.procs
+      + "30"                     // 0145 the "0" written to cgroup.procs
+      // clone_entry(args, params): every signal blocked, clone3, the old mask back;
+      // the child (rax 0) goes on at "child" on its own stack
+      + "53"                     // 0146 push %rbx
+      + "4154"                   // 0147 push %r12
+      + "4883ec18"               // 0149 sub $0x18,%rsp
+      + "4989fc"                 // 014d mov %rdi,%r12
+      + "4889f3"                 // 0150 mov %rsi,%rbx
+      + "48c7442408ffff"         // 0153 movq $0xffffffffffffffff,0x8(%rsp)
+      + "ffff"                   // 015a (the same)
+      + "b80e000000"             // 015c mov $0xe,%eax
+      + "bf02000000"             // 0161 mov $0x2,%edi
+      + "488d742408"             // 0166 lea 0x8(%rsp),%rsi
+      + "4889e2"                 // 016b mov %rsp,%rdx
+      + "41ba08000000"           // 016e mov $0x8,%r10d
+      + "0f05"                   // 0174 syscall
+      + "b8b3010000"             // 0176 mov $0x1b3,%eax
+      + "4c89e7"                 // 017b mov %r12,%rdi
+      + "be58000000"             // 017e mov $0x58,%esi
+      + "0f05"                   // 0183 syscall
+      + "4885c0"                 // 0185 test %rax,%rax
+      + "7425"                   // 0188 je 0x1af
+      + "4989c4"                 // 018a mov %rax,%r12
+      + "b80e000000"             // 018d mov $0xe,%eax
+      + "bf02000000"             // 0192 mov $0x2,%edi
+      + "4889e6"                 // 0197 mov %rsp,%rsi
+      + "31d2"                   // 019a xor %edx,%edx
+      + "41ba08000000"           // 019c mov $0x8,%r10d
+      + "0f05"                   // 01a2 syscall
+      + "4c89e0"                 // 01a4 mov %r12,%rax
+      + "4883c418"               // 01a7 add $0x18,%rsp
+      + "415c"                   // 01ab pop %r12
+      + "5b"                     // 01ad pop %rbx
+      + "c3"                     // 01ae ret
+      // the child: every signal to its default (all but 9 and 19), one by one
+      + "4883ec40"               // 01af sub $0x40,%rsp
+      + "31c0"                   // 01b3 xor %eax,%eax
+      + "48890424"               // 01b5 mov %rax,(%rsp)
+      + "4889442408"             // 01b9 mov %rax,0x8(%rsp)
+      + "4889442410"             // 01be mov %rax,0x10(%rsp)
+      + "4889442418"             // 01c3 mov %rax,0x18(%rsp)
+      + "41bc01000000"           // 01c8 mov $0x1,%r12d
+      + "4183fc09"               // 01ce cmp $0x9,%r12d
+      + "741b"                   // 01d2 je 0x1ef
+      + "4183fc13"               // 01d4 cmp $0x13,%r12d
+      + "7415"                   // 01d8 je 0x1ef
+      + "b80d000000"             // 01da mov $0xd,%eax
+      + "4489e7"                 // 01df mov %r12d,%edi
+      + "4889e6"                 // 01e2 mov %rsp,%rsi
+      + "31d2"                   // 01e5 xor %edx,%edx
+      + "41ba08000000"           // 01e7 mov $0x8,%r10d
+      + "0f05"                   // 01ed syscall
+      + "41ffc4"                 // 01ef inc %r12d
+      + "4183fc41"               // 01f2 cmp $0x41,%r12d
+      + "72d6"                   // 01f6 jb 0x1ce
+      // setsid; with flag 1, back to SCHED_OTHER
+      + "b870000000"             // 01f8 mov $0x70,%eax
+      + "0f05"                   // 01fd syscall
+      + "f7431801000000"         // 01ff testl $0x1,0x18(%rbx)
+      + "740e"                   // 0206 je 0x216
+      + "b890000000"             // 0208 mov $0x90,%eax
+      + "31ff"                   // 020d xor %edi,%edi
+      + "31f6"                   // 020f xor %esi,%esi
+      + "4889e2"                 // 0211 mov %rsp,%rdx
+      + "0f05"                   // 0214 syscall
+      // stdin: its descriptor, or /dev/null opened here; then stdout, stderr, the pipe at 3
+      + "8b7b1c"                 // 0216 mov 0x1c(%rbx),%edi
+      + "85ff"                   // 0219 test %edi,%edi
+      + "7920"                   // 021b jns 0x23d
+      + "b801010000"             // 021d mov $0x101,%eax
+      + "bf9cffffff"             // 0222 mov $0xffffff9c,%edi
+      + "488b7310"               // 0227 mov 0x10(%rbx),%rsi
+      + "31d2"                   // 022b xor %edx,%edx
+      + "4531d2"                 // 022d xor %r10d,%r10d
+      + "0f05"                   // 0230 syscall
+      + "4885c0"                 // 0232 test %rax,%rax
+      + "0f88b1000000"           // 0235 js 0x2ec
+      + "89c7"                   // 023b mov %eax,%edi
+      + "4189fc"                 // 023d mov %edi,%r12d
+      + "b821000000"             // 0240 mov $0x21,%eax
+      + "31f6"                   // 0245 xor %esi,%esi
+      + "0f05"                   // 0247 syscall
+      + "4885c0"                 // 0249 test %rax,%rax
+      + "0f889a000000"           // 024c js 0x2ec
+      + "b821000000"             // 0252 mov $0x21,%eax
+      + "8b7b20"                 // 0257 mov 0x20(%rbx),%edi
+      + "be01000000"             // 025a mov $0x1,%esi
+      + "0f05"                   // 025f syscall
+      + "4885c0"                 // 0261 test %rax,%rax
+      + "0f8882000000"           // 0264 js 0x2ec
+      + "b821000000"             // 026a mov $0x21,%eax
+      + "8b7b24"                 // 026f mov 0x24(%rbx),%edi
+      + "be02000000"             // 0272 mov $0x2,%esi
+      + "0f05"                   // 0277 syscall
+      + "4885c0"                 // 0279 test %rax,%rax
+      + "786e"                   // 027c js 0x2ec
+      + "b821000000"             // 027e mov $0x21,%eax
+      + "8b7b28"                 // 0283 mov 0x28(%rbx),%edi
+      + "be03000000"             // 0286 mov $0x3,%esi
+      + "0f05"                   // 028b syscall
+      + "4885c0"                 // 028d test %rax,%rax
+      + "785a"                   // 0290 js 0x2ec
+      // the cell's files at 4 on, then close_range(4 + n, ~0, 0)
+      + "4531e4"                 // 0292 xor %r12d,%r12d
+      + "443b632c"               // 0295 cmp 0x2c(%rbx),%r12d
+      + "731b"                   // 0299 jae 0x2b6
+      + "b821000000"             // 029b mov $0x21,%eax
+      + "428b7ca330"             // 02a0 mov 0x30(%rbx,%r12,4),%edi
+      + "418d742404"             // 02a5 lea 0x4(%r12),%esi
+      + "0f05"                   // 02aa syscall
+      + "4885c0"                 // 02ac test %rax,%rax
+      + "783b"                   // 02af js 0x2ec
+      + "41ffc4"                 // 02b1 inc %r12d
+      + "ebdf"                   // 02b4 jmp 0x295
+      + "b8b4010000"             // 02b6 mov $0x1b4,%eax
+      + "418d7c2404"             // 02bb lea 0x4(%r12),%edi
+      + "beffffffff"             // 02c0 mov $0xffffffff,%esi
+      + "31d2"                   // 02c5 xor %edx,%edx
+      + "0f05"                   // 02c7 syscall
+      // the signal mask emptied; argv and envp as the helper has them, then its moves
+      + "b80e000000"             // 02c9 mov $0xe,%eax
+      + "bf02000000"             // 02ce mov $0x2,%edi
+      + "4889e6"                 // 02d3 mov %rsp,%rsi
+      + "31d2"                   // 02d6 xor %edx,%edx
+      + "41ba08000000"           // 02d8 mov $0x8,%r10d
+      + "0f05"                   // 02de syscall
+      + "4c8b2b"                 // 02e0 mov (%rbx),%r13
+      + "4c8b7308"               // 02e3 mov 0x8(%rbx),%r14
+      + "e922fdffff"             // 02e7 jmp 0xe
+      // a step before the pipe is at 3 failed: told through the pipe's own descriptor
+      + "48f7d8"                 // 02ec neg %rax
+      + "894424f8"               // 02ef mov %eax,-0x8(%rsp)
+      + "b801000000"             // 02f3 mov $0x1,%eax
+      + "8b7b28"                 // 02f8 mov 0x28(%rbx),%edi
+      + "488d7424f8"             // 02fb lea -0x8(%rsp),%rsi
+      + "ba04000000"             // 0300 mov $0x4,%edx
+      + "0f05"                   // 0305 syscall
+      + "b8e7000000"             // 0307 mov $0xe7,%eax
+      + "bf7f000000"             // 030c mov $0x7f,%edi
+      + "0f05";                  // 0311 syscall
+
+  /** Where {@code clone_entry} begins in the code. */
+  private static final int CLONE_ENTRY = 0x146;
+  private static final long CLONE_VM = 0x100;
+  private static final long CLONE_VFORK = 0x4000;
+  private static final int SIGCHLD = 17;
+  private static final int PROT_READ = 1;
+  private static final int PROT_EXEC = 4;
+  private static final int MAP_PRIVATE = 2;
+  /** A cloned child's stack: it uses a few hundred bytes of it. */
+  private static final int STACK = 16 * 1024;
+  private static final Memory DEV_NULL = new Memory(16);
+
+  static {
+    DEV_NULL.setString(0, "/dev/null", "US-ASCII");
+  }
 
   private static volatile String path;
   private static volatile boolean tried;
+  /**
+   * {@code clone_entry} in the agent's own memory, or null where a child is started with
+   * {@code posix_spawn} and execs the helper instead.
+   */
+  private static volatile Function cloneEntry;
+
+  /** What one spawning thread keeps for the children it clones: a stack, the arguments. */
+  static final class CloneMemory {
+    final Memory stack = new Memory(STACK);
+    final Memory args = new Memory(88);
+    final Memory params = new Memory(64);
+  }
 
   private ExecHelper() {}
 
@@ -210,9 +387,123 @@ final class ExecHelper {
       LibC.close(fd);
       return null;
     }
+    cloneEntry = mapCloneEntry(fd, elf.length);
     Log.info("spawn_placement", "engine", "exec_helper", "detail",
-        "each child moves itself into its cell, then execs its command");
+        "each child moves itself into its cell, then execs its command", "clone",
+        cloneEntry != null);
     return p;
+  }
+
+  /**
+   * Maps the code into the agent's memory, read and execute only, and tries a clone once: its
+   * child, with nothing to run, must answer ENOENT. Null where that fails (the kernel has no
+   * clone3, or a filter refuses it): children are then started by posix_spawn.
+   */
+  private static Function mapCloneEntry(int fd, int length) {
+    if (Boolean.getBoolean("agent.spawn.clone.off")) {
+      return null;
+    }
+    Pointer map = LibC.Spawn.mmap(null, length, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+    if (map == null || Pointer.nativeValue(map) == -1) {
+      Log.info("spawn_clone", "detail", "the code cannot be mapped ("
+          + LibC.strerror(LibC.errno()) + "): posix_spawn starts each child");
+      return null;
+    }
+    Function f = Function.getFunction(map.share(64 + 2 * 56 + CLONE_ENTRY));
+    String failure = probeClone(f);
+    if (failure != null) {
+      Log.info("spawn_clone", "detail", "cloning cannot be used (" + failure
+          + "): posix_spawn starts each child");
+      return null;
+    }
+    return f;
+  }
+
+  private static String probeClone(Function f) {
+    int[] pipe = new int[2];
+    if (LibC.pipe2(pipe, LibC.O_CLOEXEC) != 0) {
+      return "pipe: " + LibC.strerror(LibC.errno());
+    }
+    Memory argv = new Memory(8 * 4 + 1);
+    argv.setByte(8 * 4, (byte) 0);
+    long empty = Pointer.nativeValue(argv) + 8 * 4;
+    argv.setLong(0, empty);
+    argv.setLong(8, empty);
+    argv.setLong(16, empty);
+    argv.setLong(24, 0);
+    Memory envp = new Memory(8);
+    envp.setLong(0, 0);
+    int[] pid = new int[1];
+    int tid = LibC.Spawn.gettid();
+    Reaper.spawnStarting(tid);
+    try {
+      int[] high = Cgroups.copies(pipe[1]);
+      if (high == null) {
+        return "pipe: " + LibC.strerror(LibC.errno());
+      }
+      int rc;
+      try {
+        rc = cloneWith(f, pid, new CloneMemory(), argv, envp, new int[] {-1, high[0], high[0]},
+            high[0], new int[0]);
+      } finally {
+        LibC.close(high[0]);
+        LibC.close(pipe[1]);
+      }
+      if (rc != 0) {
+        return "clone3: " + LibC.strerror(rc);
+      }
+      int error = readError(pipe[0]);
+      LibC.waitpid(pid[0], new int[1], 0);
+      return error == LibC.ENOENT ? null : "its test answered " + error;
+    } finally {
+      Reaper.spawnEnded(tid);
+      LibC.close(pipe[0]);
+    }
+  }
+
+  /**
+   * Starts a child with {@code clone3} on {@code memory}'s stack, sharing the agent's memory until
+   * it execs, as {@code posix_spawn} does, but with no stack mapped and unmapped per child (the
+   * unmapping flushes the other CPUs' TLBs, a quarter of a spawning thread's time). The child
+   * resets its signals, starts a session, puts {@code stdio} at 0 to 2 (-1 on stdin for
+   * /dev/null), {@code pipe} at 3 and {@code cellFiles} from 4, closes the rest, and goes on as
+   * the helper does with {@code argv} (the helper's argv) and {@code envp}. Returns 0 with
+   * {@code pid[0]} set, an errno, or -1 where cloning is not used (nothing was started).
+   */
+  static int cloneChild(int[] pid, CloneMemory memory, Pointer argv, Pointer envp, int[] stdio,
+      int pipe, int[] cellFiles) {
+    Function f = cloneEntry;
+    if (f == null || cellFiles.length > 2) {
+      return -1;
+    }
+    return cloneWith(f, pid, memory, argv, envp, stdio, pipe, cellFiles);
+  }
+
+  private static int cloneWith(Function f, int[] pid, CloneMemory m, Pointer argv, Pointer envp,
+      int[] stdio, int pipe, int[] cellFiles) {
+    m.args.clear();
+    m.args.setLong(0, CLONE_VM | CLONE_VFORK);
+    m.args.setLong(32, SIGCHLD);
+    m.args.setLong(40, Pointer.nativeValue(m.stack));
+    m.args.setLong(48, STACK - 64);
+    m.params.setPointer(0, argv);
+    m.params.setPointer(8, envp);
+    m.params.setPointer(16, DEV_NULL);
+    m.params.setInt(24, Priority.raise() ? 1 : 0);
+    m.params.setInt(28, stdio[0]);
+    m.params.setInt(32, stdio[1]);
+    m.params.setInt(36, stdio[2]);
+    m.params.setInt(40, pipe);
+    m.params.setInt(44, cellFiles.length);
+    for (int i = 0; i < cellFiles.length; i++) {
+      m.params.setInt(48 + 4L * i, cellFiles[i]);
+    }
+    long r = f.invokeLong(new Object[] {m.args, m.params});
+    if (r > 0) {
+      pid[0] = (int) r;
+      return 0;
+    }
+    return (int) -r;
   }
 
   private static void unusable(String why) {

@@ -317,5 +317,8 @@ public final class LibC {
 
     /** An anonymous file (glibc 2.27). */
     public static native int memfd_create(String name, int flags);
+
+    public static native Pointer mmap(Pointer addr, long length, int prot, int flags, int fd,
+        long offset);
   }
 }

@@ -19,14 +19,15 @@ import support.AgentProcess;
 
 /**
  * How a run's program is found and started, with each way a child is put in its cell before its
- * exec: the exec helper (the child moves itself in, looks up its directory and program, and
- * reports a failure through a pipe) and the gate (the C library's {@code posix_spawnp} does the
- * look-up). Both must answer alike, and the command must get nothing of the helper's.
+ * exec: the exec helper's code (the child moves itself in, looks up its directory and program,
+ * and reports a failure through a pipe), run by a child the agent clones itself ("clone") or by
+ * one {@code posix_spawn} started ("helper"), and the gate (the C library's {@code posix_spawnp}
+ * does the look-up). All must answer alike, and the command must get nothing of the helper's.
  */
 class RunStartTest {
   /** The helper's own descriptors (its pipe at 3, the cgroup files from 4) never reach the command. */
   @ParameterizedTest
-  @ValueSource(strings = {"helper", "gate"})
+  @ValueSource(strings = {"clone", "helper", "gate"})
   void aCommandGetsItsStandardStreamsOnlyAndRunsInItsCell(String engine, @TempDir Path dir)
       throws Exception {
     try (AgentProcess agent = start(engine, dir, "/usr/bin:/bin");
@@ -39,7 +40,18 @@ class RunStartTest {
       assertEquals(List.of("0", "1", "2"), List.of(lines).subList(0, lines.length - 1),
           r::encode);
       assertTrue(lines[lines.length - 1].matches(".*/run\\.\\d+"), r::encode);
-      String marker = "engine=" + ("helper".equals(engine) ? "exec_helper" : "gate");
+      // Every signal at its default and none blocked, whatever the agent's own (a JVM handles
+      // and blocks several, and under nohup ignores SIGHUP).
+      JsonObject sig = c.call(run("sig", "grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"));
+      assertEquals("SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n",
+          sig.getString("stdout"), sig::encode);
+      String marker = switch (engine) {
+        case "clone" -> "engine=exec_helper detail=\"each child moves itself into its cell, then"
+            + " execs its command\" clone=true";
+        case "helper" -> "engine=exec_helper detail=\"each child moves itself into its cell, then"
+            + " execs its command\" clone=false";
+        default -> "engine=gate";
+      };
       assertTrue(agent.log().stream().anyMatch(l -> l.contains("spawn_placement")
           && l.contains(marker)), () -> String.join("\n", agent.log()));
     }
@@ -52,7 +64,7 @@ class RunStartTest {
    * directory each have their own error.
    */
   @ParameterizedTest
-  @ValueSource(strings = {"helper", "gate"})
+  @ValueSource(strings = {"clone", "helper", "gate"})
   void programsAreFoundAndRefusedAsTheCLibraryWould(String engine, @TempDir Path dir)
       throws Exception {
     Path first = Files.createDirectory(dir.resolve("first"));
@@ -97,9 +109,13 @@ class RunStartTest {
   }
 
   private static AgentProcess start(String engine, Path dir, String path) throws Exception {
-    List<String> jvm = "gate".equals(engine)
-        ? List.of("-Dagent.spawn.exec_helper.off=true") : List.of();
-    return AgentProcess.launchWrapped(dir, List.of(), jvm,
+    List<String> jvm = switch (engine) {
+      case "helper" -> List.of("-Dagent.spawn.clone.off=true");
+      case "gate" -> List.of("-Dagent.spawn.exec_helper.off=true");
+      default -> List.of();
+    };
+    // Under nohup, so that the agent itself ignores SIGHUP.
+    return AgentProcess.launchWrapped(dir, List.of("nohup"), jvm,
         List.of("--listen", "unix:" + dir.resolve("agent.sock")),
         Map.of("PATH", path, "AGENT_PIDS_MAX", "4096")).awaitReady();
   }
