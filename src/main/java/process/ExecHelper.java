@@ -31,11 +31,13 @@ import sys.LibC;
  * <p>A run's child does not even exec it: the same code is mapped into the agent (read and
  * execute only) and the agent clones the child itself ({@link #cloneChild}), on a stack each
  * spawning thread keeps, sharing the agent's memory until the exec as {@code posix_spawn} does.
- * The child resets its signals, starts its session and puts its descriptors in place, then goes
+ * The child resets its signals, starts its session and puts its descriptors in place (a
+ * session's terminal opened after its setsid, so that it is its controlling terminal), then goes
  * on as the program does. {@code posix_spawn} maps and unmaps a stack for every child, and the
- * unmapping flushes the TLB of every other CPU that runs one of the agent's threads. A session's
- * child, whose terminal needs file actions, is started by {@code posix_spawn} and execs the
- * program. {@code -Dagent.spawn.clone.off=true} starts every child that way.
+ * unmapping flushes the TLB of every other CPU that runs one of the agent's threads. Where the
+ * agent cannot clone (no {@code clone3}, or a filter refuses it), or with
+ * {@code -Dagent.spawn.clone.off=true}, each child is started by {@code posix_spawn} and execs the
+ * program from the memfd; otherwise the memfd is never exec'd.
  *
  * <p>Against a {@link Gate} this costs the agent a pipe and a read per spawn instead of a second
  * thread, two FIFOs and two cgroup writes: the writes are the child's, and nothing wakes another
@@ -231,81 +233,114 @@ final class ExecHelper {
       + "31f6"                   // 020f xor %esi,%esi
       + "4889e2"                 // 0211 mov %rsp,%rdx
       + "0f05"                   // 0214 syscall
-      // stdin: its descriptor, or /dev/null opened here; then stdout, stderr, the pipe at 3
-      + "8b7b1c"                 // 0216 mov 0x1c(%rbx),%edi
-      + "85ff"                   // 0219 test %edi,%edi
-      + "7920"                   // 021b jns 0x23d
-      + "b801010000"             // 021d mov $0x101,%eax
-      + "bf9cffffff"             // 0222 mov $0xffffff9c,%edi
-      + "488b7310"               // 0227 mov 0x10(%rbx),%rsi
-      + "31d2"                   // 022b xor %edx,%edx
-      + "4531d2"                 // 022d xor %r10d,%r10d
-      + "0f05"                   // 0230 syscall
-      + "4885c0"                 // 0232 test %rax,%rax
-      + "0f88b1000000"           // 0235 js 0x2ec
-      + "89c7"                   // 023b mov %eax,%edi
-      + "4189fc"                 // 023d mov %edi,%r12d
-      + "b821000000"             // 0240 mov $0x21,%eax
-      + "31f6"                   // 0245 xor %esi,%esi
-      + "0f05"                   // 0247 syscall
-      + "4885c0"                 // 0249 test %rax,%rax
-      + "0f889a000000"           // 024c js 0x2ec
-      + "b821000000"             // 0252 mov $0x21,%eax
-      + "8b7b20"                 // 0257 mov 0x20(%rbx),%edi
-      + "be01000000"             // 025a mov $0x1,%esi
-      + "0f05"                   // 025f syscall
-      + "4885c0"                 // 0261 test %rax,%rax
-      + "0f8882000000"           // 0264 js 0x2ec
-      + "b821000000"             // 026a mov $0x21,%eax
-      + "8b7b24"                 // 026f mov 0x24(%rbx),%edi
-      + "be02000000"             // 0272 mov $0x2,%esi
-      + "0f05"                   // 0277 syscall
-      + "4885c0"                 // 0279 test %rax,%rax
-      + "786e"                   // 027c js 0x2ec
-      + "b821000000"             // 027e mov $0x21,%eax
-      + "8b7b28"                 // 0283 mov 0x28(%rbx),%edi
-      + "be03000000"             // 0286 mov $0x3,%esi
-      + "0f05"                   // 028b syscall
-      + "4885c0"                 // 028d test %rax,%rax
-      + "785a"                   // 0290 js 0x2ec
+      // a terminal (TTY set): opened here, after setsid, so it becomes the controlling
+      // terminal, and put at 0 to 2
+      + "488b7338"               // 0216 mov 0x38(%rbx),%rsi
+      + "4885f6"                 // 021a test %rsi,%rsi
+      + "7467"                   // 021d je 0x286
+      + "b801010000"             // 021f mov $0x101,%eax
+      + "bf9cffffff"             // 0224 mov $0xffffff9c,%edi
+      + "ba02000000"             // 0229 mov $0x2,%edx
+      + "4531d2"                 // 022e xor %r10d,%r10d
+      + "0f05"                   // 0231 syscall
+      + "4885c0"                 // 0233 test %rax,%rax
+      + "0f8820010000"           // 0236 js 0x35c
+      + "4189c4"                 // 023c mov %eax,%r12d
+      + "b821000000"             // 023f mov $0x21,%eax
+      + "4489e7"                 // 0244 mov %r12d,%edi
+      + "31f6"                   // 0247 xor %esi,%esi
+      + "0f05"                   // 0249 syscall
+      + "4885c0"                 // 024b test %rax,%rax
+      + "0f8808010000"           // 024e js 0x35c
+      + "b821000000"             // 0254 mov $0x21,%eax
+      + "4489e7"                 // 0259 mov %r12d,%edi
+      + "be01000000"             // 025c mov $0x1,%esi
+      + "0f05"                   // 0261 syscall
+      + "4885c0"                 // 0263 test %rax,%rax
+      + "0f88f0000000"           // 0266 js 0x35c
+      + "b821000000"             // 026c mov $0x21,%eax
+      + "4489e7"                 // 0271 mov %r12d,%edi
+      + "be02000000"             // 0274 mov $0x2,%esi
+      + "0f05"                   // 0279 syscall
+      + "4885c0"                 // 027b test %rax,%rax
+      + "0f88d8000000"           // 027e js 0x35c
+      + "eb68"                   // 0284 jmp 0x2ee
+      // pipes: stdin its descriptor, or /dev/null opened here; then stdout, stderr
+      + "8b7b1c"                 // 0286 mov 0x1c(%rbx),%edi
+      + "85ff"                   // 0289 test %edi,%edi
+      + "7920"                   // 028b jns 0x2ad
+      + "b801010000"             // 028d mov $0x101,%eax
+      + "bf9cffffff"             // 0292 mov $0xffffff9c,%edi
+      + "488b7310"               // 0297 mov 0x10(%rbx),%rsi
+      + "31d2"                   // 029b xor %edx,%edx
+      + "4531d2"                 // 029d xor %r10d,%r10d
+      + "0f05"                   // 02a0 syscall
+      + "4885c0"                 // 02a2 test %rax,%rax
+      + "0f88b1000000"           // 02a5 js 0x35c
+      + "89c7"                   // 02ab mov %eax,%edi
+      + "4189fc"                 // 02ad mov %edi,%r12d
+      + "b821000000"             // 02b0 mov $0x21,%eax
+      + "31f6"                   // 02b5 xor %esi,%esi
+      + "0f05"                   // 02b7 syscall
+      + "4885c0"                 // 02b9 test %rax,%rax
+      + "0f889a000000"           // 02bc js 0x35c
+      + "b821000000"             // 02c2 mov $0x21,%eax
+      + "8b7b20"                 // 02c7 mov 0x20(%rbx),%edi
+      + "be01000000"             // 02ca mov $0x1,%esi
+      + "0f05"                   // 02cf syscall
+      + "4885c0"                 // 02d1 test %rax,%rax
+      + "0f8882000000"           // 02d4 js 0x35c
+      + "b821000000"             // 02da mov $0x21,%eax
+      + "8b7b24"                 // 02df mov 0x24(%rbx),%edi
+      + "be02000000"             // 02e2 mov $0x2,%esi
+      + "0f05"                   // 02e7 syscall
+      + "4885c0"                 // 02e9 test %rax,%rax
+      + "786e"                   // 02ec js 0x35c
+      // the pipe at 3
+      + "b821000000"             // 02ee mov $0x21,%eax
+      + "8b7b28"                 // 02f3 mov 0x28(%rbx),%edi
+      + "be03000000"             // 02f6 mov $0x3,%esi
+      + "0f05"                   // 02fb syscall
+      + "4885c0"                 // 02fd test %rax,%rax
+      + "785a"                   // 0300 js 0x35c
       // the cell's files at 4 on, then close_range(4 + n, ~0, 0)
-      + "4531e4"                 // 0292 xor %r12d,%r12d
-      + "443b632c"               // 0295 cmp 0x2c(%rbx),%r12d
-      + "731b"                   // 0299 jae 0x2b6
-      + "b821000000"             // 029b mov $0x21,%eax
-      + "428b7ca330"             // 02a0 mov 0x30(%rbx,%r12,4),%edi
-      + "418d742404"             // 02a5 lea 0x4(%r12),%esi
-      + "0f05"                   // 02aa syscall
-      + "4885c0"                 // 02ac test %rax,%rax
-      + "783b"                   // 02af js 0x2ec
-      + "41ffc4"                 // 02b1 inc %r12d
-      + "ebdf"                   // 02b4 jmp 0x295
-      + "b8b4010000"             // 02b6 mov $0x1b4,%eax
-      + "418d7c2404"             // 02bb lea 0x4(%r12),%edi
-      + "beffffffff"             // 02c0 mov $0xffffffff,%esi
-      + "31d2"                   // 02c5 xor %edx,%edx
-      + "0f05"                   // 02c7 syscall
+      + "4531e4"                 // 0302 xor %r12d,%r12d
+      + "443b632c"               // 0305 cmp 0x2c(%rbx),%r12d
+      + "731b"                   // 0309 jae 0x326
+      + "b821000000"             // 030b mov $0x21,%eax
+      + "428b7ca330"             // 0310 mov 0x30(%rbx,%r12,4),%edi
+      + "418d742404"             // 0315 lea 0x4(%r12),%esi
+      + "0f05"                   // 031a syscall
+      + "4885c0"                 // 031c test %rax,%rax
+      + "783b"                   // 031f js 0x35c
+      + "41ffc4"                 // 0321 inc %r12d
+      + "ebdf"                   // 0324 jmp 0x305
+      + "b8b4010000"             // 0326 mov $0x1b4,%eax
+      + "418d7c2404"             // 032b lea 0x4(%r12),%edi
+      + "beffffffff"             // 0330 mov $0xffffffff,%esi
+      + "31d2"                   // 0335 xor %edx,%edx
+      + "0f05"                   // 0337 syscall
       // the signal mask emptied; argv and envp as the helper has them, then its moves
-      + "b80e000000"             // 02c9 mov $0xe,%eax
-      + "bf02000000"             // 02ce mov $0x2,%edi
-      + "4889e6"                 // 02d3 mov %rsp,%rsi
-      + "31d2"                   // 02d6 xor %edx,%edx
-      + "41ba08000000"           // 02d8 mov $0x8,%r10d
-      + "0f05"                   // 02de syscall
-      + "4c8b2b"                 // 02e0 mov (%rbx),%r13
-      + "4c8b7308"               // 02e3 mov 0x8(%rbx),%r14
-      + "e922fdffff"             // 02e7 jmp 0xe
+      + "b80e000000"             // 0339 mov $0xe,%eax
+      + "bf02000000"             // 033e mov $0x2,%edi
+      + "4889e6"                 // 0343 mov %rsp,%rsi
+      + "31d2"                   // 0346 xor %edx,%edx
+      + "41ba08000000"           // 0348 mov $0x8,%r10d
+      + "0f05"                   // 034e syscall
+      + "4c8b2b"                 // 0350 mov (%rbx),%r13
+      + "4c8b7308"               // 0353 mov 0x8(%rbx),%r14
+      + "e9b2fcffff"             // 0357 jmp 0xe
       // a step before the pipe is at 3 failed: told through the pipe's own descriptor
-      + "48f7d8"                 // 02ec neg %rax
-      + "894424f8"               // 02ef mov %eax,-0x8(%rsp)
-      + "b801000000"             // 02f3 mov $0x1,%eax
-      + "8b7b28"                 // 02f8 mov 0x28(%rbx),%edi
-      + "488d7424f8"             // 02fb lea -0x8(%rsp),%rsi
-      + "ba04000000"             // 0300 mov $0x4,%edx
-      + "0f05"                   // 0305 syscall
-      + "b8e7000000"             // 0307 mov $0xe7,%eax
-      + "bf7f000000"             // 030c mov $0x7f,%edi
-      + "0f05";                  // 0311 syscall
+      + "48f7d8"                 // 035c neg %rax
+      + "894424f8"               // 035f mov %eax,-0x8(%rsp)
+      + "b801000000"             // 0363 mov $0x1,%eax
+      + "8b7b28"                 // 0368 mov 0x28(%rbx),%edi
+      + "488d7424f8"             // 036b lea -0x8(%rsp),%rsi
+      + "ba04000000"             // 0370 mov $0x4,%edx
+      + "0f05"                   // 0375 syscall
+      + "b8e7000000"             // 0377 mov $0xe7,%eax
+      + "bf7f000000"             // 037c mov $0x7f,%edi
+      + "0f05";                  // 0381 syscall
 
   /** Where {@code clone_entry} begins in the code. */
   private static final int CLONE_ENTRY = 0x146;
@@ -336,6 +371,8 @@ final class ExecHelper {
     final Memory stack = new Memory(STACK);
     final Memory args = new Memory(88);
     final Memory params = new Memory(64);
+    /** The path of a session's terminal, for its child to open. */
+    final Memory tty = new Memory(256);
   }
 
   private ExecHelper() {}
@@ -379,15 +416,16 @@ final class ExecHelper {
       return null;
     }
     String p = "/proc/" + ProcessHandle.current().pid() + "/fd/" + fd;
-    // Tried once with nothing to run: it must answer ENOENT through its pipe. A kernel that
-    // refuses to exec a memfd (vm.memfd_noexec) refuses here.
-    String failure = probe(p);
+    cloneEntry = mapCloneEntry(fd, elf.length);
+    // Where every child is cloned, the program itself is never exec'd. Otherwise it is tried
+    // once with nothing to run: it must answer ENOENT through its pipe (a kernel that refuses to
+    // exec a memfd, vm.memfd_noexec, refuses here).
+    String failure = cloneEntry != null ? null : probe(p);
     if (failure != null) {
       unusable(failure);
       LibC.close(fd);
       return null;
     }
-    cloneEntry = mapCloneEntry(fd, elf.length);
     Log.info("spawn_placement", "engine", "exec_helper", "detail",
         "each child moves itself into its cell, then execs its command", "clone",
         cloneEntry != null);
@@ -444,7 +482,7 @@ final class ExecHelper {
       int rc;
       try {
         rc = cloneWith(f, pid, new CloneMemory(), argv, envp, new int[] {-1, high[0], high[0]},
-            high[0], new int[0]);
+            null, high[0], new int[0]);
       } finally {
         LibC.close(high[0]);
         LibC.close(pipe[1]);
@@ -467,20 +505,28 @@ final class ExecHelper {
    * unmapping flushes the other CPUs' TLBs, a quarter of a spawning thread's time). The child
    * resets its signals, starts a session, puts {@code stdio} at 0 to 2 (-1 on stdin for
    * /dev/null), {@code pipe} at 3 and {@code cellFiles} from 4, closes the rest, and goes on as
-   * the helper does with {@code argv} (the helper's argv) and {@code envp}. Returns 0 with
+   * the helper does with {@code argv} (the helper's argv) and {@code envp}. With {@code tty} (then
+   * {@code stdio} may be null) it opens that terminal instead, after its setsid, so that it is its
+   * controlling terminal, and puts it at 0 to 2. Returns 0 with
    * {@code pid[0]} set, an errno, or -1 where cloning is not used (nothing was started).
    */
   static int cloneChild(int[] pid, CloneMemory memory, Pointer argv, Pointer envp, int[] stdio,
-      int pipe, int[] cellFiles) {
+      String tty, int pipe, int[] cellFiles) {
     Function f = cloneEntry;
-    if (f == null || cellFiles.length > 2) {
+    byte[] ttyPath = tty == null ? null : LibC.c(tty);
+    if (f == null || cellFiles.length > 2 || (stdio == null && tty == null)
+        || (ttyPath != null && ttyPath.length > memory.tty.size())) {
       return -1;
     }
-    return cloneWith(f, pid, memory, argv, envp, stdio, pipe, cellFiles);
+    if (ttyPath != null) {
+      memory.tty.write(0, ttyPath, 0, ttyPath.length);
+    }
+    return cloneWith(f, pid, memory, argv, envp, stdio == null ? new int[] {-1, -1, -1} : stdio,
+        ttyPath == null ? null : memory.tty, pipe, cellFiles);
   }
 
   private static int cloneWith(Function f, int[] pid, CloneMemory m, Pointer argv, Pointer envp,
-      int[] stdio, int pipe, int[] cellFiles) {
+      int[] stdio, Pointer tty, int pipe, int[] cellFiles) {
     m.args.clear();
     m.args.setLong(0, CLONE_VM | CLONE_VFORK);
     m.args.setLong(32, SIGCHLD);
@@ -498,6 +544,7 @@ final class ExecHelper {
     for (int i = 0; i < cellFiles.length; i++) {
       m.params.setInt(48 + 4L * i, cellFiles[i]);
     }
+    m.params.setPointer(56, tty);
     long r = f.invokeLong(new Object[] {m.args, m.params});
     if (r > 0) {
       pid[0] = (int) r;

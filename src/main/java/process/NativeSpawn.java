@@ -78,7 +78,7 @@ final class NativeSpawn {
         }
         LibC.Spawn.posix_spawn_file_actions_adddup2(fa, out[1], 1);
         LibC.Spawn.posix_spawn_file_actions_adddup2(fa, err[1], 2);
-      }, new int[] {in == null ? -1 : in[0], out[1], err[1]}, listener, tag);
+      }, new int[] {in == null ? -1 : in[0], out[1], err[1]}, null, listener, tag);
     } catch (IOException e) {
       closeAll(in, out, err);
       throw e;
@@ -126,7 +126,7 @@ final class NativeSpawn {
         LibC.Spawn.posix_spawn_file_actions_addopen(fa, 0, slave, LibC.O_RDWR, 0);
         LibC.Spawn.posix_spawn_file_actions_adddup2(fa, 0, 1);
         LibC.Spawn.posix_spawn_file_actions_adddup2(fa, 0, 2);
-      }, null, listener, tag);
+      }, null, slave, listener, tag);
       nonBlocking(master);
       return new Child(pid, master, master, -1);
     } catch (IOException | RuntimeException e) {
@@ -250,20 +250,20 @@ final class NativeSpawn {
   }
 
   /**
-   * Starts a child. {@code stdio} holds the descriptors for its standard streams (-1 for
-   * /dev/null on stdin) when {@code actions} do no more than put them in place (pipes), and is
-   * null when they must be done as file actions (a terminal).
+   * Starts a child. {@code actions} put its standard streams in place for {@code posix_spawn};
+   * for a child the agent clones, {@code stdio} holds their descriptors (-1 for /dev/null on
+   * stdin), or {@code tty} names the terminal it opens for all three.
    */
   private static int spawn(List<String> command, String cwd, String[] env, FileActions actions,
-      int[] stdio, SpawnListener listener, String tag) throws IOException {
+      int[] stdio, String tty, SpawnListener listener, String tag) throws IOException {
     Scratch scratch = SCRATCH.get();
     boolean placesEarly = tag != null && Launcher.placesEarly(tag);
     // -Dagent.spawn.gate=false: neither way, each child is moved right after its spawn.
     String helper = placesEarly && Gate.ON ? ExecHelper.path() : null;
     int[] cellFiles = helper != null ? Launcher.cellFiles(tag) : null;
     if (cellFiles != null) {
-      return spawnPlacing(helper, cellFiles, command, cwd, env, actions, stdio, listener, tag,
-          scratch);
+      return spawnPlacing(helper, cellFiles, command, cwd, env, actions, stdio, tty, listener,
+          tag, scratch);
     }
     Memory fa = scratch.fa;
     // With the helper in use, a cell whose files cannot be had now is placed after the spawn.
@@ -338,8 +338,8 @@ final class NativeSpawn {
    * where a kill reaches it; this thread waits on a pipe until the command has exec'd or failed.
    */
   private static int spawnPlacing(String helper, int[] cellFiles, List<String> command,
-      String cwd, String[] env, FileActions actions, int[] stdio, SpawnListener listener,
-      String tag, Scratch scratch) throws IOException {
+      String cwd, String[] env, FileActions actions, int[] stdio, String tty,
+      SpawnListener listener, String tag, Scratch scratch) throws IOException {
     int[] pipe;
     try {
       pipe = pipe();
@@ -367,10 +367,10 @@ final class NativeSpawn {
       Pointer envp = new Pointer(Pointer.nativeValue(scratch.strings) + envAt);
       Reaper.spawnStarting(scratch.tid);
       try {
-        rc = stdio != null ? ExecHelper.cloneChild(pid, scratch.clone, argv, envp, stdio,
-            errorWrite, cellFiles) : -1;
+        rc = ExecHelper.cloneChild(pid, scratch.clone, argv, envp, stdio, tty, errorWrite,
+            cellFiles);
         if (rc < 0) {
-          // A terminal, or where the agent cannot clone its own children.
+          // Where the agent cannot clone its own children.
           actions.add(fa);
           LibC.Spawn.posix_spawn_file_actions_adddup2(fa, errorWrite, 3);
           for (int i = 0; i < cellFiles.length; i++) {

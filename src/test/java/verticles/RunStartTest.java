@@ -108,6 +108,45 @@ class RunStartTest {
     }
   }
 
+  /**
+   * A session's child leads a session of its own, with its terminal as controlling terminal
+   * (opened after its setsid), in its cell, whichever way it was started.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"clone", "helper", "gate"})
+  void aSessionLeadsItsSessionWithItsTerminalAsControllingTerminal(String engine,
+      @TempDir Path dir) throws Exception {
+    try (AgentProcess agent = start(engine, dir, "/usr/bin:/bin");
+        AgentConnection c = AgentConnection.open(agent.unix())) {
+      // Fields 6 and 7 of /proc/PID/stat: the session id and the controlling terminal.
+      c.send(new JsonObject().put("id", "s").put("type", "shell").put("command", new JsonArray()
+          .add("sh").add("-c").add("read -r l < /proc/$$/stat; set -- $l; echo \"pid=$$ sid=$6"
+              + " tty=$7 cell=$(sed -n 's/^0:://p' /proc/$$/cgroup)\"; sleep 30")));
+      String text = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+        StringBuilder out = new StringBuilder();
+        try {
+          while (!out.toString().contains("cell=")
+              || !out.toString().substring(out.indexOf("cell=")).contains("\n")) {
+            JsonObject f = c.receive();
+            if ("output".equals(f.getString("shell_event"))) {
+              out.append(new String(java.util.Base64.getDecoder().decode(
+                  f.getString("output_base64")), java.nio.charset.StandardCharsets.UTF_8));
+            }
+          }
+        } catch (java.io.IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+        return out.toString();
+      }).get(30, java.util.concurrent.TimeUnit.SECONDS);
+      java.util.regex.Matcher m = java.util.regex.Pattern
+          .compile("pid=(\\d+) sid=(\\d+) tty=(\\d+) cell=(\\S+)").matcher(text);
+      assertTrue(m.find(), text);
+      assertEquals(m.group(1), m.group(2), "not a session leader: " + text);
+      assertTrue(Long.parseLong(m.group(3)) != 0, "no controlling terminal: " + text);
+      assertTrue(m.group(4).matches(".*/shell\\.\\d+"), text);
+    }
+  }
+
   private static AgentProcess start(String engine, Path dir, String path) throws Exception {
     List<String> jvm = switch (engine) {
       case "helper" -> List.of("-Dagent.spawn.clone.off=true");
