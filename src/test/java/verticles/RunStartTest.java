@@ -122,22 +122,8 @@ class RunStartTest {
       c.send(new JsonObject().put("id", "s").put("type", "shell").put("command", new JsonArray()
           .add("sh").add("-c").add("read -r l < /proc/$$/stat; set -- $l; echo \"pid=$$ sid=$6"
               + " tty=$7 cell=$(sed -n 's/^0:://p' /proc/$$/cgroup)\"; sleep 30")));
-      String text = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
-        StringBuilder out = new StringBuilder();
-        try {
-          while (!out.toString().contains("cell=")
-              || !out.toString().substring(out.indexOf("cell=")).contains("\n")) {
-            JsonObject f = c.receive();
-            if ("output".equals(f.getString("shell_event"))) {
-              out.append(new String(java.util.Base64.getDecoder().decode(
-                  f.getString("output_base64")), java.nio.charset.StandardCharsets.UTF_8));
-            }
-          }
-        } catch (java.io.IOException e) {
-          throw new java.io.UncheckedIOException(e);
-        }
-        return out.toString();
-      }).get(30, java.util.concurrent.TimeUnit.SECONDS);
+      String text = support.SessionOutput.until(c, out -> out.contains("cell=")
+          && out.substring(out.indexOf("cell=")).contains("\n"), 30_000);
       java.util.regex.Matcher m = java.util.regex.Pattern
           .compile("pid=(\\d+) sid=(\\d+) tty=(\\d+) cell=(\\S+)").matcher(text);
       assertTrue(m.find(), text);

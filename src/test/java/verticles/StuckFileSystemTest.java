@@ -142,21 +142,8 @@ class StuckFileSystemTest {
         live.send(new JsonObject().put("id", "in").put("type", "shell_input")
             .put("session_id", sid).put("input_base64", java.util.Base64.getEncoder()
                 .encodeToString("still here\n".getBytes(java.nio.charset.StandardCharsets.UTF_8))));
-        String echoed = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
-          StringBuilder out = new StringBuilder();
-          try {
-            while (!out.toString().contains("still here")) {
-              JsonObject f = live.receive();
-              if ("output".equals(f.getString("shell_event"))) {
-                out.append(new String(java.util.Base64.getDecoder().decode(
-                    f.getString("output_base64")), java.nio.charset.StandardCharsets.UTF_8));
-              }
-            }
-          } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
-          }
-          return out.toString();
-        }).get(BOUND_MS, java.util.concurrent.TimeUnit.MILLISECONDS);
+        String echoed = support.SessionOutput.until(live, out -> out.contains("still here"),
+            BOUND_MS);
         assertTrue(echoed.contains("still here"), echoed);
         JsonObject another = within(later, new JsonObject().put("id", "sh").put("type", "shell")
             .put("command", new JsonArray().add("cat")));
