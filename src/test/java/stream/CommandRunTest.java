@@ -277,7 +277,9 @@ class CommandRunTest {
 
     static void timeout() throws Exception {
       long t0 = System.nanoTime();
-      start(request(false, 300L, null, null,
+      // Long enough for the shell to have printed on a loaded machine (the time counts from the
+      // start of the start), far shorter than the sleep.
+      start(request(false, 2000L, null, null,
           "/bin/sh", "-c", "printf before; exec sleep 60"));
       Response r = answer();
       assertEquals(CommandRun.TIMED_OUT, r.get("exit_code"));
