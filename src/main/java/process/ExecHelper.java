@@ -55,6 +55,8 @@ final class ExecHelper {
   /** F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_WRITE. */
   private static final int ALL_SEALS = 1 | 2 | 4 | 8;
   private static final long BASE = 0x400000;
+  /** The ELF header and two program headers, before the code. */
+  private static final int HEADERS = 64 + 2 * 56;
 
   /**
    * The program's code, position independent, from this assembly (GNU syntax; x86-64 Linux
@@ -447,7 +449,7 @@ final class ExecHelper {
           + LibC.strerror(LibC.errno()) + "): posix_spawn starts each child");
       return null;
     }
-    Function f = Function.getFunction(map.share(64 + 2 * 56 + CLONE_ENTRY));
+    Function f = Function.getFunction(map.share(HEADERS + CLONE_ENTRY));
     String failure = probeClone(f);
     if (failure != null) {
       Log.info("spawn_clone", "detail", "cloning cannot be used (" + failure
@@ -618,7 +620,7 @@ final class ExecHelper {
   /** An ELF executable: its header, a loadable segment of the whole file, a non-exec stack. */
   static byte[] elf() {
     byte[] code = java.util.HexFormat.of().parseHex(CODE);
-    int headers = 64 + 2 * 56;
+    int headers = HEADERS;
     ByteBuffer b = ByteBuffer.allocate(headers + code.length).order(ByteOrder.LITTLE_ENDIAN);
     b.put(new byte[] {0x7f, 'E', 'L', 'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0});
     b.putShort((short) 2); // ET_EXEC

@@ -357,7 +357,8 @@ final class NativeSpawn {
     }
     int errorWrite = high[0];
     Memory fa = scratch.fa;
-    LibC.Spawn.posix_spawn_file_actions_init(fa);
+    // File actions only for posix_spawn: a child the agent clones needs none.
+    boolean actionsMade = false;
     int[] pid = new int[1];
     int rc;
     int error = 0;
@@ -371,6 +372,8 @@ final class NativeSpawn {
             cellFiles);
         if (rc < 0) {
           // Where the agent cannot clone its own children.
+          LibC.Spawn.posix_spawn_file_actions_init(fa);
+          actionsMade = true;
           actions.add(fa);
           LibC.Spawn.posix_spawn_file_actions_adddup2(fa, errorWrite, 3);
           for (int i = 0; i < cellFiles.length; i++) {
@@ -401,7 +404,9 @@ final class NativeSpawn {
         closeEach(cellFiles);
       }
       LibC.close(pipe[0]);
-      LibC.Spawn.posix_spawn_file_actions_destroy(fa);
+      if (actionsMade) {
+        LibC.Spawn.posix_spawn_file_actions_destroy(fa);
+      }
     }
     if (rc != 0) {
       throw new IOException(LibC.strerror(rc) + " (os error " + rc + ")");
