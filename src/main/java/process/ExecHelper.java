@@ -31,6 +31,8 @@ import sys.LibC;
  * <p>A run's child does not even exec it: the same code is mapped into the agent (read and
  * execute only) and the agent clones the child itself ({@link #cloneChild}), on a stack each
  * spawning thread keeps, sharing the agent's memory until the exec as {@code posix_spawn} does.
+ * Such a child has no pipe: it puts a failure in a word of that shared memory, which the agent
+ * reads once the clone returns (after the exec, or the exit).
  * The child resets its signals, starts its session and puts its descriptors in place (a
  * session's terminal opened after its setsid, so that it is its controlling terminal), then goes
  * on as the program does. {@code posix_spawn} maps and unmaps a stack for every child, and the
@@ -39,9 +41,9 @@ import sys.LibC;
  * {@code -Dagent.spawn.clone.off=true}, each child is started by {@code posix_spawn} and execs the
  * program from the memfd; otherwise the memfd is never exec'd.
  *
- * <p>Against a {@link Gate} this costs the agent a pipe and a read per spawn instead of a second
- * thread, two FIFOs and two cgroup writes: the writes are the child's, and nothing wakes another
- * agent thread. x86-64 only (elsewhere, and where a memfd cannot be exec'd, the gate is used).
+ * <p>Against a {@link Gate} this costs the agent nothing per spawn (a pipe and a read where the
+ * program is exec'd) instead of a second thread, two FIFOs and two cgroup writes: the writes are
+ * the child's, and nothing wakes another agent thread. x86-64 only (elsewhere, and where a memfd cannot be exec'd, the gate is used).
  */
 final class ExecHelper {
   /** The step that failed, above the errno: moving into the cell. */
@@ -61,291 +63,294 @@ final class ExecHelper {
   /**
    * The program's code, position independent, from this assembly (GNU syntax; x86-64 Linux
    * system calls: 1 write, 3 close, 59 execve, 72 fcntl, 80 chdir, 231 exit_group). At entry the
-   * stack holds argc, argv and envp; r12 is argc, r13 argv, r14 envp.
+   * stack holds argc, argv and envp; r12 is argc, r13 argv, r14 envp; r9 is the error word's
+   * address in a cloned child, 0 otherwise.
    */
   private static final String CODE = ""
       // argc, argv and envp
       + "4c8b2424"               // 0000 mov (%rsp),%r12
       + "4c8d6c2408"             // 0004 lea 0x8(%rsp),%r13
       + "4f8d74e508"             // 0009 lea 0x8(%r13,%r12,8),%r14
+      // r9: no error word (set only in a cloned child): failures go to the pipe at 3
+      + "4531c9"                 // 000e xor %r9d,%r9d
       // from descriptor 4: write(fd, "0", 1), until EBADF (no more files);
-      + "41bf04000000"           // 000e mov $0x4,%r15d
-      + "b801000000"             // 0014 mov $0x1,%eax
-      + "4489ff"                 // 0019 mov %r15d,%edi
-      + "488d3522010000"         // 001c lea 0x122(%rip),%rsi
-      + "ba01000000"             // 0023 mov $0x1,%edx
-      + "0f05"                   // 0028 syscall
-      + "4883f8f7"               // 002a cmp $0xfffffffffffffff7,%rax
-      + "7418"                   // 002e je 0x48
-      // any other failure of the write is reported (at 0117)
-      + "4885c0"                 // 0030 test %rax,%rax
-      + "0f88de000000"           // 0033 js 0x117
+      + "41bf04000000"           // 0011 mov $0x4,%r15d
+      + "b801000000"             // 0017 mov $0x1,%eax
+      + "4489ff"                 // 001c mov %r15d,%edi
+      + "488d352c010000"         // 001f lea 0x12c(%rip),%rsi
+      + "ba01000000"             // 0026 mov $0x1,%edx
+      + "0f05"                   // 002b syscall
+      + "4883f8f7"               // 002d cmp $0xfffffffffffffff7,%rax
+      + "7418"                   // 0031 je 0x4b
+      // any other failure of the write is reported (at 011a)
+      + "4885c0"                 // 0033 test %rax,%rax
+      + "0f88de000000"           // 0036 js 0x11a
       // close(fd), then the next
-      + "b803000000"             // 0039 mov $0x3,%eax
-      + "4489ff"                 // 003e mov %r15d,%edi
-      + "0f05"                   // 0041 syscall
-      + "41ffc7"                 // 0043 inc %r15d
-      + "ebcc"                   // 0046 jmp 0x14
+      + "b803000000"             // 003c mov $0x3,%eax
+      + "4489ff"                 // 0041 mov %r15d,%edi
+      + "0f05"                   // 0044 syscall
+      + "41ffc7"                 // 0046 inc %r15d
+      + "ebcc"                   // 0049 jmp 0x17
       // fcntl(3, F_SETFD, FD_CLOEXEC): the pipe closes when the command execs
-      + "b848000000"             // 0048 mov $0x48,%eax
-      + "bf03000000"             // 004d mov $0x3,%edi
-      + "be02000000"             // 0052 mov $0x2,%esi
-      + "ba01000000"             // 0057 mov $0x1,%edx
-      + "0f05"                   // 005c syscall
+      + "b848000000"             // 004b mov $0x48,%eax
+      + "bf03000000"             // 0050 mov $0x3,%edi
+      + "be02000000"             // 0055 mov $0x2,%esi
+      + "ba01000000"             // 005a mov $0x1,%edx
+      + "0f05"                   // 005f syscall
       // argv[1]: the working directory; chdir unless ""
-      + "498b7d08"               // 005e mov 0x8(%r13),%rdi
-      + "4885ff"                 // 0062 test %rdi,%rdi
-      + "0f84a5000000"           // 0065 je 0x110
-      + "803f00"                 // 006b cmpb $0x0,(%rdi)
-      + "7419"                   // 006e je 0x89
-      + "b850000000"             // 0070 mov $0x50,%eax
-      + "0f05"                   // 0075 syscall
-      + "4885c0"                 // 0077 test %rax,%rax
-      + "790d"                   // 007a jns 0x89
+      + "498b7d08"               // 0061 mov 0x8(%r13),%rdi
+      + "4885ff"                 // 0065 test %rdi,%rdi
+      + "0f84a5000000"           // 0068 je 0x113
+      + "803f00"                 // 006e cmpb $0x0,(%rdi)
+      + "7419"                   // 0071 je 0x8c
+      + "b850000000"             // 0073 mov $0x50,%eax
+      + "0f05"                   // 0078 syscall
+      + "4885c0"                 // 007a test %rax,%rax
+      + "790d"                   // 007d jns 0x8c
       // a failed chdir is reported with CHDIR
-      + "48f7d8"                 // 007c neg %rax
-      + "0d00000200"             // 007f or $0x20000,%eax
-      + "e996000000"             // 0084 jmp 0x11f
+      + "48f7d8"                 // 007f neg %rax
+      + "0d00000200"             // 0082 or $0x20000,%eax
+      + "e996000000"             // 0087 jmp 0x122
       // the separator: the first "" from argv[2]
-      + "bb02000000"             // 0089 mov $0x2,%ebx
-      + "498b44dd00"             // 008e mov 0x0(%r13,%rbx,8),%rax
-      + "4885c0"                 // 0093 test %rax,%rax
-      + "7478"                   // 0096 je 0x110
-      + "803800"                 // 0098 cmpb $0x0,(%rax)
-      + "7405"                   // 009b je 0xa2
-      + "48ffc3"                 // 009d inc %rbx
-      + "ebec"                   // 00a0 jmp 0x8e
+      + "bb02000000"             // 008c mov $0x2,%ebx
+      + "498b44dd00"             // 0091 mov 0x0(%r13,%rbx,8),%rax
+      + "4885c0"                 // 0096 test %rax,%rax
+      + "7478"                   // 0099 je 0x113
+      + "803800"                 // 009b cmpb $0x0,(%rax)
+      + "7405"                   // 009e je 0xa5
+      + "48ffc3"                 // 00a0 inc %rbx
+      + "ebec"                   // 00a3 jmp 0x91
       // rbp: the command's argv; r8: EACCES seen
-      + "4989dc"                 // 00a2 mov %rbx,%r12
-      + "4b8d6ce508"             // 00a5 lea 0x8(%r13,%r12,8),%rbp
-      + "4531c0"                 // 00aa xor %r8d,%r8d
-      + "bb02000000"             // 00ad mov $0x2,%ebx
+      + "4989dc"                 // 00a5 mov %rbx,%r12
+      + "4b8d6ce508"             // 00a8 lea 0x8(%r13,%r12,8),%rbp
+      + "4531c0"                 // 00ad xor %r8d,%r8d
+      + "bb02000000"             // 00b0 mov $0x2,%ebx
       // execve(each path in turn, rbp, envp)
-      + "4c39e3"                 // 00b2 cmp %r12,%rbx
-      + "7348"                   // 00b5 jae 0xff
-      + "b83b000000"             // 00b7 mov $0x3b,%eax
-      + "498b7cdd00"             // 00bc mov 0x0(%r13,%rbx,8),%rdi
-      + "4889ee"                 // 00c1 mov %rbp,%rsi
-      + "4c89f2"                 // 00c4 mov %r14,%rdx
-      + "0f05"                   // 00c7 syscall
-      + "48f7d8"                 // 00c9 neg %rax
+      + "4c39e3"                 // 00b5 cmp %r12,%rbx
+      + "7348"                   // 00b8 jae 0x102
+      + "b83b000000"             // 00ba mov $0x3b,%eax
+      + "498b7cdd00"             // 00bf mov 0x0(%r13,%rbx,8),%rdi
+      + "4889ee"                 // 00c4 mov %rbp,%rsi
+      + "4c89f2"                 // 00c7 mov %r14,%rdx
+      + "0f05"                   // 00ca syscall
+      + "48f7d8"                 // 00cc neg %rax
       // EACCES is remembered; ENOENT, ENOTDIR, ENODEV, ETIMEDOUT and
-      + "4883f80d"               // 00cc cmp $0xd,%rax
-      + "7508"                   // 00d0 jne 0xda
-      + "41b801000000"           // 00d2 mov $0x1,%r8d
-      + "eb20"                   // 00d8 jmp 0xfa
-      + "4883f802"               // 00da cmp $0x2,%rax
-      + "741a"                   // 00de je 0xfa
+      + "4883f80d"               // 00cf cmp $0xd,%rax
+      + "7508"                   // 00d3 jne 0xdd
+      + "41b801000000"           // 00d5 mov $0x1,%r8d
+      + "eb20"                   // 00db jmp 0xfd
+      + "4883f802"               // 00dd cmp $0x2,%rax
+      + "741a"                   // 00e1 je 0xfd
       // ESTALE go on to the next path; any other error is reported
-      + "4883f814"               // 00e0 cmp $0x14,%rax
-      + "7414"                   // 00e4 je 0xfa
-      + "4883f813"               // 00e6 cmp $0x13,%rax
-      + "740e"                   // 00ea je 0xfa
-      + "4883f86e"               // 00ec cmp $0x6e,%rax
-      + "7408"                   // 00f0 je 0xfa
-      + "4883f874"               // 00f2 cmp $0x74,%rax
-      + "7402"                   // 00f6 je 0xfa
-      + "eb25"                   // 00f8 jmp 0x11f
-      + "48ffc3"                 // 00fa inc %rbx
-      + "ebb3"                   // 00fd jmp 0xb2
+      + "4883f814"               // 00e3 cmp $0x14,%rax
+      + "7414"                   // 00e7 je 0xfd
+      + "4883f813"               // 00e9 cmp $0x13,%rax
+      + "740e"                   // 00ed je 0xfd
+      + "4883f86e"               // 00ef cmp $0x6e,%rax
+      + "7408"                   // 00f3 je 0xfd
+      + "4883f874"               // 00f5 cmp $0x74,%rax
+      + "7402"                   // 00f9 je 0xfd
+      + "eb25"                   // 00fb jmp 0x122
+      + "48ffc3"                 // 00fd inc %rbx
+      + "ebb3"                   // 0100 jmp 0xb5
       // none left: ENOENT, or EACCES if one was refused
-      + "b802000000"             // 00ff mov $0x2,%eax
-      + "4585c0"                 // 0104 test %r8d,%r8d
-      + "7416"                   // 0107 je 0x11f
-      + "b80d000000"             // 0109 mov $0xd,%eax
-      + "eb0f"                   // 010e jmp 0x11f
+      + "b802000000"             // 0102 mov $0x2,%eax
+      + "4585c0"                 // 0107 test %r8d,%r8d
+      + "7416"                   // 010a je 0x122
+      + "b80d000000"             // 010c mov $0xd,%eax
+      + "eb0f"                   // 0111 jmp 0x122
       // no separator: EINVAL
-      + "b816000000"             // 0110 mov $0x16,%eax
-      + "eb08"                   // 0115 jmp 0x11f
+      + "b816000000"             // 0113 mov $0x16,%eax
+      + "eb08"                   // 0118 jmp 0x122
       // a failed move is reported with PLACING
-      + "48f7d8"                 // 0117 neg %rax
-      + "0d00000100"             // 011a or $0x10000,%eax
+      + "48f7d8"                 // 011a neg %rax
+      + "0d00000100"             // 011d or $0x10000,%eax
+      // a cloned child puts the error in its error word (the agent reads it once the
+      // clone returns) and exits
+      + "4d85c9"                 // 0122 test %r9,%r9
+      + "7405"                   // 0125 je 0x12c
+      + "418901"                 // 0127 mov %eax,(%r9)
+      + "eb1a"                   // 012a jmp 0x146
       // write(3, &error, 4), then exit_group(127)
-      + "894424f8"               // 011f mov %eax,-0x8(%rsp)
-      + "b801000000"             // 0123 mov $0x1,%eax
-      + "bf03000000"             // 0128 mov $0x3,%edi
-      + "488d7424f8"             // 012d lea -0x8(%rsp),%rsi
-      + "ba04000000"             // 0132 mov $0x4,%edx
-      + "0f05"                   // 0137 syscall
-      + "b8e7000000"             // 0139 mov $0xe7,%eax
-      + "bf7f000000"             // 013e mov $0x7f,%edi
-      + "0f05"                   // 0143 syscall
-      + "30"                     // 0145 the "0" written to cgroup.procs
+      + "894424f8"               // 012c mov %eax,-0x8(%rsp)
+      + "b801000000"             // 0130 mov $0x1,%eax
+      + "bf03000000"             // 0135 mov $0x3,%edi
+      + "488d7424f8"             // 013a lea -0x8(%rsp),%rsi
+      + "ba04000000"             // 013f mov $0x4,%edx
+      + "0f05"                   // 0144 syscall
+      + "b8e7000000"             // 0146 mov $0xe7,%eax
+      + "bf7f000000"             // 014b mov $0x7f,%edi
+      + "0f05"                   // 0150 syscall
+      + "30"                     // 0152 the "0" written to cgroup.procs
       // clone_entry(args, params): every signal blocked, clone3, the old mask back;
       // the child (rax 0) goes on at "child" on its own stack
-      + "53"                     // 0146 push %rbx
-      + "4154"                   // 0147 push %r12
-      + "4883ec18"               // 0149 sub $0x18,%rsp
-      + "4989fc"                 // 014d mov %rdi,%r12
-      + "4889f3"                 // 0150 mov %rsi,%rbx
-      + "48c7442408ffff"         // 0153 movq $0xffffffffffffffff,0x8(%rsp)
-      + "ffff"                   // 015a (the same)
-      + "b80e000000"             // 015c mov $0xe,%eax
-      + "bf02000000"             // 0161 mov $0x2,%edi
-      + "488d742408"             // 0166 lea 0x8(%rsp),%rsi
-      + "4889e2"                 // 016b mov %rsp,%rdx
-      + "41ba08000000"           // 016e mov $0x8,%r10d
-      + "0f05"                   // 0174 syscall
-      + "b8b3010000"             // 0176 mov $0x1b3,%eax
-      + "4c89e7"                 // 017b mov %r12,%rdi
-      + "be58000000"             // 017e mov $0x58,%esi
-      + "0f05"                   // 0183 syscall
-      + "4885c0"                 // 0185 test %rax,%rax
-      + "7425"                   // 0188 je 0x1af
-      + "4989c4"                 // 018a mov %rax,%r12
-      + "b80e000000"             // 018d mov $0xe,%eax
-      + "bf02000000"             // 0192 mov $0x2,%edi
-      + "4889e6"                 // 0197 mov %rsp,%rsi
-      + "31d2"                   // 019a xor %edx,%edx
-      + "41ba08000000"           // 019c mov $0x8,%r10d
-      + "0f05"                   // 01a2 syscall
-      + "4c89e0"                 // 01a4 mov %r12,%rax
-      + "4883c418"               // 01a7 add $0x18,%rsp
-      + "415c"                   // 01ab pop %r12
-      + "5b"                     // 01ad pop %rbx
-      + "c3"                     // 01ae ret
-      // the child: every signal to its default (all but 9 and 19), one by one
-      + "4883ec40"               // 01af sub $0x40,%rsp
-      + "31c0"                   // 01b3 xor %eax,%eax
-      + "48890424"               // 01b5 mov %rax,(%rsp)
-      + "4889442408"             // 01b9 mov %rax,0x8(%rsp)
-      + "4889442410"             // 01be mov %rax,0x10(%rsp)
-      + "4889442418"             // 01c3 mov %rax,0x18(%rsp)
-      + "41bc01000000"           // 01c8 mov $0x1,%r12d
-      + "4183fc09"               // 01ce cmp $0x9,%r12d
-      + "741b"                   // 01d2 je 0x1ef
-      + "4183fc13"               // 01d4 cmp $0x13,%r12d
-      + "7415"                   // 01d8 je 0x1ef
-      + "b80d000000"             // 01da mov $0xd,%eax
-      + "4489e7"                 // 01df mov %r12d,%edi
-      + "4889e6"                 // 01e2 mov %rsp,%rsi
-      + "31d2"                   // 01e5 xor %edx,%edx
-      + "41ba08000000"           // 01e7 mov $0x8,%r10d
-      + "0f05"                   // 01ed syscall
-      + "41ffc4"                 // 01ef inc %r12d
-      + "4183fc41"               // 01f2 cmp $0x41,%r12d
-      + "72d6"                   // 01f6 jb 0x1ce
+      + "53"                     // 0153 push %rbx
+      + "4154"                   // 0154 push %r12
+      + "4883ec18"               // 0156 sub $0x18,%rsp
+      + "4989fc"                 // 015a mov %rdi,%r12
+      + "4889f3"                 // 015d mov %rsi,%rbx
+      + "48c7442408ffff"         // 0160 movq $0xffffffffffffffff,0x8(%rsp)
+      + "ffff"                   // 0167 (the same)
+      + "b80e000000"             // 0169 mov $0xe,%eax
+      + "bf02000000"             // 016e mov $0x2,%edi
+      + "488d742408"             // 0173 lea 0x8(%rsp),%rsi
+      + "4889e2"                 // 0178 mov %rsp,%rdx
+      + "41ba08000000"           // 017b mov $0x8,%r10d
+      + "0f05"                   // 0181 syscall
+      + "b8b3010000"             // 0183 mov $0x1b3,%eax
+      + "4c89e7"                 // 0188 mov %r12,%rdi
+      + "be58000000"             // 018b mov $0x58,%esi
+      + "0f05"                   // 0190 syscall
+      + "4885c0"                 // 0192 test %rax,%rax
+      + "7425"                   // 0195 je 0x1bc
+      + "4989c4"                 // 0197 mov %rax,%r12
+      + "b80e000000"             // 019a mov $0xe,%eax
+      + "bf02000000"             // 019f mov $0x2,%edi
+      + "4889e6"                 // 01a4 mov %rsp,%rsi
+      + "31d2"                   // 01a7 xor %edx,%edx
+      + "41ba08000000"           // 01a9 mov $0x8,%r10d
+      + "0f05"                   // 01af syscall
+      + "4c89e0"                 // 01b1 mov %r12,%rax
+      + "4883c418"               // 01b4 add $0x18,%rsp
+      + "415c"                   // 01b8 pop %r12
+      + "5b"                     // 01ba pop %rbx
+      + "c3"                     // 01bb ret
+      // the child
+      + "4883ec40"               // 01bc sub $0x40,%rsp
+      // r9: the error word, params + 64, in the memory the child shares with the agent
+      + "4c8d4b40"               // 01c0 lea 0x40(%rbx),%r9
+      // every signal to its default (all but 9 and 19), one by one
+      + "31c0"                   // 01c4 xor %eax,%eax
+      + "48890424"               // 01c6 mov %rax,(%rsp)
+      + "4889442408"             // 01ca mov %rax,0x8(%rsp)
+      + "4889442410"             // 01cf mov %rax,0x10(%rsp)
+      + "4889442418"             // 01d4 mov %rax,0x18(%rsp)
+      + "41bc01000000"           // 01d9 mov $0x1,%r12d
+      + "4183fc09"               // 01df cmp $0x9,%r12d
+      + "741b"                   // 01e3 je 0x200
+      + "4183fc13"               // 01e5 cmp $0x13,%r12d
+      + "7415"                   // 01e9 je 0x200
+      + "b80d000000"             // 01eb mov $0xd,%eax
+      + "4489e7"                 // 01f0 mov %r12d,%edi
+      + "4889e6"                 // 01f3 mov %rsp,%rsi
+      + "31d2"                   // 01f6 xor %edx,%edx
+      + "41ba08000000"           // 01f8 mov $0x8,%r10d
+      + "0f05"                   // 01fe syscall
+      + "41ffc4"                 // 0200 inc %r12d
+      + "4183fc41"               // 0203 cmp $0x41,%r12d
+      + "72d6"                   // 0207 jb 0x1df
       // setsid; with flag 1, back to SCHED_OTHER
-      + "b870000000"             // 01f8 mov $0x70,%eax
-      + "0f05"                   // 01fd syscall
-      + "f7431801000000"         // 01ff testl $0x1,0x18(%rbx)
-      + "740e"                   // 0206 je 0x216
-      + "b890000000"             // 0208 mov $0x90,%eax
-      + "31ff"                   // 020d xor %edi,%edi
-      + "31f6"                   // 020f xor %esi,%esi
-      + "4889e2"                 // 0211 mov %rsp,%rdx
-      + "0f05"                   // 0214 syscall
+      + "b870000000"             // 0209 mov $0x70,%eax
+      + "0f05"                   // 020e syscall
+      + "f7431801000000"         // 0210 testl $0x1,0x18(%rbx)
+      + "740e"                   // 0217 je 0x227
+      + "b890000000"             // 0219 mov $0x90,%eax
+      + "31ff"                   // 021e xor %edi,%edi
+      + "31f6"                   // 0220 xor %esi,%esi
+      + "4889e2"                 // 0222 mov %rsp,%rdx
+      + "0f05"                   // 0225 syscall
       // a terminal (TTY set): opened here, after setsid, so it becomes the controlling
       // terminal, and put at 0 to 2
-      + "488b7338"               // 0216 mov 0x38(%rbx),%rsi
-      + "4885f6"                 // 021a test %rsi,%rsi
-      + "7467"                   // 021d je 0x286
-      + "b801010000"             // 021f mov $0x101,%eax
-      + "bf9cffffff"             // 0224 mov $0xffffff9c,%edi
-      + "ba02000000"             // 0229 mov $0x2,%edx
-      + "4531d2"                 // 022e xor %r10d,%r10d
-      + "0f05"                   // 0231 syscall
-      + "4885c0"                 // 0233 test %rax,%rax
-      + "0f8820010000"           // 0236 js 0x35c
-      + "4189c4"                 // 023c mov %eax,%r12d
-      + "b821000000"             // 023f mov $0x21,%eax
-      + "4489e7"                 // 0244 mov %r12d,%edi
-      + "31f6"                   // 0247 xor %esi,%esi
-      + "0f05"                   // 0249 syscall
-      + "4885c0"                 // 024b test %rax,%rax
-      + "0f8808010000"           // 024e js 0x35c
-      + "b821000000"             // 0254 mov $0x21,%eax
-      + "4489e7"                 // 0259 mov %r12d,%edi
-      + "be01000000"             // 025c mov $0x1,%esi
-      + "0f05"                   // 0261 syscall
-      + "4885c0"                 // 0263 test %rax,%rax
-      + "0f88f0000000"           // 0266 js 0x35c
-      + "b821000000"             // 026c mov $0x21,%eax
-      + "4489e7"                 // 0271 mov %r12d,%edi
-      + "be02000000"             // 0274 mov $0x2,%esi
-      + "0f05"                   // 0279 syscall
-      + "4885c0"                 // 027b test %rax,%rax
-      + "0f88d8000000"           // 027e js 0x35c
-      + "eb68"                   // 0284 jmp 0x2ee
+      + "488b7338"               // 0227 mov 0x38(%rbx),%rsi
+      + "4885f6"                 // 022b test %rsi,%rsi
+      + "7467"                   // 022e je 0x297
+      + "b801010000"             // 0230 mov $0x101,%eax
+      + "bf9cffffff"             // 0235 mov $0xffffff9c,%edi
+      + "ba02000000"             // 023a mov $0x2,%edx
+      + "4531d2"                 // 023f xor %r10d,%r10d
+      + "0f05"                   // 0242 syscall
+      + "4885c0"                 // 0244 test %rax,%rax
+      + "0f8814010000"           // 0247 js 0x361
+      + "4189c4"                 // 024d mov %eax,%r12d
+      + "b821000000"             // 0250 mov $0x21,%eax
+      + "4489e7"                 // 0255 mov %r12d,%edi
+      + "31f6"                   // 0258 xor %esi,%esi
+      + "0f05"                   // 025a syscall
+      + "4885c0"                 // 025c test %rax,%rax
+      + "0f88fc000000"           // 025f js 0x361
+      + "b821000000"             // 0265 mov $0x21,%eax
+      + "4489e7"                 // 026a mov %r12d,%edi
+      + "be01000000"             // 026d mov $0x1,%esi
+      + "0f05"                   // 0272 syscall
+      + "4885c0"                 // 0274 test %rax,%rax
+      + "0f88e4000000"           // 0277 js 0x361
+      + "b821000000"             // 027d mov $0x21,%eax
+      + "4489e7"                 // 0282 mov %r12d,%edi
+      + "be02000000"             // 0285 mov $0x2,%esi
+      + "0f05"                   // 028a syscall
+      + "4885c0"                 // 028c test %rax,%rax
+      + "0f88cc000000"           // 028f js 0x361
+      + "eb64"                   // 0295 jmp 0x2fb
       // pipes: stdin its descriptor, or /dev/null opened here; then stdout, stderr
-      + "8b7b1c"                 // 0286 mov 0x1c(%rbx),%edi
-      + "85ff"                   // 0289 test %edi,%edi
-      + "7920"                   // 028b jns 0x2ad
-      + "b801010000"             // 028d mov $0x101,%eax
-      + "bf9cffffff"             // 0292 mov $0xffffff9c,%edi
-      + "488b7310"               // 0297 mov 0x10(%rbx),%rsi
-      + "31d2"                   // 029b xor %edx,%edx
-      + "4531d2"                 // 029d xor %r10d,%r10d
-      + "0f05"                   // 02a0 syscall
-      + "4885c0"                 // 02a2 test %rax,%rax
-      + "0f88b1000000"           // 02a5 js 0x35c
-      + "89c7"                   // 02ab mov %eax,%edi
-      + "4189fc"                 // 02ad mov %edi,%r12d
-      + "b821000000"             // 02b0 mov $0x21,%eax
-      + "31f6"                   // 02b5 xor %esi,%esi
-      + "0f05"                   // 02b7 syscall
-      + "4885c0"                 // 02b9 test %rax,%rax
-      + "0f889a000000"           // 02bc js 0x35c
-      + "b821000000"             // 02c2 mov $0x21,%eax
-      + "8b7b20"                 // 02c7 mov 0x20(%rbx),%edi
-      + "be01000000"             // 02ca mov $0x1,%esi
-      + "0f05"                   // 02cf syscall
-      + "4885c0"                 // 02d1 test %rax,%rax
-      + "0f8882000000"           // 02d4 js 0x35c
-      + "b821000000"             // 02da mov $0x21,%eax
-      + "8b7b24"                 // 02df mov 0x24(%rbx),%edi
-      + "be02000000"             // 02e2 mov $0x2,%esi
-      + "0f05"                   // 02e7 syscall
-      + "4885c0"                 // 02e9 test %rax,%rax
-      + "786e"                   // 02ec js 0x35c
-      // the pipe at 3
-      + "b821000000"             // 02ee mov $0x21,%eax
-      + "8b7b28"                 // 02f3 mov 0x28(%rbx),%edi
-      + "be03000000"             // 02f6 mov $0x3,%esi
-      + "0f05"                   // 02fb syscall
-      + "4885c0"                 // 02fd test %rax,%rax
-      + "785a"                   // 0300 js 0x35c
+      + "8b7b1c"                 // 0297 mov 0x1c(%rbx),%edi
+      + "85ff"                   // 029a test %edi,%edi
+      + "7920"                   // 029c jns 0x2be
+      + "b801010000"             // 029e mov $0x101,%eax
+      + "bf9cffffff"             // 02a3 mov $0xffffff9c,%edi
+      + "488b7310"               // 02a8 mov 0x10(%rbx),%rsi
+      + "31d2"                   // 02ac xor %edx,%edx
+      + "4531d2"                 // 02ae xor %r10d,%r10d
+      + "0f05"                   // 02b1 syscall
+      + "4885c0"                 // 02b3 test %rax,%rax
+      + "0f88a5000000"           // 02b6 js 0x361
+      + "89c7"                   // 02bc mov %eax,%edi
+      + "4189fc"                 // 02be mov %edi,%r12d
+      + "b821000000"             // 02c1 mov $0x21,%eax
+      + "31f6"                   // 02c6 xor %esi,%esi
+      + "0f05"                   // 02c8 syscall
+      + "4885c0"                 // 02ca test %rax,%rax
+      + "0f888e000000"           // 02cd js 0x361
+      + "b821000000"             // 02d3 mov $0x21,%eax
+      + "8b7b20"                 // 02d8 mov 0x20(%rbx),%edi
+      + "be01000000"             // 02db mov $0x1,%esi
+      + "0f05"                   // 02e0 syscall
+      + "4885c0"                 // 02e2 test %rax,%rax
+      + "787a"                   // 02e5 js 0x361
+      + "b821000000"             // 02e7 mov $0x21,%eax
+      + "8b7b24"                 // 02ec mov 0x24(%rbx),%edi
+      + "be02000000"             // 02ef mov $0x2,%esi
+      + "0f05"                   // 02f4 syscall
+      + "4885c0"                 // 02f6 test %rax,%rax
+      + "7866"                   // 02f9 js 0x361
+      // close(3): nothing of the agent's stays there
+      + "b803000000"             // 02fb mov $0x3,%eax
+      + "bf03000000"             // 0300 mov $0x3,%edi
+      + "0f05"                   // 0305 syscall
       // the cell's files at 4 on, then close_range(4 + n, ~0, 0)
-      + "4531e4"                 // 0302 xor %r12d,%r12d
-      + "443b632c"               // 0305 cmp 0x2c(%rbx),%r12d
-      + "731b"                   // 0309 jae 0x326
-      + "b821000000"             // 030b mov $0x21,%eax
-      + "428b7ca330"             // 0310 mov 0x30(%rbx,%r12,4),%edi
-      + "418d742404"             // 0315 lea 0x4(%r12),%esi
-      + "0f05"                   // 031a syscall
-      + "4885c0"                 // 031c test %rax,%rax
-      + "783b"                   // 031f js 0x35c
-      + "41ffc4"                 // 0321 inc %r12d
-      + "ebdf"                   // 0324 jmp 0x305
-      + "b8b4010000"             // 0326 mov $0x1b4,%eax
-      + "418d7c2404"             // 032b lea 0x4(%r12),%edi
-      + "beffffffff"             // 0330 mov $0xffffffff,%esi
-      + "31d2"                   // 0335 xor %edx,%edx
-      + "0f05"                   // 0337 syscall
+      + "4531e4"                 // 0307 xor %r12d,%r12d
+      + "443b632c"               // 030a cmp 0x2c(%rbx),%r12d
+      + "731b"                   // 030e jae 0x32b
+      + "b821000000"             // 0310 mov $0x21,%eax
+      + "428b7ca330"             // 0315 mov 0x30(%rbx,%r12,4),%edi
+      + "418d742404"             // 031a lea 0x4(%r12),%esi
+      + "0f05"                   // 031f syscall
+      + "4885c0"                 // 0321 test %rax,%rax
+      + "783b"                   // 0324 js 0x361
+      + "41ffc4"                 // 0326 inc %r12d
+      + "ebdf"                   // 0329 jmp 0x30a
+      + "b8b4010000"             // 032b mov $0x1b4,%eax
+      + "418d7c2404"             // 0330 lea 0x4(%r12),%edi
+      + "beffffffff"             // 0335 mov $0xffffffff,%esi
+      + "31d2"                   // 033a xor %edx,%edx
+      + "0f05"                   // 033c syscall
       // the signal mask emptied; argv and envp as the helper has them, then its moves
-      + "b80e000000"             // 0339 mov $0xe,%eax
-      + "bf02000000"             // 033e mov $0x2,%edi
-      + "4889e6"                 // 0343 mov %rsp,%rsi
-      + "31d2"                   // 0346 xor %edx,%edx
-      + "41ba08000000"           // 0348 mov $0x8,%r10d
-      + "0f05"                   // 034e syscall
-      + "4c8b2b"                 // 0350 mov (%rbx),%r13
-      + "4c8b7308"               // 0353 mov 0x8(%rbx),%r14
-      + "e9b2fcffff"             // 0357 jmp 0xe
-      // a step before the pipe is at 3 failed: told through the pipe's own descriptor
-      + "48f7d8"                 // 035c neg %rax
-      + "894424f8"               // 035f mov %eax,-0x8(%rsp)
-      + "b801000000"             // 0363 mov $0x1,%eax
-      + "8b7b28"                 // 0368 mov 0x28(%rbx),%edi
-      + "488d7424f8"             // 036b lea -0x8(%rsp),%rsi
-      + "ba04000000"             // 0370 mov $0x4,%edx
-      + "0f05"                   // 0375 syscall
-      + "b8e7000000"             // 0377 mov $0xe7,%eax
-      + "bf7f000000"             // 037c mov $0x7f,%edi
-      + "0f05";                  // 0381 syscall
+      + "b80e000000"             // 033e mov $0xe,%eax
+      + "bf02000000"             // 0343 mov $0x2,%edi
+      + "4889e6"                 // 0348 mov %rsp,%rsi
+      + "31d2"                   // 034b xor %edx,%edx
+      + "41ba08000000"           // 034d mov $0x8,%r10d
+      + "0f05"                   // 0353 syscall
+      + "4c8b2b"                 // 0355 mov (%rbx),%r13
+      + "4c8b7308"               // 0358 mov 0x8(%rbx),%r14
+      + "e9b0fcffff"             // 035c jmp 0x11
+      // a step before the helper's failed: reported as the helper reports
+      + "48f7d8"                 // 0361 neg %rax
+      + "e9b9fdffff";            // 0364 jmp 0x122
 
   /** Where {@code clone_entry} begins in the code. */
-  private static final int CLONE_ENTRY = 0x146;
+  private static final int CLONE_ENTRY = 0x153;
+  /** Where in a clone's parameters its child puts its error word (0 while none). */
+  private static final int ERROR_WORD = 64;
   private static final long CLONE_VM = 0x100;
   private static final long CLONE_VFORK = 0x4000;
   private static final int SIGCHLD = 17;
@@ -372,7 +377,7 @@ final class ExecHelper {
   static final class CloneMemory {
     final Memory stack = new Memory(STACK);
     final Memory args = new Memory(88);
-    final Memory params = new Memory(64);
+    final Memory params = new Memory(72);
     /** The path of a session's terminal, for its child to open. */
     final Memory tty = new Memory(256);
   }
@@ -460,9 +465,10 @@ final class ExecHelper {
   }
 
   private static String probeClone(Function f) {
-    int[] pipe = new int[2];
-    if (LibC.pipe2(pipe, LibC.O_CLOEXEC) != 0) {
-      return "pipe: " + LibC.strerror(LibC.errno());
+    // The child's standard streams: /dev/null, so that nothing it could write goes anywhere.
+    int devNull = LibC.openat(LibC.AT_FDCWD, LibC.c("/dev/null"), LibC.O_RDWR | LibC.O_CLOEXEC, 0);
+    if (devNull < 0) {
+      return "/dev/null: " + LibC.strerror(LibC.errno());
     }
     Memory argv = new Memory(8 * 4 + 1);
     argv.setByte(8 * 4, (byte) 0);
@@ -473,31 +479,20 @@ final class ExecHelper {
     argv.setLong(24, 0);
     Memory envp = new Memory(8);
     envp.setLong(0, 0);
-    int[] pid = new int[1];
+    int[] child = new int[2];
     int tid = LibC.Spawn.gettid();
     Reaper.spawnStarting(tid);
     try {
-      int[] high = Cgroups.copies(pipe[1]);
-      if (high == null) {
-        return "pipe: " + LibC.strerror(LibC.errno());
-      }
-      int rc;
-      try {
-        rc = cloneWith(f, pid, new CloneMemory(), argv, envp, new int[] {-1, high[0], high[0]},
-            null, high[0], new int[0]);
-      } finally {
-        LibC.close(high[0]);
-        LibC.close(pipe[1]);
-      }
+      int rc = cloneWith(f, child, new CloneMemory(), argv, envp,
+          new int[] {-1, devNull, devNull}, null, new int[0]);
       if (rc != 0) {
         return "clone3: " + LibC.strerror(rc);
       }
-      int error = readError(pipe[0]);
-      LibC.waitpid(pid[0], new int[1], 0);
-      return error == LibC.ENOENT ? null : "its test answered " + error;
+      LibC.waitpid(child[0], new int[1], 0);
+      return child[1] == LibC.ENOENT ? null : "its test answered " + child[1];
     } finally {
       Reaper.spawnEnded(tid);
-      LibC.close(pipe[0]);
+      LibC.close(devNull);
     }
   }
 
@@ -506,14 +501,16 @@ final class ExecHelper {
    * it execs, as {@code posix_spawn} does, but with no stack mapped and unmapped per child (the
    * unmapping flushes the other CPUs' TLBs, a quarter of a spawning thread's time). The child
    * resets its signals, starts a session, puts {@code stdio} at 0 to 2 (-1 on stdin for
-   * /dev/null), {@code pipe} at 3 and {@code cellFiles} from 4, closes the rest, and goes on as
-   * the helper does with {@code argv} (the helper's argv) and {@code envp}. With {@code tty} (then
-   * {@code stdio} may be null) it opens that terminal instead, after its setsid, so that it is its
-   * controlling terminal, and puts it at 0 to 2. Returns 0 with
-   * {@code pid[0]} set, an errno, or -1 where cloning is not used (nothing was started).
+   * /dev/null) and {@code cellFiles} from 4, closes the rest, and goes on as the helper does with
+   * {@code argv} (the helper's argv) and {@code envp}. With {@code tty} (then {@code stdio} may be
+   * null) it opens that terminal instead, after its setsid, so that it is its controlling
+   * terminal, and puts it at 0 to 2. Returns 0 once the child has exec'd its command or failed,
+   * with {@code child[0]} its pid and {@code child[1]} its error word (0: the command runs; else
+   * as the helper writes it to its pipe, and the child has exited 127); an errno where the clone
+   * failed; or -1 where cloning is not used (nothing was started).
    */
-  static int cloneChild(int[] pid, CloneMemory memory, Pointer argv, Pointer envp, int[] stdio,
-      String tty, int pipe, int[] cellFiles) {
+  static int cloneChild(int[] child, CloneMemory memory, Pointer argv, Pointer envp, int[] stdio,
+      String tty, int[] cellFiles) {
     Function f = cloneEntry;
     byte[] ttyPath = tty == null ? null : LibC.c(tty);
     if (f == null || cellFiles.length > 2 || (stdio == null && tty == null)
@@ -523,12 +520,12 @@ final class ExecHelper {
     if (ttyPath != null) {
       memory.tty.write(0, ttyPath, 0, ttyPath.length);
     }
-    return cloneWith(f, pid, memory, argv, envp, stdio == null ? new int[] {-1, -1, -1} : stdio,
-        ttyPath == null ? null : memory.tty, pipe, cellFiles);
+    return cloneWith(f, child, memory, argv, envp, stdio == null ? new int[] {-1, -1, -1} : stdio,
+        ttyPath == null ? null : memory.tty, cellFiles);
   }
 
-  private static int cloneWith(Function f, int[] pid, CloneMemory m, Pointer argv, Pointer envp,
-      int[] stdio, Pointer tty, int pipe, int[] cellFiles) {
+  private static int cloneWith(Function f, int[] child, CloneMemory m, Pointer argv, Pointer envp,
+      int[] stdio, Pointer tty, int[] cellFiles) {
     m.args.clear();
     m.args.setLong(0, CLONE_VM | CLONE_VFORK);
     m.args.setLong(32, SIGCHLD);
@@ -541,15 +538,17 @@ final class ExecHelper {
     m.params.setInt(28, stdio[0]);
     m.params.setInt(32, stdio[1]);
     m.params.setInt(36, stdio[2]);
-    m.params.setInt(40, pipe);
     m.params.setInt(44, cellFiles.length);
     for (int i = 0; i < cellFiles.length; i++) {
       m.params.setInt(48 + 4L * i, cellFiles[i]);
     }
     m.params.setPointer(56, tty);
+    m.params.setInt(ERROR_WORD, 0);
     long r = f.invokeLong(new Object[] {m.args, m.params});
     if (r > 0) {
-      pid[0] = (int) r;
+      // The clone returns once the child has exec'd or exited: its word is written by then.
+      child[0] = (int) r;
+      child[1] = m.params.getInt(ERROR_WORD);
       return 0;
     }
     return (int) -r;

@@ -335,82 +335,45 @@ final class NativeSpawn {
   /**
    * A spawn through the {@link ExecHelper}: the child moves itself into its cell through
    * {@code cellFiles} (closed here), changes to {@code cwd} and looks for its program there,
-   * where a kill reaches it; this thread waits on a pipe until the command has exec'd or failed.
+   * where a kill reaches it. This thread learns that the command has exec'd, or why it failed,
+   * from the child's error word once the clone returns, or from a pipe where the helper is exec'd.
    */
   private static int spawnPlacing(String helper, int[] cellFiles, List<String> command,
       String cwd, String[] env, FileActions actions, int[] stdio, String tty,
       SpawnListener listener, String tag, Scratch scratch) throws IOException {
-    int[] pipe;
-    try {
-      pipe = pipe();
-    } catch (IOException e) {
-      closeEach(cellFiles);
-      throw e;
-    }
-    // The write end is put at 3 after the streams: numbered above what the file actions set.
-    int[] high = Cgroups.copies(pipe[1]);
-    LibC.close(pipe[1]);
-    if (high == null) {
-      LibC.close(pipe[0]);
-      closeEach(cellFiles);
-      throw new IOException("cannot create a pipe: " + LibC.strerror(LibC.errno()));
-    }
-    int errorWrite = high[0];
-    Memory fa = scratch.fa;
-    // File actions only for posix_spawn: a child the agent clones needs none.
-    boolean actionsMade = false;
-    int[] pid = new int[1];
+    // The pid, then the error word.
+    int[] child = new int[2];
     int rc;
-    int error = 0;
     try {
       long envAt = scratch.pack(helperArgv(helper, command, cwd), env);
       Pointer argv = scratch.strings;
       Pointer envp = new Pointer(Pointer.nativeValue(scratch.strings) + envAt);
       Reaper.spawnStarting(scratch.tid);
       try {
-        rc = ExecHelper.cloneChild(pid, scratch.clone, argv, envp, stdio, tty, errorWrite,
-            cellFiles);
+        rc = ExecHelper.cloneChild(child, scratch.clone, argv, envp, stdio, tty, cellFiles);
         if (rc < 0) {
           // Where the agent cannot clone its own children.
-          LibC.Spawn.posix_spawn_file_actions_init(fa);
-          actionsMade = true;
-          actions.add(fa);
-          LibC.Spawn.posix_spawn_file_actions_adddup2(fa, errorWrite, 3);
-          for (int i = 0; i < cellFiles.length; i++) {
-            LibC.Spawn.posix_spawn_file_actions_adddup2(fa, cellFiles[i], 4 + i);
-          }
-          LibC.Spawn.posix_spawn_file_actions_addclosefrom_np(fa, 4 + cellFiles.length);
-          rc = LibC.Spawn.posix_spawnp(pid, helper, fa, scratch.attr, argv, envp);
+          rc = spawnHelper(helper, cellFiles, actions, argv, envp, child, scratch);
         }
-        LibC.close(errorWrite);
-        errorWrite = -1;
-        closeEach(cellFiles);
         if (rc == 0) {
-          error = ExecHelper.readError(pipe[0]);
-          if (error != 0) {
+          if (child[1] != 0) {
             // It exits at once: reaped here, before the reaper could take it for an orphan.
-            LibC.waitpid(pid[0], new int[1], 0);
+            LibC.waitpid(child[0], new int[1], 0);
           } else {
-            Launcher.placedItself(pid[0], tag);
-            listener.spawned(pid[0], tag);
+            Launcher.placedItself(child[0], tag);
+            listener.spawned(child[0], tag);
           }
         }
       } finally {
         Reaper.spawnEnded(scratch.tid);
       }
     } finally {
-      if (errorWrite >= 0) {
-        LibC.close(errorWrite);
-        closeEach(cellFiles);
-      }
-      LibC.close(pipe[0]);
-      if (actionsMade) {
-        LibC.Spawn.posix_spawn_file_actions_destroy(fa);
-      }
+      closeEach(cellFiles);
     }
     if (rc != 0) {
       throw new IOException(LibC.strerror(rc) + " (os error " + rc + ")");
     }
+    int error = child[1];
     if (error != 0) {
       int errno = error & 0xffff;
       if ((error & ExecHelper.CHDIR) != 0 && (errno == LibC.ENOENT || errno == LibC.ENOTDIR)) {
@@ -422,8 +385,49 @@ final class NativeSpawn {
       }
       throw new IOException(LibC.strerror(errno) + " (os error " + errno + ")");
     }
-    Launcher.spawned(pid[0], tag);
-    return pid[0];
+    Launcher.spawned(child[0], tag);
+    return child[0];
+  }
+
+  /**
+   * Where the agent cannot clone: {@code posix_spawn} starts the helper itself, with a pipe at 3
+   * that its exec closes; the error word is read from it into {@code child[1]}. Returns 0 or the
+   * errno of the spawn.
+   */
+  private static int spawnHelper(String helper, int[] cellFiles, FileActions actions,
+      Pointer argv, Pointer envp, int[] child, Scratch scratch) throws IOException {
+    int[] pipe = pipe();
+    // The write end is put at 3 after the streams: numbered above what the file actions set.
+    int[] high = Cgroups.copies(pipe[1]);
+    LibC.close(pipe[1]);
+    if (high == null) {
+      LibC.close(pipe[0]);
+      throw new IOException("cannot create a pipe: " + LibC.strerror(LibC.errno()));
+    }
+    Memory fa = scratch.fa;
+    LibC.Spawn.posix_spawn_file_actions_init(fa);
+    try {
+      actions.add(fa);
+      LibC.Spawn.posix_spawn_file_actions_adddup2(fa, high[0], 3);
+      for (int i = 0; i < cellFiles.length; i++) {
+        LibC.Spawn.posix_spawn_file_actions_adddup2(fa, cellFiles[i], 4 + i);
+      }
+      LibC.Spawn.posix_spawn_file_actions_addclosefrom_np(fa, 4 + cellFiles.length);
+      int rc;
+      try {
+        rc = LibC.Spawn.posix_spawnp(child, helper, fa, scratch.attr, argv, envp);
+      } finally {
+        // The read below ends once no write end is left but the child's.
+        LibC.close(high[0]);
+      }
+      if (rc == 0) {
+        child[1] = ExecHelper.readError(pipe[0]);
+      }
+      return rc;
+    } finally {
+      LibC.close(pipe[0]);
+      LibC.Spawn.posix_spawn_file_actions_destroy(fa);
+    }
   }
 
   /**
