@@ -18,6 +18,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.LongStream;
 
 /**
  * The benchmark: measures the agent and, in the same run, this machine's floors (a C server
@@ -140,6 +141,7 @@ public final class Bench {
   /** Measures the run figures of the agent at {@code address} and adds their rows. */
   private void runRows(String address, Process own, double[] cPing, double[] spawn)
       throws Exception {
+    long[] stolen0 = stealTimes();
     long cold0 = own == null ? 0 : cpuTicks(own.pid());
     double[] run = runs(address, n(500));
     // The latency loop is the agent's first runs (n/5 unmeasured, then n): its CPU per run
@@ -181,6 +183,18 @@ public final class Bench {
     row("CPU busy meanwhile (all cores, client included)",
         String.format(Locale.ROOT, "%.0f %% of %d cores", through[1] * 100,
             Runtime.getRuntime().availableProcessors()), "", "", "");
+    long[] stolen1 = stealTimes();
+    // Time the hypervisor ran something else on this VM's CPUs: every figure above is slower
+    // by it, the floors as much as the agent, but not always in the same part of the run.
+    row("CPU stolen by the host during the run figures (steal, all cores)",
+        String.format(Locale.ROOT, "%.1f %%", 100.0 * (stolen1[0] - stolen0[0])
+            / Math.max(1, stolen1[1] - stolen0[1])), "", "", "");
+  }
+
+  /** Stolen and total jiffies of all CPUs, from /proc/stat (0 where the kernel counts none). */
+  private static long[] stealTimes() throws IOException {
+    long[] f = allCpus();
+    return new long[] {f.length > 7 ? f[7] : 0, LongStream.of(f).sum()};
   }
 
   /**
@@ -660,13 +674,15 @@ public final class Bench {
 
   /** Busy and total jiffies of all CPUs, from /proc/stat. */
   private static long[] cpuTimes() throws IOException {
+    long[] f = allCpus();
+    long total = LongStream.of(f).sum();
+    return new long[] {total - f[3] - f[4], total};
+  }
+
+  /** The jiffies of the "cpu" line of /proc/stat: user, nice, system, idle, iowait, ... */
+  private static long[] allCpus() throws IOException {
     String[] f = Files.readAllLines(Path.of("/proc/stat")).get(0).trim().split("\\s+");
-    long total = 0;
-    for (int i = 1; i < f.length; i++) {
-      total += Long.parseLong(f[i]);
-    }
-    long idle = Long.parseLong(f[4]) + Long.parseLong(f[5]);
-    return new long[] {total - idle, total};
+    return Arrays.stream(f, 1, f.length).mapToLong(Long::parseLong).toArray();
   }
 
   /**
