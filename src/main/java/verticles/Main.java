@@ -166,6 +166,48 @@ public final class Main {
     }
     Log.info("shutdown", "reason", why);
     long t0 = System.nanoTime();
+    // First, so that the agent ends within the budget whatever happens below.
+    Threads.start("shutdown-guard", () -> {
+      try {
+        if (!stopped.await(SHUTDOWN_BUDGET_MS, TimeUnit.MILLISECONDS)) {
+          Log.warn("shutdown_slow", "budget_ms", SHUTDOWN_BUDGET_MS);
+          lastResort(0);
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    });
+    try {
+      orderly(t0);
+    } catch (Throwable e) {
+      // An error here (a class that cannot be loaded any more: the agent's jar was overwritten
+      // while it ran) would otherwise leave the agent running, stopping, and deaf to the next
+      // signal.
+      Log.error("shutdown_failed", "error", String.valueOf(e));
+      lastResort(1);
+    }
+  }
+
+  /**
+   * Out of time, or the orderly shutdown failed: nothing the agent started may outlive it. Every
+   * cell killed with one write, every descendant left, then a halt with {@code status}.
+   */
+  private static void lastResort(int status) {
+    Runnable[] steps = {Containment::killInstalledNow, ProcessTree::killAllDescendants,
+        process.Launcher::removeFiles};
+    for (Runnable step : steps) {
+      try {
+        step.run();
+      } catch (Throwable e) {
+        // Each step is tried whatever became of the one before (a class it needs may be gone).
+        Log.error("shutdown_step_failed", "error", String.valueOf(e));
+      }
+    }
+    Runtime.getRuntime().halt(status);
+  }
+
+  /** The shutdown's steps, each after the one before; the last one exits 0. */
+  private void orderly(long t0) {
     state.stopping(true);
     // Only the accepting stops: the connections stay (their verticle is never undeployed), so
     // that the answers of the runs and sessions ended below still reach their hosts.
@@ -201,20 +243,6 @@ public final class Main {
             System.exit(0);
           });
         });
-    Threads.start("shutdown-guard", () -> {
-      try {
-        if (!stopped.await(SHUTDOWN_BUDGET_MS, TimeUnit.MILLISECONDS)) {
-          Log.warn("shutdown_slow", "budget_ms", SHUTDOWN_BUDGET_MS);
-          // Out of time, but nothing the agent started may outlive it.
-          Containment.killInstalledNow();
-          ProcessTree.killAllDescendants();
-          process.Launcher.removeFiles();
-          Runtime.getRuntime().halt(0);
-        }
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-    });
   }
 
   private static long ms(long since) {

@@ -60,13 +60,24 @@ public final class AgentProcess implements AutoCloseable {
   /** As {@link #launchWrapped}, with options for the JVM (system properties, say). */
   public static AgentProcess launchWrapped(Path dir, List<String> wrapper, List<String> jvm,
       List<String> args, java.util.Map<String, String> env) throws IOException {
+    return launch(dir, wrapper, jvm, classPath(), args, env);
+  }
+
+  /** Starts the agent from the classes and jars of {@code classPath}, with these arguments. */
+  public static AgentProcess launchFrom(Path dir, String classPath, List<String> args)
+      throws IOException {
+    return launch(dir, List.of(), List.of(), classPath, args, java.util.Map.of());
+  }
+
+  private static AgentProcess launch(Path dir, List<String> wrapper, List<String> jvm,
+      String classPath, List<String> args, java.util.Map<String, String> env) throws IOException {
     List<String> cmd = new ArrayList<>(wrapper);
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     cmd.add("-Xss512k");
     cmd.addAll(jvm);
     cmd.addAll(nativeAccess());
     cmd.add("-cp");
-    cmd.add(classPath());
+    cmd.add(classPath);
     cmd.add("verticles.Main");
     cmd.addAll(args);
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectOutput(ProcessBuilder.Redirect.DISCARD);
@@ -85,7 +96,8 @@ public final class AgentProcess implements AutoCloseable {
         : List.of();
   }
 
-  static String classPath() {
+  /** The class path the tests run with, which is the agent's with the tests' own added. */
+  public static String classPath() {
     String cp = System.getProperty("surefire.test.class.path");
     return cp != null && !cp.isBlank() ? cp : System.getProperty("java.class.path");
   }

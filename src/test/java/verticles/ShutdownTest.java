@@ -156,4 +156,92 @@ class ShutdownTest {
       assertEquals(0, agent.awaitExit(10), "exit code after shutdown");
     }
   }
+
+  /**
+   * The agent's own files overwritten while it runs, as an upgrade in place does: the orderly
+   * shutdown fails on the first class it had not loaded yet. The agent must still end on the
+   * signal, with what it started (here a run's leftover), instead of running on, deaf to the
+   * next signal, as it did.
+   */
+  @Test
+  void aSignalEndsAnAgentWhoseFilesWereOverwrittenAndWhatItStarted() throws Exception {
+    Path dir = Files.createTempDirectory("agent-test");
+    try {
+      List<Path> copies = new java.util.ArrayList<>();
+      int n = 0;
+      for (String entry : AgentProcess.classPath().split(java.io.File.pathSeparator)) {
+        Path from = Path.of(entry);
+        if (!Files.exists(from)) {
+          continue;
+        }
+        Path to = dir.resolve("cp" + n++ + (Files.isDirectory(from) ? "" : ".jar"));
+        copyTree(from, to);
+        copies.add(to);
+      }
+      String classPath = copies.stream().map(Path::toString)
+          .collect(Collectors.joining(java.io.File.pathSeparator));
+      try (AgentProcess agent = AgentProcess.launchFrom(dir, classPath,
+          List.of("--listen", "unix:" + dir.resolve("agent.sock"))).awaitReady();
+          AgentConnection conn = AgentConnection.open(agent.unix())) {
+        JsonObject left = conn.call(run("left", "sh", "-c", "sleep 300 >/dev/null 2>&1 &"));
+        assertEquals(0, left.getInteger("exit_code"), left::encode);
+        Proc[] sleep = new Proc[1];
+        eventually(10_000, "the leftover sleep 300 under the agent", () -> {
+          try {
+            sleep[0] = descendants(agent.pid()).values().stream()
+                .filter(p -> p.cmdline().equals("sleep 300")).findFirst().orElse(null);
+          } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+          }
+          return sleep[0] != null;
+        });
+        // Overwritten in place (the same files, other bytes), so the JVM still reads them.
+        for (Path c : copies) {
+          overwrite(c);
+        }
+        // SIGTERM, through the handle: Process.destroy would also close the agent's stderr here.
+        assertTrue(agent.process().toHandle().destroy(), "SIGTERM sent");
+        assertEquals(1, agent.awaitExit(30), "exit code after a failed shutdown");
+        // Its last lines may still be on their way through the pipe.
+        // Its last lines may still be on their way through the pipe.
+        eventually(5_000, "the log says the shutdown failed", () -> agent.log().stream()
+            .anyMatch(l -> l.contains("shutdown_failed")));
+        eventually(5_000, "the leftover is gone with the agent", () -> !survives(sleep[0]));
+      }
+    } finally {
+      removeTree(dir);
+    }
+  }
+
+  private static void copyTree(Path from, Path to) throws IOException {
+    try (var all = Files.walk(from)) {
+      for (Path p : (Iterable<Path>) all::iterator) {
+        Path target = to.resolve(from.relativize(p).toString());
+        if (Files.isDirectory(p)) {
+          Files.createDirectories(target);
+        } else {
+          Files.copy(p, target);
+        }
+      }
+    }
+  }
+
+  /** Every file under {@code p} keeps its name and size, with zeros for its bytes. */
+  private static void overwrite(Path p) throws IOException {
+    try (var all = Files.walk(p)) {
+      for (Path f : (Iterable<Path>) all::iterator) {
+        if (Files.isRegularFile(f)) {
+          Files.write(f, new byte[(int) Files.size(f)]);
+        }
+      }
+    }
+  }
+
+  private static void removeTree(Path dir) throws IOException {
+    try (var all = Files.walk(dir)) {
+      for (Path p : all.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(p);
+      }
+    }
+  }
 }
