@@ -136,6 +136,12 @@ public final class Containment {
         }
 
         @Override
+        public int cellDirectory(String tag) {
+          Cell cell = c0.unplaced.get(tag);
+          return cell != null && !c0.closed ? cell.directoryFile() : -1;
+        }
+
+        @Override
         public boolean placedItself(long pid, String tag) {
           Cell cell = c0.unplaced.remove(tag);
           if (cell == null) {
@@ -779,6 +785,17 @@ public final class Containment {
         }
       }
       return fds;
+    }
+
+    /**
+     * A descriptor of the cell's cgroup v2 directory, for a child to be born in it; the caller
+     * closes it. Opened afresh, so that no descriptor the cell holds can be closed under it; -1
+     * without a cgroup, or if it cannot be opened.
+     */
+    int directoryFile() {
+      Path d = dir;
+      return d == null ? -1 : LibC.openat(LibC.AT_FDCWD, LibC.c(d.toString()),
+          LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC, 0);
     }
 
     /**

@@ -353,12 +353,15 @@ final class ExecHelper {
   private static final int ERROR_WORD = 64;
   private static final long CLONE_VM = 0x100;
   private static final long CLONE_VFORK = 0x4000;
+  private static final long CLONE_INTO_CGROUP = 0x200000000L;
   private static final int SIGCHLD = 17;
   private static final int PROT_READ = 1;
   private static final int PROT_EXEC = 4;
   private static final int MAP_PRIVATE = 2;
   /** A cloned child's stack: it uses a few hundred bytes of it. */
   private static final int STACK = 16 * 1024;
+  /** The stack of a child that is not waited for, one per run in flight. */
+  static final int SMALL_STACK = 4 * 1024;
   private static final Memory DEV_NULL = new Memory(16);
 
   static {
@@ -373,14 +376,33 @@ final class ExecHelper {
    */
   private static volatile Function cloneEntry;
 
-  /** What one spawning thread keeps for the children it clones: a stack, the arguments. */
+  /**
+   * What a cloned child uses until its exec: a stack, the arguments (a spawning thread keeps one
+   * for the children it waits for; a child not waited for has one of its own).
+   */
   static final class CloneMemory {
-    final Memory stack = new Memory(STACK);
+    final Memory stack;
     final Memory args = new Memory(88);
     final Memory params = new Memory(72);
     /** The path of a session's terminal, for its child to open. */
     final Memory tty = new Memory(256);
+
+    CloneMemory() {
+      this(STACK);
+    }
+
+    CloneMemory(int stackBytes) {
+      stack = new Memory(stackBytes);
+    }
+
+    /** What the last child cloned with this memory wrote of its failure (0: none). */
+    int errorWord() {
+      return params.getInt(ERROR_WORD);
+    }
   }
+
+  /** Whether a clone into a cgroup was refused once (a kernel before 5.7, say). */
+  private static volatile boolean intoCellsRefused;
 
   private ExecHelper() {}
 
@@ -435,7 +457,7 @@ final class ExecHelper {
     }
     Log.info("spawn_placement", "engine", "exec_helper", "detail",
         "each child moves itself into its cell, then execs its command", "clone",
-        cloneEntry != null);
+        cloneEntry != null, "into_cell", clonesIntoCells());
     return p;
   }
 
@@ -466,7 +488,8 @@ final class ExecHelper {
 
   private static String probeClone(Function f) {
     // The child's standard streams: /dev/null, so that nothing it could write goes anywhere.
-    int devNull = LibC.openat(LibC.AT_FDCWD, LibC.c("/dev/null"), LibC.O_RDWR | LibC.O_CLOEXEC, 0);
+    int devNull = LibC.openat(LibC.AT_FDCWD, LibC.c("/dev/null"),
+        LibC.O_RDWR | LibC.O_CLOEXEC, 0);
     if (devNull < 0) {
       return "/dev/null: " + LibC.strerror(LibC.errno());
     }
@@ -484,7 +507,7 @@ final class ExecHelper {
     Reaper.spawnStarting(tid);
     try {
       int rc = cloneWith(f, child, new CloneMemory(), argv, envp,
-          new int[] {-1, devNull, devNull}, null, new int[0]);
+          new int[] {-1, devNull, devNull}, null, new int[0], -1);
       if (rc != 0) {
         return "clone3: " + LibC.strerror(rc);
       }
@@ -497,20 +520,37 @@ final class ExecHelper {
   }
 
   /**
+   * Whether a run's child can be cloned into its cell's cgroup and not waited for (see
+   * {@link #cloneChild}); false where cloning is not used, once the kernel has refused it, or
+   * with {@code -Dagent.spawn.into_cell.off=true}.
+   */
+  static boolean clonesIntoCells() {
+    return cloneEntry != null && !intoCellsRefused && !INTO_CELLS_OFF;
+  }
+
+  private static final boolean INTO_CELLS_OFF = Boolean.getBoolean("agent.spawn.into_cell.off");
+  private static final int E2BIG = 7;
+
+  /**
    * Starts a child with {@code clone3} on {@code memory}'s stack, sharing the agent's memory until
    * it execs, as {@code posix_spawn} does, but with no stack mapped and unmapped per child (the
-   * unmapping flushes the other CPUs' TLBs, a quarter of a spawning thread's time). The child
-   * resets its signals, starts a session, puts {@code stdio} at 0 to 2 (-1 on stdin for
-   * /dev/null) and {@code cellFiles} from 4, closes the rest, and goes on as the helper does with
-   * {@code argv} (the helper's argv) and {@code envp}. With {@code tty} (then {@code stdio} may be
-   * null) it opens that terminal instead, after its setsid, so that it is its controlling
-   * terminal, and puts it at 0 to 2. Returns 0 once the child has exec'd its command or failed,
-   * with {@code child[0]} its pid and {@code child[1]} its error word (0: the command runs; else
-   * as the helper writes it to its pipe, and the child has exited 127); an errno where the clone
-   * failed; or -1 where cloning is not used (nothing was started).
+   * unmapping flushes the other CPUs' TLBs). The child resets its signals, starts a session, puts
+   * {@code stdio} at 0 to 2 (-1 on stdin for /dev/null) and {@code cellFiles} from 4, closes the
+   * rest, and goes on as the helper does with {@code argv} (the helper's argv) and {@code envp}.
+   * With {@code tty} (then {@code stdio} may be null) it opens that terminal instead, after its
+   * setsid, so that it is its controlling terminal, and puts it at 0 to 2.
+   *
+   * <p>With {@code cellDirectory} -1 the clone returns once the child has exec'd its command or
+   * failed: {@code child[1]} is then its error word (0: the command runs; else as the helper
+   * writes it to its pipe, and the child has exited 127). Given a cgroup v2 directory, the child
+   * is born in that cgroup ({@code CLONE_INTO_CGROUP}), so nothing can kill the cell and miss it,
+   * and the clone returns at once: its word, in {@code memory}, is known once it has exited, and
+   * {@code memory}, {@code argv} and {@code envp} must stay until then. Returns 0 with
+   * {@code child[0]} its pid; an errno where the clone failed; or -1 where cloning is not used
+   * (nothing was started).
    */
   static int cloneChild(int[] child, CloneMemory memory, Pointer argv, Pointer envp, int[] stdio,
-      String tty, int[] cellFiles) {
+      String tty, int[] cellFiles, int cellDirectory) {
     Function f = cloneEntry;
     byte[] ttyPath = tty == null ? null : LibC.c(tty);
     if (f == null || cellFiles.length > 2 || (stdio == null && tty == null)
@@ -520,17 +560,30 @@ final class ExecHelper {
     if (ttyPath != null) {
       memory.tty.write(0, ttyPath, 0, ttyPath.length);
     }
-    return cloneWith(f, child, memory, argv, envp, stdio == null ? new int[] {-1, -1, -1} : stdio,
-        ttyPath == null ? null : memory.tty, cellFiles);
+    int rc = cloneWith(f, child, memory, argv, envp,
+        stdio == null ? new int[] {-1, -1, -1} : stdio, ttyPath == null ? null : memory.tty,
+        cellFiles, cellDirectory);
+    if (rc != 0 && cellDirectory >= 0 && !intoCellsRefused && (rc == LibC.EINVAL
+        || rc == LibC.ENOSYS || rc == E2BIG || rc == LibC.EOPNOTSUPP)) {
+      intoCellsRefused = true;
+      Log.info("spawn_into_cell", "detail", "clone3 into a cgroup refused ("
+          + LibC.strerror(rc) + "): each child is waited for until its exec");
+    }
+    return rc;
   }
 
   private static int cloneWith(Function f, int[] child, CloneMemory m, Pointer argv, Pointer envp,
-      int[] stdio, Pointer tty, int[] cellFiles) {
+      int[] stdio, Pointer tty, int[] cellFiles, int cellDirectory) {
     m.args.clear();
-    m.args.setLong(0, CLONE_VM | CLONE_VFORK);
+    if (cellDirectory >= 0) {
+      m.args.setLong(0, CLONE_VM | CLONE_INTO_CGROUP);
+      m.args.setLong(80, cellDirectory);
+    } else {
+      m.args.setLong(0, CLONE_VM | CLONE_VFORK);
+    }
     m.args.setLong(32, SIGCHLD);
     m.args.setLong(40, Pointer.nativeValue(m.stack));
-    m.args.setLong(48, STACK - 64);
+    m.args.setLong(48, m.stack.size() - 64);
     m.params.setPointer(0, argv);
     m.params.setPointer(8, envp);
     m.params.setPointer(16, DEV_NULL);
@@ -546,9 +599,9 @@ final class ExecHelper {
     m.params.setInt(ERROR_WORD, 0);
     long r = f.invokeLong(new Object[] {m.args, m.params});
     if (r > 0) {
-      // The clone returns once the child has exec'd or exited: its word is written by then.
       child[0] = (int) r;
-      child[1] = m.params.getInt(ERROR_WORD);
+      // Waited for, the clone returned once the child had exec'd or exited: its word is written.
+      child[1] = cellDirectory >= 0 ? 0 : m.errorWord();
       return 0;
     }
     return (int) -r;

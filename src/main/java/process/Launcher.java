@@ -131,6 +131,21 @@ public final class Launcher {
     return null;
   }
 
+  /** A descriptor of the cgroup v2 directory to start the child for {@code tag} in, or -1. */
+  static int cellDirectory(String tag) {
+    for (SpawnListener l : LISTENERS) {
+      try {
+        int fd = l.cellDirectory(tag);
+        if (fd >= 0) {
+          return fd;
+        }
+      } catch (RuntimeException e) {
+        log.Log.warn("spawn_listener_failed", "tag", tag, "error", String.valueOf(e));
+      }
+    }
+    return -1;
+  }
+
   /** The child started for {@code tag} as {@code pid} moved itself in before its exec. */
   static void placedItself(long pid, String tag) {
     for (SpawnListener l : LISTENERS) {

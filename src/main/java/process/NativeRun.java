@@ -32,6 +32,11 @@ final class NativeRun extends RunProcess {
   private Channel err;
   /** Reactor thread: the grace check waiting to run, or null. */
   private Reactor.Timer grace;
+  /**
+   * Set before {@link #WATCHED}: a child whose exec was not waited for, whose failure to start is
+   * known once it has been reaped; null otherwise. Read by the thread that completes the run.
+   */
+  private NativeSpawn.Unconfirmed unconfirmed;
 
   private NativeRun(Containment.Cell cell) {
     super(cell);
@@ -44,6 +49,9 @@ final class NativeRun extends RunProcess {
       run.pid = (int) pid;
       Reaper.watch((int) pid, run::exited);
     }, cell.tag());
+    // At once: the reaper holds the run until the child is collected, and with it the memory the
+    // child may still be using.
+    run.unconfirmed = c.unconfirmed();
     run.out = new Channel(run.reactor, c.stdout(), stdout, () -> run.add(OUT_DONE), false);
     run.err = new Channel(run.reactor, c.stderr(), stderr, () -> run.add(ERR_DONE), false);
     if (stdin != null) {
@@ -89,7 +97,13 @@ final class NativeRun extends RunProcess {
         reactor.cancel(grace);
         grace = null;
       }
-      done.complete(exitCode);
+      // Reaped by now (EXITED is the reaper's): its memory is free, its error word final.
+      java.io.IOException failed = unconfirmed == null ? null : unconfirmed.settle();
+      if (failed != null) {
+        done.completeExceptionally(new StartFailed(failed));
+      } else {
+        done.complete(exitCode);
+      }
     } else if ((now & (WATCHED | EXITED)) == (WATCHED | EXITED)
         && (before & (WATCHED | EXITED)) != (WATCHED | EXITED)) {
       // Exited with a pipe still open: watch for a pipe that stays silent.

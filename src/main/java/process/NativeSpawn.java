@@ -44,8 +44,64 @@ final class NativeSpawn {
     return AVAILABLE;
   }
 
-  /** A started child: its pid and the agent's ends (-1 where there is none). */
-  record Child(int pid, int stdin, int stdout, int stderr) {}
+  /**
+   * A started child: its pid and the agent's ends (-1 where there is none); {@code unconfirmed}
+   * where its exec was not waited for (null where it is known to run its command).
+   */
+  record Child(int pid, int stdin, int stdout, int stderr, Unconfirmed unconfirmed) {}
+
+  /** What a spawn started: the pid, and whether its exec is still to be confirmed. */
+  private record Spawned(int pid, Unconfirmed unconfirmed) {}
+
+  /**
+   * A run's child cloned into its cell without waiting for its exec (see
+   * {@link ExecHelper#cloneChild}). The memory it reads until then (its stack, its parameters,
+   * its argv and environment) stays its own until the reaper has collected it; its error word
+   * then says whether its command ever ran. Given back for later spawns, a few kept.
+   */
+  static final class Unconfirmed {
+    private static final int KEEP = 32;
+    private static final java.util.concurrent.ConcurrentLinkedQueue<Unconfirmed> FREE =
+        new java.util.concurrent.ConcurrentLinkedQueue<>();
+    private static final java.util.concurrent.atomic.AtomicInteger FREE_COUNT =
+        new java.util.concurrent.atomic.AtomicInteger();
+
+    final ExecHelper.CloneMemory memory = new ExecHelper.CloneMemory(ExecHelper.SMALL_STACK);
+    /** Grown to what a run's argv and environment need (most need a few KiB). */
+    final Packed packed = new Packed(4 * 1024);
+    private String cwd;
+
+    static Unconfirmed take(String cwd) {
+      Unconfirmed u = FREE.poll();
+      if (u != null) {
+        FREE_COUNT.decrementAndGet();
+      } else {
+        u = new Unconfirmed();
+      }
+      u.cwd = cwd;
+      return u;
+    }
+
+    /**
+     * Once the child has been reaped: why its command never ran, or null if it ran (or was killed
+     * before either). The memory is free for another spawn from here on.
+     */
+    IOException settle() {
+      int error = memory.errorWord();
+      IOException failure = error == 0 ? null : startFailure(error, cwd);
+      giveBack();
+      return failure;
+    }
+
+    /** No child uses the memory (any more). */
+    void giveBack() {
+      if (FREE_COUNT.incrementAndGet() <= KEEP) {
+        FREE.add(this);
+      } else {
+        FREE_COUNT.decrementAndGet();
+      }
+    }
+  }
 
   /**
    * Starts {@code command} on pipes; {@code env} holds the complete environment. With
@@ -68,9 +124,9 @@ final class NativeSpawn {
     int[] in = p[0];
     int[] out = p[1];
     int[] err = p[2];
-    int pid;
+    Spawned spawned;
     try {
-      pid = spawn(command, cwd, env, fa -> {
+      spawned = spawn(command, cwd, env, fa -> {
         if (in == null) {
           LibC.Spawn.posix_spawn_file_actions_addopen(fa, 0, "/dev/null", LibC.O_RDONLY, 0);
         } else {
@@ -92,7 +148,8 @@ final class NativeSpawn {
     LibC.close(err[1]);
     nonBlocking(out[0]);
     nonBlocking(err[0]);
-    return new Child(pid, in == null ? -1 : in[1], out[0], err[0]);
+    return new Child(spawned.pid(), in == null ? -1 : in[1], out[0], err[0],
+        spawned.unconfirmed());
   }
 
   /**
@@ -126,9 +183,9 @@ final class NativeSpawn {
         LibC.Spawn.posix_spawn_file_actions_addopen(fa, 0, slave, LibC.O_RDWR, 0);
         LibC.Spawn.posix_spawn_file_actions_adddup2(fa, 0, 1);
         LibC.Spawn.posix_spawn_file_actions_adddup2(fa, 0, 2);
-      }, null, slave, listener, tag);
+      }, null, slave, listener, tag).pid();
       nonBlocking(master);
-      return new Child(pid, master, master, -1);
+      return new Child(pid, master, master, -1, null);
     } catch (IOException | RuntimeException e) {
       LibC.close(master);
       throw e;
@@ -159,7 +216,7 @@ final class NativeSpawn {
     final Memory fa = new Memory(STRUCT_BYTES);
     final Memory attr = new Memory(STRUCT_BYTES);
     final int tid = LibC.Spawn.gettid();
-    Memory strings = new Memory(16 * 1024);
+    final Packed packed = new Packed(16 * 1024);
     /** The stack and arguments of a child cloned by {@link ExecHelper#cloneChild}. */
     final ExecHelper.CloneMemory clone = new ExecHelper.CloneMemory();
     private Gate gate;
@@ -194,13 +251,23 @@ final class NativeSpawn {
       }
       LibC.Spawn.posix_spawnattr_setflags(attr, flags);
     }
+  }
 
-    /**
-     * argv and envp as two NULL-terminated pointer arrays followed by their strings, in one block
-     * (a block per string, as JNA's StringArray makes, costs an allocation and a cleaner each).
-     * Returns the offset of envp's array; argv's is at 0.
-     */
-    long pack(String[] argv, String[] envp) {
+  /**
+   * argv and envp as two NULL-terminated pointer arrays followed by their strings, in one block of
+   * native memory, reused from one spawn to the next (a block per string, as JNA's StringArray
+   * makes, costs an allocation and a cleaner each).
+   */
+  static final class Packed {
+    private Memory strings;
+    private long envAt;
+
+    Packed(int bytes) {
+      strings = new Memory(bytes);
+    }
+
+    /** Packs {@code argv} and {@code envp}, replacing what was packed before. */
+    void pack(String[] argv, String[] envp) {
       byte[][] a = new byte[argv.length][];
       byte[][] e = new byte[envp.length][];
       long bytes = 8L * (argv.length + envp.length + 2);
@@ -215,11 +282,18 @@ final class NativeSpawn {
       if (bytes > strings.size()) {
         strings = new Memory(Math.max(bytes, strings.size() * 2));
       }
-      long envAt = 8L * (argv.length + 1);
+      envAt = 8L * (argv.length + 1);
       long text = envAt + 8L * (envp.length + 1);
       text = put(a, 0, text);
       put(e, envAt, text);
-      return envAt;
+    }
+
+    Pointer argv() {
+      return strings;
+    }
+
+    Pointer envp() {
+      return strings.share(envAt);
     }
 
     private long put(byte[][] items, long table, long text) {
@@ -254,7 +328,7 @@ final class NativeSpawn {
    * for a child the agent clones, {@code stdio} holds their descriptors (-1 for /dev/null on
    * stdin), or {@code tty} names the terminal it opens for all three.
    */
-  private static int spawn(List<String> command, String cwd, String[] env, FileActions actions,
+  private static Spawned spawn(List<String> command, String cwd, String[] env, FileActions actions,
       int[] stdio, String tty, SpawnListener listener, String tag) throws IOException {
     Scratch scratch = SCRATCH.get();
     boolean placesEarly = tag != null && Launcher.placesEarly(tag);
@@ -279,9 +353,9 @@ final class NativeSpawn {
       if (cwd != null) {
         LibC.Spawn.posix_spawn_file_actions_addchdir_np(fa, cwd);
       }
-      long envAt = scratch.pack(command.toArray(new String[0]), env);
-      Pointer argv = scratch.strings;
-      Pointer envp = new Pointer(Pointer.nativeValue(scratch.strings) + envAt);
+      scratch.packed.pack(command.toArray(new String[0]), env);
+      Pointer argv = scratch.packed.argv();
+      Pointer envp = scratch.packed.envp();
       int[] pid = new int[1];
       int rc;
       // From the spawn until the reaper knows the pid, a child that exits at once is left
@@ -319,7 +393,7 @@ final class NativeSpawn {
       }
       // Placed in its cell right away, on this thread, unless its gate placed it already.
       Launcher.spawned(pid[0], tag);
-      return pid[0];
+      return new Spawned(pid[0], null);
     } finally {
       LibC.Spawn.posix_spawn_file_actions_destroy(fa);
     }
@@ -335,25 +409,45 @@ final class NativeSpawn {
   /**
    * A spawn through the {@link ExecHelper}: the child moves itself into its cell through
    * {@code cellFiles} (closed here), changes to {@code cwd} and looks for its program there,
-   * where a kill reaches it. This thread learns that the command has exec'd, or why it failed,
-   * from the child's error word once the clone returns, or from a pipe where the helper is exec'd.
+   * where a kill reaches it. A run's child is cloned into its cell's cgroup directly, and not
+   * waited for: whether its command ran is known once it has exited ({@link Unconfirmed}).
+   * Otherwise this thread learns that the command has exec'd, or why it failed, from the child's
+   * error word once the clone returns, or from a pipe where the helper is exec'd.
    */
-  private static int spawnPlacing(String helper, int[] cellFiles, List<String> command,
+  private static Spawned spawnPlacing(String helper, int[] cellFiles, List<String> command,
       String cwd, String[] env, FileActions actions, int[] stdio, String tty,
       SpawnListener listener, String tag, Scratch scratch) throws IOException {
+    String[] argv = helperArgv(helper, command, cwd);
     // The pid, then the error word.
     int[] child = new int[2];
-    int rc;
+    int rc = -1;
+    Unconfirmed unconfirmed = null;
+    int cellDirectory = tty == null && ExecHelper.clonesIntoCells()
+        ? Launcher.cellDirectory(tag) : -1;
     try {
-      long envAt = scratch.pack(helperArgv(helper, command, cwd), env);
-      Pointer argv = scratch.strings;
-      Pointer envp = new Pointer(Pointer.nativeValue(scratch.strings) + envAt);
       Reaper.spawnStarting(scratch.tid);
       try {
-        rc = ExecHelper.cloneChild(child, scratch.clone, argv, envp, stdio, tty, cellFiles);
+        if (cellDirectory >= 0) {
+          unconfirmed = Unconfirmed.take(cwd);
+          unconfirmed.packed.pack(argv, env);
+          rc = ExecHelper.cloneChild(child, unconfirmed.memory, unconfirmed.packed.argv(),
+              unconfirmed.packed.envp(), stdio, null, cellFiles, cellDirectory);
+          if (rc != 0) {
+            // Started nothing: the usual way instead.
+            unconfirmed.giveBack();
+            unconfirmed = null;
+            rc = -1;
+          }
+        }
+        if (rc < 0) {
+          scratch.packed.pack(argv, env);
+          rc = ExecHelper.cloneChild(child, scratch.clone, scratch.packed.argv(),
+              scratch.packed.envp(), stdio, tty, cellFiles, -1);
+        }
         if (rc < 0) {
           // Where the agent cannot clone its own children.
-          rc = spawnHelper(helper, cellFiles, actions, argv, envp, child, scratch);
+          rc = spawnHelper(helper, cellFiles, actions, scratch.packed.argv(),
+              scratch.packed.envp(), child, scratch);
         }
         if (rc == 0) {
           if (child[1] != 0) {
@@ -369,24 +463,31 @@ final class NativeSpawn {
       }
     } finally {
       closeEach(cellFiles);
+      if (cellDirectory >= 0) {
+        LibC.close(cellDirectory);
+      }
     }
     if (rc != 0) {
       throw new IOException(LibC.strerror(rc) + " (os error " + rc + ")");
     }
-    int error = child[1];
-    if (error != 0) {
-      int errno = error & 0xffff;
-      if ((error & ExecHelper.CHDIR) != 0 && (errno == LibC.ENOENT || errno == LibC.ENOTDIR)) {
-        throw new IOException("No such directory: " + cwd);
-      }
-      if ((error & ExecHelper.PLACING) != 0) {
-        throw new IOException("cannot move the process into its cgroup: "
-            + LibC.strerror(errno) + " (os error " + errno + ")");
-      }
-      throw new IOException(LibC.strerror(errno) + " (os error " + errno + ")");
+    if (child[1] != 0) {
+      throw startFailure(child[1], cwd);
     }
     Launcher.spawned(child[0], tag);
-    return child[0];
+    return new Spawned(child[0], unconfirmed);
+  }
+
+  /** The failure a child's error word tells (see {@link ExecHelper}), worded for the answer. */
+  static IOException startFailure(int error, String cwd) {
+    int errno = error & 0xffff;
+    if ((error & ExecHelper.CHDIR) != 0 && (errno == LibC.ENOENT || errno == LibC.ENOTDIR)) {
+      return new IOException("No such directory: " + cwd);
+    }
+    if ((error & ExecHelper.PLACING) != 0) {
+      return new IOException("cannot move the process into its cgroup: "
+          + LibC.strerror(errno) + " (os error " + errno + ")");
+    }
+    return new IOException(LibC.strerror(errno) + " (os error " + errno + ")");
   }
 
   /**

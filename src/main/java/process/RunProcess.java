@@ -101,9 +101,25 @@ public abstract class RunProcess {
 
   public abstract long pid();
 
-  /** Completes with the exit code (128 + N for a process killed by signal N). */
+  /**
+   * Completes with the exit code (128 + N for a process killed by signal N), or with
+   * {@link StartFailed} where the start was not waited for and the command never ran.
+   */
   public CompletableFuture<Integer> done() {
     return done;
+  }
+
+  /**
+   * The process started, but its command never ran (no such program or directory, say): known
+   * only once it had exited, where its start did not wait for its exec. Its cause is worded as a
+   * start's failure is.
+   */
+  public static final class StartFailed extends IOException {
+    private static final long serialVersionUID = 1L;
+
+    StartFailed(IOException cause) {
+      super(cause.getMessage(), cause);
+    }
   }
 
   /** True until the started process itself has exited (its descendants may live on). */

@@ -34,6 +34,14 @@ public interface SpawnListener {
   }
 
   /**
+   * For such a process: a descriptor of the cgroup v2 directory it can be started in at once
+   * ({@code CLONE_INTO_CGROUP}), which the caller closes; -1 if this listener gives none.
+   */
+  default int cellDirectory(String tag) {
+    return -1;
+  }
+
+  /**
    * The process for {@code tag}, started as {@code pid}, moved itself into the files
    * {@link #cellFiles} gave before its exec: returns whether this listener took it.
    * {@link #spawned} is still called after the spawn.

@@ -44,7 +44,7 @@ final class CapturedRun extends CommandRun {
   }
 
   @Override
-  void timedOutUnstarted() {
+  void timedOutBeforeExit() {
     answer(response());
   }
 

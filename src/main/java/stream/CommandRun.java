@@ -32,6 +32,12 @@ import protocol.Response;
 public abstract class CommandRun {
   /** The exit code of a run that its timeout ended (as timeout(1) reports it). */
   static final int TIMED_OUT = 124;
+  /**
+   * How long after its timeout's kill a run is answered even if its process has not exited: a
+   * process that waits in the kernel (on a file system that does not answer) dies only once the
+   * kernel lets it.
+   */
+  static final long UNKILLED_ANSWER_MS = 1000;
 
   /** Receives a run's answer, once, on the loop. */
   public interface Answer {
@@ -119,8 +125,11 @@ public abstract class CommandRun {
   /** No more output will be taken: its producers stop (connection gone, or shutdown). */
   abstract void closeOutput();
 
-  /** The run timed out before its process started: answered with no output. On the loop. */
-  abstract void timedOutUnstarted();
+  /**
+   * The run timed out, and its process either never started or was not ended by the kill: it is
+   * answered now, with the output it gave so far. On the loop.
+   */
+  abstract void timedOutBeforeExit();
 
   /**
    * Starts the process; its end, or its failure to start, comes back on the loop. A run without
@@ -144,12 +153,10 @@ public abstract class CommandRun {
       shared.loop().execute(() -> {
         if (timedOut) {
           exitCode = -1;
-          timedOutUnstarted();
+          timedOutBeforeExit();
           return;
         }
-        answer(Errors.toResponse(request.id(), Errors.runFailed(request.command(),
-            request.cwd(), failure instanceof IOException io && io.getCause() != null
-                ? io.getCause() : failure)));
+        failedToStart(failure);
       });
       return;
     }
@@ -159,7 +166,25 @@ public abstract class CommandRun {
       p.killTree();
       return;
     }
-    p.done().whenCompleteAsync((code, e) -> exited(code), shared.loop());
+    p.done().whenCompleteAsync((code, e) -> {
+      if (e instanceof RunProcess.StartFailed) {
+        // Its command never ran: answered as a start that failed, whatever the timer did.
+        if (timer >= 0) {
+          shared.loop().cancel(timer);
+          timer = -1;
+        }
+        exitCode = -1;
+        failedToStart(e);
+      } else {
+        exited(code);
+      }
+    }, shared.loop());
+  }
+
+  /** The command could not be started: the answer says why. On the loop. */
+  private void failedToStart(Throwable failure) {
+    answer(Errors.toResponse(request.id(), Errors.runFailed(request.command(), request.cwd(),
+        failure instanceof IOException io && io.getCause() != null ? io.getCause() : failure)));
   }
 
   private void timeUp() {
@@ -180,6 +205,25 @@ public abstract class CommandRun {
     timedOut = p.isAlive();
     // On the containment thread: this returns at once.
     p.killTree();
+    timer = shared.loop().schedule(UNKILLED_ANSWER_MS, this::killTakesLong);
+  }
+
+  /**
+   * The kill of a timed-out run has not ended its process: the host is answered anyway. The
+   * process stays in its cell, killed, and goes when the kernel lets it.
+   */
+  private void killTakesLong() {
+    timer = -1;
+    RunProcess p = process;
+    // A process that has exited waits for its pipes, which its killed leftovers let go.
+    if (exitCode != null || answered || p == null || !p.isAlive()) {
+      return;
+    }
+    Log.warn("run_unkilled", "connection", connId, "id", request.id(), "pid", p.pid(), "ms",
+        UNKILLED_ANSWER_MS);
+    timedOut = true;
+    exitCode = -1;
+    timedOutBeforeExit();
   }
 
   private void exited(Integer code) {

@@ -76,7 +76,7 @@ final class StreamedRun extends CommandRun {
   }
 
   @Override
-  void timedOutUnstarted() {
+  void timedOutBeforeExit() {
     answer(Response.runEnd(request.id(), exitCode(), false, false, true));
   }
 

@@ -30,9 +30,11 @@ public final class LibC {
   public static final int EEXIST = 17;
   public static final int ENOTDIR = 20;
   public static final int EISDIR = 21;
+  public static final int EINVAL = 22;
   public static final int ENOSYS = 38;
   public static final int ENOTEMPTY = 39;
   public static final int ELOOP = 40;
+  public static final int EOPNOTSUPP = 95;
 
   public static final int SIGHUP = 1;
   public static final int SIGKILL = 9;
