@@ -76,10 +76,6 @@ class StuckFileSystemTest {
         }).get(BOUND_MS, java.util.concurrent.TimeUnit.MILLISECONDS);
         assertEquals(124, t.getInteger("exit_code"), t::encode);
         assertEquals(Boolean.TRUE, t.getBoolean("timed_out"), t::encode);
-        // Its process waits behind the stuck ones for the mount's directory, where no kill
-        // reaches it: it was answered all the same, a second after its kill.
-        assertTrue(agent.log().stream().anyMatch(l -> l.contains("run_unkilled")
-            && l.contains("id=t")), () -> String.join("\n", agent.log()));
         // The stuck ones are still there, each waiting in its exec or chdir; a run's child is
         // not waited for until its exec, so no spawning thread waits with it.
         assertEquals(0, agent.log().stream().filter(l -> l.contains("spawn_stuck")).count(),
@@ -118,6 +114,52 @@ class StuckFileSystemTest {
                 && gateDescriptors(agent) <= 4);
       }
     }
+  }
+
+  /**
+   * A timed-out run whose process no kill can end yet: creating a file takes the directory's
+   * lock, which another run's process holds while its own creat waits on the mount, and a process
+   * waiting for that lock does not die of SIGKILL until it gets it. The run is answered 124 a
+   * second after its kill all the same (before, it waited for its process's exit), and its
+   * process goes once the holder is killed.
+   */
+  @Test
+  void aTimedOutRunWhoseProcessNoKillCanEndYetIsStillAnswered(@TempDir Path dir)
+      throws Exception {
+    Path mnt = Files.createDirectory(dir.resolve("mnt"));
+    try (StuckMount fs = new StuckMount(mnt)) {
+      try (AgentProcess agent = AgentProcess.launch(dir,
+              List.of("--listen", "unix:" + dir.resolve("agent.sock")), Map.of()).awaitReady();
+          AgentConnection holder = AgentConnection.open(agent.unix());
+          AgentConnection timed = AgentConnection.open(agent.unix())) {
+        holder.send(new JsonObject().put("id", "h").put("type", "run").put("command",
+            new JsonArray().add("sh").add("-c").add("echo > " + mnt.resolve("a"))));
+        // Its shell in its openat: it has the directory's lock and waits on the mount.
+        support.Poll.until("the first creat did not reach the mount", BOUND_MS,
+            () -> inSyscall(agent, LibC.ARM ? "56" : "257"));
+        JsonObject t = within(timed, new JsonObject().put("id", "t").put("type", "run")
+            .put("timeout_ms", 500).put("command", new JsonArray().add("sh").add("-c")
+                .add("echo > " + mnt.resolve("b"))));
+        assertEquals(124, t.getInteger("exit_code"), t::encode);
+        assertEquals(Boolean.TRUE, t.getBoolean("timed_out"), t::encode);
+        assertTrue(agent.log().stream().anyMatch(l -> l.contains("run_unkilled")
+            && l.contains("id=t")), () -> String.join("\n", agent.log()));
+        assertEquals(2, children(agent), "both shells are still there");
+        holder.close();
+        support.Poll.until("a process outlived its run", BOUND_MS, () -> children(agent) == 0);
+      }
+    }
+  }
+
+  /** Whether a child of the agent waits in system call {@code number}. */
+  private static boolean inSyscall(AgentProcess agent, String number) {
+    return ProcessHandle.of(agent.pid()).orElseThrow().children().anyMatch(c -> {
+      try {
+        return Files.readString(Path.of("/proc/" + c.pid() + "/syscall")).startsWith(number + " ");
+      } catch (java.io.IOException e) {
+        return false;
+      }
+    });
   }
 
   /**
