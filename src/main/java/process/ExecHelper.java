@@ -32,7 +32,8 @@ import sys.LibC;
  * execute only) and the agent clones the child itself ({@link #cloneChild}), on a stack each
  * spawning thread keeps, sharing the agent's memory until the exec as {@code posix_spawn} does.
  * Such a child has no pipe: it puts a failure in a word of that shared memory, which the agent
- * reads once the clone returns (after the exec, or the exit).
+ * reads once the clone returns (after the exec, or the exit), or, for a run's child, which is
+ * born in its cell's cgroup and not waited for, once it has been reaped.
  * The child resets its signals, starts its session and puts its descriptors in place (a
  * session's terminal opened after its setsid, so that it is its controlling terminal), then goes
  * on as the program does. {@code posix_spawn} maps and unmaps a stack for every child, and the
@@ -43,7 +44,8 @@ import sys.LibC;
  *
  * <p>Against a {@link Gate} this costs the agent nothing per spawn (a pipe and a read where the
  * program is exec'd) instead of a second thread, two FIFOs and two cgroup writes: the writes are
- * the child's, and nothing wakes another agent thread. x86-64 only (elsewhere, and where a memfd cannot be exec'd, the gate is used).
+ * the child's, and nothing wakes another agent thread. x86-64 only (elsewhere, and where a memfd
+ * cannot be exec'd, the gate is used).
  */
 final class ExecHelper {
   /** The step that failed, above the errno: moving into the cell. */
@@ -354,6 +356,9 @@ final class ExecHelper {
   private static final long CLONE_VM = 0x100;
   private static final long CLONE_VFORK = 0x4000;
   private static final long CLONE_INTO_CGROUP = 0x200000000L;
+  private static final int E2BIG = 7;
+  /** {@code -Dagent.spawn.into_cell.off=true}: every child is waited for until its exec. */
+  private static final boolean INTO_CELLS_OFF = Boolean.getBoolean("agent.spawn.into_cell.off");
   private static final int SIGCHLD = 17;
   private static final int PROT_READ = 1;
   private static final int PROT_EXEC = 4;
@@ -527,9 +532,6 @@ final class ExecHelper {
   static boolean clonesIntoCells() {
     return cloneEntry != null && !intoCellsRefused && !INTO_CELLS_OFF;
   }
-
-  private static final boolean INTO_CELLS_OFF = Boolean.getBoolean("agent.spawn.into_cell.off");
-  private static final int E2BIG = 7;
 
   /**
    * Starts a child with {@code clone3} on {@code memory}'s stack, sharing the agent's memory until
