@@ -164,7 +164,6 @@ public final class Main {
     if (!stopping.compareAndSet(false, true)) {
       return;
     }
-    Log.info("shutdown", "reason", why);
     long t0 = System.nanoTime();
     // First, so that the agent ends within the budget whatever happens below.
     Threads.start("shutdown-guard", () -> {
@@ -178,6 +177,7 @@ public final class Main {
       }
     });
     try {
+      Log.info("shutdown", "reason", why);
       orderly(t0);
     } catch (Throwable e) {
       // An error here (a class that cannot be loaded any more: the agent's jar was overwritten
