@@ -491,13 +491,11 @@ final class ExecHelper {
     return f;
   }
 
-  private static String probeClone(Function f) {
-    // The child's standard streams: /dev/null, so that nothing it could write goes anywhere.
-    int devNull = LibC.openat(LibC.AT_FDCWD, LibC.c("/dev/null"),
-        LibC.O_RDWR | LibC.O_CLOEXEC, 0);
-    if (devNull < 0) {
-      return "/dev/null: " + LibC.strerror(LibC.errno());
-    }
+  /**
+   * The helper's argv for a test with nothing to run (itself, no directory, no path to try, the
+   * separator: it must answer ENOENT), its NULL at 24 doubling as an empty environment.
+   */
+  private static Memory nothingToRun() {
     Memory argv = new Memory(8 * 4 + 1);
     argv.setByte(8 * 4, (byte) 0);
     long empty = Pointer.nativeValue(argv) + 8 * 4;
@@ -505,8 +503,18 @@ final class ExecHelper {
     argv.setLong(8, empty);
     argv.setLong(16, empty);
     argv.setLong(24, 0);
-    Memory envp = new Memory(8);
-    envp.setLong(0, 0);
+    return argv;
+  }
+
+  private static String probeClone(Function f) {
+    // The child's standard streams: /dev/null, so that nothing it could write goes anywhere.
+    int devNull = LibC.openat(LibC.AT_FDCWD, LibC.c("/dev/null"),
+        LibC.O_RDWR | LibC.O_CLOEXEC, 0);
+    if (devNull < 0) {
+      return "/dev/null: " + LibC.strerror(LibC.errno());
+    }
+    Memory argv = nothingToRun();
+    Pointer envp = argv.share(24);
     int[] child = new int[2];
     int tid = LibC.Spawn.gettid();
     Reaper.spawnStarting(tid);
@@ -623,16 +631,8 @@ final class ExecHelper {
     LibC.Spawn.posix_spawn_file_actions_init(fa);
     LibC.Spawn.posix_spawn_file_actions_adddup2(fa, pipe[1], 3);
     LibC.Spawn.posix_spawn_file_actions_addclosefrom_np(fa, 4);
-    Memory argv = new Memory(8 * 4 + 2);
-    argv.setByte(8 * 4, (byte) 0);
-    argv.setByte(8 * 4 + 1, (byte) 0);
-    long empty = Pointer.nativeValue(argv) + 8 * 4;
-    argv.setLong(0, empty);
-    argv.setLong(8, empty);
-    argv.setLong(16, empty);
-    argv.setLong(24, 0);
-    Memory envp = new Memory(8);
-    envp.setLong(0, 0);
+    Memory argv = nothingToRun();
+    Pointer envp = argv.share(24);
     int[] pid = new int[1];
     int tid = LibC.Spawn.gettid();
     // Reaped here, not by the reaper as an orphan.
