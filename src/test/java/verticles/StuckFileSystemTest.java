@@ -142,8 +142,9 @@ class StuckFileSystemTest {
                 .add("echo > " + mnt.resolve("b"))));
         assertEquals(124, t.getInteger("exit_code"), t::encode);
         assertEquals(Boolean.TRUE, t.getBoolean("timed_out"), t::encode);
-        assertTrue(agent.log().stream().anyMatch(l -> l.contains("run_unkilled")
-            && l.contains("id=t")), () -> String.join("\n", agent.log()));
+        support.Poll.until("no run_unkilled for t in the log", BOUND_MS,
+            () -> agent.log().stream().anyMatch(l -> l.contains("run_unkilled")
+                && l.contains("id=t")));
         assertEquals(2, children(agent), "both shells are still there");
         holder.close();
         support.Poll.until("a process outlived its run", BOUND_MS, () -> children(agent) == 0);
@@ -368,8 +369,8 @@ class StuckFileSystemTest {
         JsonObject served = within(other, new JsonObject().put("id", "o").put("type", "stat")
             .put("path", dir.toString()));
         assertEquals("dir", served.getJsonObject("stat").getString("type"), served::encode);
-        assertTrue(agent.log().stream().anyMatch(l -> l.contains("file_stuck")),
-            () -> String.join("\n", agent.log()));
+        support.Poll.until("no file_stuck in the log", BOUND_MS,
+            () -> agent.log().stream().anyMatch(l -> l.contains("file_stuck")));
 
         // As many stuck requests as the pool may have threads: then a request is refused.
         for (int i = STUCK; i < MOST_FILE_THREADS; i++) {
@@ -381,8 +382,9 @@ class StuckFileSystemTest {
             .put("path", dir.toString()));
         assertTrue(refused.getString("error", "").startsWith("Busy: file threads ("
             + MOST_FILE_THREADS + ")"), refused::encode);
-        assertTrue(agent.log().stream().anyMatch(l -> l.contains("file_full")),
-            () -> String.join("\n", agent.log()));
+        // Logged before the answer went, but read from the agent's stderr by another thread.
+        support.Poll.until("no file_full in the log", BOUND_MS,
+            () -> agent.log().stream().anyMatch(l -> l.contains("file_full")));
 
         // The file system goes away.
         fs.abort();
