@@ -98,7 +98,7 @@ final class NativeRun extends RunProcess {
         grace = null;
       }
       // Reaped by now (EXITED is the reaper's): its memory is free, its error word final.
-      java.io.IOException failed = unconfirmed == null ? null : unconfirmed.settle();
+      IOException failed = unconfirmed == null ? null : unconfirmed.settle();
       if (failed != null) {
         done.completeExceptionally(new StartFailed(failed));
       } else {

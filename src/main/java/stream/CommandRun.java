@@ -169,10 +169,7 @@ public abstract class CommandRun {
     p.done().whenCompleteAsync((code, e) -> {
       if (e instanceof RunProcess.StartFailed) {
         // Its command never ran: answered as a start that failed, whatever the timer did.
-        if (timer >= 0) {
-          shared.loop().cancel(timer);
-          timer = -1;
-        }
+        cancelTimer();
         exitCode = -1;
         failedToStart(e);
       } else {
@@ -227,11 +224,16 @@ public abstract class CommandRun {
   }
 
   private void exited(Integer code) {
-    if (timer >= 0) {
-      shared.loop().cancel(timer);
-    }
+    cancelTimer();
     exitCode = code == null ? -1 : code;
     exited();
+  }
+
+  private void cancelTimer() {
+    if (timer >= 0) {
+      shared.loop().cancel(timer);
+      timer = -1;
+    }
   }
 
   /** The exit code the answer gives. */
