@@ -462,7 +462,8 @@ final class ExecHelper {
     }
     Log.info("spawn_placement", "engine", "exec_helper", "detail",
         "each child moves itself into its cell, then execs its command", "clone",
-        cloneEntry != null, "into_cell", clonesIntoCells());
+        cloneEntry != null, "into_cell", clonesIntoCells(), "on_caller",
+        Launcher.startsOnCaller());
     return p;
   }
 

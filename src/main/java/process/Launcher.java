@@ -13,9 +13,10 @@ import sys.Threads;
  * The one way the agent starts a process, with pipes ({@link RunProcess}) or on a terminal
  * ({@link Terminal}), and the engine that watches it.
  *
- * <p>The native engine spawns with {@code posix_spawnp} on a small fixed pool, waits on every
- * pipe and terminal in one {@link Reactor} thread, and on every exit in one {@link Reaper}
- * thread: the thread count does not grow with the processes in flight. Where native spawning is
+ * <p>The native engine starts a run on the thread that asks for it where nothing there can wait
+ * (see {@link #startsOnCaller()}), and every other start on a small pool; it waits on every pipe
+ * and terminal in one {@link Reactor} thread, and on every exit in one {@link Reaper} thread: the
+ * thread count does not grow with the processes in flight. Where native spawning is
  * unavailable, the fallback uses {@link ProcessBuilder} and pty4j, with threads per process.
  */
 public final class Launcher {
@@ -203,6 +204,20 @@ public final class Launcher {
     } catch (java.nio.file.InvalidPathException e) {
       return false;
     }
+  }
+
+  /** {@code -Dagent.spawn.on_caller.off=true}: every run is started on the spawning pool. */
+  private static final boolean ON_CALLER_OFF = Boolean.getBoolean("agent.spawn.on_caller.off");
+
+  /**
+   * Whether a run is started on the thread that asks for it (its event loop): where its child is
+   * cloned into its cell and not waited for, a start blocks on nothing (no exec, no look-up of
+   * its program or directory, which the child does), and handing it to a spawning thread would
+   * only cost a wake-up and a sleep. False until the first run has made the exec helper, and
+   * once the kernel has refused such a clone.
+   */
+  static boolean startsOnCaller() {
+    return !ON_CALLER_OFF && NativeSpawn.available() && ExecHelper.clonesIntoCells();
   }
 
   /** Whether the native engine is in use. */

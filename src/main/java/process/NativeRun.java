@@ -43,12 +43,13 @@ final class NativeRun extends RunProcess {
   }
 
   static NativeRun start(List<String> command, String cwd, String[] env, byte[] stdin,
-      OutputSink stdout, OutputSink stderr, Containment.Cell cell) throws IOException {
+      OutputSink stdout, OutputSink stderr, Containment.Cell cell, boolean neverWait)
+      throws IOException {
     NativeRun run = new NativeRun(cell);
     NativeSpawn.Child c = NativeSpawn.start(command, cwd, env, stdin == null, (pid, t) -> {
       run.pid = (int) pid;
       Reaper.watch((int) pid, run::exited);
-    }, cell.tag());
+    }, cell.tag(), neverWait);
     // At once: the reaper holds the run until the child is collected, and with it the memory the
     // child may still be using.
     run.unconfirmed = c.unconfirmed();

@@ -54,6 +54,19 @@ final class NativeSpawn {
   private record Spawned(int pid, Unconfirmed unconfirmed) {}
 
   /**
+   * A start asked not to wait would have had to: its child could not be cloned into its cell
+   * (no cell directory, or the clone was refused). Nothing was started; the caller starts it on
+   * a spawning thread instead.
+   */
+  static final class WouldWait extends IOException {
+    private static final long serialVersionUID = 1L;
+
+    WouldWait() {
+      super("this start would wait for its exec");
+    }
+  }
+
+  /**
    * A run's child cloned into its cell without waiting for its exec (see
    * {@link ExecHelper#cloneChild}). The memory it reads until then (its stack, its parameters,
    * its argv and environment) stays its own until the reaper has collected it; its error word
@@ -106,10 +119,13 @@ final class NativeSpawn {
   /**
    * Starts {@code command} on pipes; {@code env} holds the complete environment. With
    * {@code stdinFromNull} the child reads /dev/null. Throws an IOException worded like the C
-   * library's error (program not found, directory missing, ...).
+   * library's error (program not found, directory missing, ...). With {@code neverWait} the
+   * child is cloned into its cell and its exec is not waited for, or nothing is started and
+   * {@link WouldWait} is thrown: such a start does not block, whatever the program's file system
+   * does.
    */
   static Child start(List<String> command, String cwd, String[] env, boolean stdinFromNull,
-      SpawnListener listener, String tag) throws IOException {
+      SpawnListener listener, String tag, boolean neverWait) throws IOException {
     checkName(cwd);
     int[][] p = new int[3][];
     try {
@@ -134,7 +150,7 @@ final class NativeSpawn {
         }
         LibC.Spawn.posix_spawn_file_actions_adddup2(fa, out[1], 1);
         LibC.Spawn.posix_spawn_file_actions_adddup2(fa, err[1], 2);
-      }, new int[] {in == null ? -1 : in[0], out[1], err[1]}, null, listener, tag);
+      }, new int[] {in == null ? -1 : in[0], out[1], err[1]}, null, listener, tag, neverWait);
     } catch (IOException e) {
       closeAll(in, out, err);
       throw e;
@@ -183,7 +199,7 @@ final class NativeSpawn {
         LibC.Spawn.posix_spawn_file_actions_addopen(fa, 0, slave, LibC.O_RDWR, 0);
         LibC.Spawn.posix_spawn_file_actions_adddup2(fa, 0, 1);
         LibC.Spawn.posix_spawn_file_actions_adddup2(fa, 0, 2);
-      }, null, slave, listener, tag).pid();
+      }, null, slave, listener, tag, false).pid();
       nonBlocking(master);
       return new Child(pid, master, master, -1, null);
     } catch (IOException | RuntimeException e) {
@@ -329,7 +345,8 @@ final class NativeSpawn {
    * stdin), or {@code tty} names the terminal it opens for all three.
    */
   private static Spawned spawn(List<String> command, String cwd, String[] env, FileActions actions,
-      int[] stdio, String tty, SpawnListener listener, String tag) throws IOException {
+      int[] stdio, String tty, SpawnListener listener, String tag, boolean neverWait)
+      throws IOException {
     Scratch scratch = SCRATCH.get();
     boolean placesEarly = tag != null && Launcher.placesEarly(tag);
     // -Dagent.spawn.gate=false: neither way, each child is moved right after its spawn.
@@ -337,7 +354,10 @@ final class NativeSpawn {
     int[] cellFiles = helper != null ? Launcher.cellFiles(tag) : null;
     if (cellFiles != null) {
       return spawnPlacing(helper, cellFiles, command, cwd, env, actions, stdio, tty, listener,
-          tag, scratch);
+          tag, scratch, neverWait);
+    }
+    if (neverWait) {
+      throw new WouldWait();
     }
     Memory fa = scratch.fa;
     // With the helper in use, a cell whose files cannot be had now is placed after the spawn.
@@ -416,7 +436,8 @@ final class NativeSpawn {
    */
   private static Spawned spawnPlacing(String helper, int[] cellFiles, List<String> command,
       String cwd, String[] env, FileActions actions, int[] stdio, String tty,
-      SpawnListener listener, String tag, Scratch scratch) throws IOException {
+      SpawnListener listener, String tag, Scratch scratch, boolean neverWait)
+      throws IOException {
     String[] argv = helperArgv(helper, command, cwd);
     // The pid, then the error word.
     int[] child = new int[2];
@@ -425,6 +446,9 @@ final class NativeSpawn {
     int cellDirectory = tty == null && ExecHelper.clonesIntoCells()
         ? Launcher.cellDirectory(tag) : -1;
     try {
+      if (neverWait && cellDirectory < 0) {
+        throw new WouldWait();
+      }
       Reaper.spawnStarting(scratch.tid);
       try {
         if (cellDirectory >= 0) {
@@ -436,6 +460,9 @@ final class NativeSpawn {
             // Started nothing: the usual way instead.
             unconfirmed.giveBack();
             unconfirmed = null;
+            if (neverWait) {
+              throw new WouldWait();
+            }
             rc = -1;
           }
         }

@@ -30,10 +30,12 @@ public abstract class RunProcess {
   /**
    * Starts the command in a cell of its own (see {@link Containment}): the cell is opened before
    * the spawn, its tag goes into the child's environment, and the containment's spawn listener
-   * places the pid right after the spawn. Blocking (a spawn); call it off any event loop.
+   * places the pid right after the spawn. Blocking (a spawn) unless {@code neverWait}, which
+   * starts nothing and throws {@link NativeSpawn.WouldWait} where the start would block.
    */
   private static RunProcess start(List<String> command, String cwd, Map<String, String> env,
-      byte[] stdin, OutputSink stdout, OutputSink stderr, Starting starting) throws IOException {
+      byte[] stdin, OutputSink stdout, OutputSink stderr, Starting starting, boolean neverWait)
+      throws IOException {
     Reaper.becomeSubreaper();
     Launcher.logEngineOnce();
     Launcher.checkOpen();
@@ -47,7 +49,7 @@ public abstract class RunProcess {
         Map<String, String> extra = env == null ? new HashMap<>(2) : new HashMap<>(env);
         extra.put(ProcessTree.TAG_VARIABLE, cell.tag());
         return NativeRun.start(command, cwd, ChildEnvironment.entries(extra), stdin, stdout,
-            stderr, cell);
+            stderr, cell, neverWait);
       }
       Map<String, String> environment = ChildEnvironment.base();
       if (env != null) {
@@ -83,20 +85,38 @@ public abstract class RunProcess {
     }
   }
 
-  /** Starts a process on the engine's small spawning pool. */
+  /**
+   * Starts a process: on the calling thread where its child is cloned into its cell and its exec
+   * not waited for (see {@link Launcher#startsOnCaller()}), so that nothing blocks and no other
+   * thread is woken; otherwise on the engine's small spawning pool. Either way the start has
+   * completed, or will complete, on the thread that did it.
+   */
   public static Starting startAsync(List<String> command, String cwd,
       Map<String, String> env, byte[] stdin, OutputSink stdout, OutputSink stderr) {
     Starting f = new Starting();
-    Launcher.SPAWN.execute(() -> {
-      try {
-        f.complete(start(command, cwd, env, stdin, stdout, stderr, f));
-      } catch (IOException | RuntimeException e) {
-        f.completeExceptionally(e);
-      }
-      // Here, after the spawn, rather than on a thread woken for each run.
-      Containment.get().releaseAnswered();
-    });
+    if (!Launcher.startsOnCaller() || !Containment.get().usesCgroups()
+        || !startHere(f, () -> start(command, cwd, env, stdin, stdout, stderr, f, true))) {
+      Launcher.SPAWN.execute(() -> startHere(f,
+          () -> start(command, cwd, env, stdin, stdout, stderr, f, false)));
+    }
     return f;
+  }
+
+  /**
+   * Runs {@code start} on this thread and completes {@code f} with what it gives; false, with
+   * {@code f} left as it was, where it would have waited and started nothing.
+   */
+  private static boolean startHere(Starting f, Launcher.SpawnCall<RunProcess> start) {
+    try {
+      f.complete(start.call());
+    } catch (NativeSpawn.WouldWait e) {
+      return false;
+    } catch (IOException | RuntimeException e) {
+      f.completeExceptionally(e);
+    }
+    // Here, after the spawn, rather than on a thread woken for each run.
+    Containment.get().releaseAnswered();
+    return true;
   }
 
   public abstract long pid();

@@ -76,16 +76,16 @@ public abstract class CommandRun {
   private final Answer answer;
   /** The start, until it completes (a shutdown waits for it). */
   private RunProcess.Starting starting;
-  /** Set by the spawning thread once the process runs, read on the loop. */
+  /** Set by the thread that started the process once it runs, read on the loop. */
   private volatile RunProcess process;
   private long timer = -1;
   boolean timedOut;
   /** Set once the process has exited. */
   Integer exitCode;
   /**
-   * Set on the loop, read by the spawning thread too: a start that completes after the answer
+   * Set on the loop, read by a spawning thread too: a start that completes after the answer
    * kills what it started. With {@link #process} it makes a pair that cannot both miss: the loop
-   * sets this before it reads the process, the spawning thread sets the process before it reads
+   * sets this before it reads the process, a spawning thread sets the process before it reads
    * this.
    */
   private volatile boolean answered;
@@ -132,9 +132,10 @@ public abstract class CommandRun {
   abstract void timedOutBeforeExit();
 
   /**
-   * Starts the process; its end, or its failure to start, comes back on the loop. A run without
-   * a timeout comes back to the loop once, when it ends: the start itself is taken note of on
-   * the spawning thread. On the loop.
+   * Starts the process; its end, or its failure to start, comes back on the loop. Most starts
+   * complete here, on the loop (see {@link RunProcess#startAsync}); one made on a spawning thread
+   * is taken note of there, so that a run without a timeout comes back to the loop once, when it
+   * ends. On the loop.
    */
   public final void start() {
     Request.Run r = request;
@@ -147,7 +148,7 @@ public abstract class CommandRun {
     starting.whenComplete(this::started);
   }
 
-  /** On the spawning thread (or the loop, if the start failed at once). */
+  /** On the thread that started the process: the loop, or a spawning thread. */
   private void started(RunProcess p, Throwable failure) {
     if (failure != null) {
       shared.loop().execute(() -> {

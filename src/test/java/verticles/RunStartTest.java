@@ -21,14 +21,15 @@ import support.AgentProcess;
  * How a run's program is found and started, with each way a child is put in its cell before its
  * exec: the exec helper's code (the child moves itself in, looks up its directory and program,
  * and reports a failure), run by a child the agent clones itself, born in its cell's cgroup and
- * not waited for ("clone") or waited for until its exec ("waited"), or by one
+ * not waited for, on the connection's event loop ("clone") or on a spawning thread ("pooled"),
+ * or waited for until its exec ("waited"), or by one
  * {@code posix_spawn} started ("helper"); and the gate (the C library's {@code posix_spawnp} does
  * the look-up). All must answer alike, and the command must get nothing of the helper's.
  */
 class RunStartTest {
   /** The helper's own descriptors (its pipe at 3, the cgroup files from 4) never reach the command. */
   @ParameterizedTest
-  @ValueSource(strings = {"clone", "waited", "helper", "gate"})
+  @ValueSource(strings = {"clone", "pooled", "waited", "helper", "gate"})
   void aCommandGetsItsStandardStreamsOnlyAndRunsInItsCell(String engine, @TempDir Path dir)
       throws Exception {
     try (AgentProcess agent = start(engine, dir, "/usr/bin:/bin");
@@ -49,9 +50,10 @@ class RunStartTest {
       String helper = "engine=exec_helper detail=\"each child moves itself into its cell, then"
           + " execs its command\" ";
       String marker = switch (engine) {
-        case "clone" -> helper + "clone=true into_cell=true";
-        case "waited" -> helper + "clone=true into_cell=false";
-        case "helper" -> helper + "clone=false into_cell=false";
+        case "clone" -> helper + "clone=true into_cell=true on_caller=true";
+        case "pooled" -> helper + "clone=true into_cell=true on_caller=false";
+        case "waited" -> helper + "clone=true into_cell=false on_caller=false";
+        case "helper" -> helper + "clone=false into_cell=false on_caller=false";
         default -> "engine=gate";
       };
       assertTrue(agent.log().stream().anyMatch(l -> l.contains("spawn_placement")
@@ -66,7 +68,7 @@ class RunStartTest {
    * directory each have their own error.
    */
   @ParameterizedTest
-  @ValueSource(strings = {"clone", "waited", "helper", "gate"})
+  @ValueSource(strings = {"clone", "pooled", "waited", "helper", "gate"})
   void programsAreFoundAndRefusedAsTheCLibraryWould(String engine, @TempDir Path dir)
       throws Exception {
     Path first = Files.createDirectory(dir.resolve("first"));
@@ -115,7 +117,7 @@ class RunStartTest {
    * (opened after its setsid), in its cell, whichever way it was started.
    */
   @ParameterizedTest
-  @ValueSource(strings = {"clone", "waited", "helper", "gate"})
+  @ValueSource(strings = {"clone", "pooled", "waited", "helper", "gate"})
   void aSessionLeadsItsSessionWithItsTerminalAsControllingTerminal(String engine,
       @TempDir Path dir) throws Exception {
     try (AgentProcess agent = start(engine, dir, "/usr/bin:/bin");
@@ -137,6 +139,7 @@ class RunStartTest {
 
   private static AgentProcess start(String engine, Path dir, String path) throws Exception {
     List<String> jvm = switch (engine) {
+      case "pooled" -> List.of("-Dagent.spawn.on_caller.off=true");
       case "waited" -> List.of("-Dagent.spawn.into_cell.off=true");
       case "helper" -> List.of("-Dagent.spawn.clone.off=true");
       case "gate" -> List.of("-Dagent.spawn.exec_helper.off=true");
