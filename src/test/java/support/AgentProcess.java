@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -20,6 +21,8 @@ import java.util.regex.Pattern;
  */
 public final class AgentProcess implements AutoCloseable {
   private static final Pattern LISTENING = Pattern.compile("listening address=(\\S+)");
+  /** How long {@link #awaitLog} waits for a line: a bound that only catches hangs. */
+  private static final long LOG_BOUND_MS = 30_000;
 
   private final Process process;
   private final List<String> addresses = new CopyOnWriteArrayList<>();
@@ -146,6 +149,23 @@ public final class AgentProcess implements AutoCloseable {
 
   public List<String> log() {
     return log;
+  }
+
+  /**
+   * Waits until a line of the log matches and returns the first that does. Another thread reads
+   * the log from the agent's stderr, so a line the agent wrote before an answer may not be here
+   * yet when the answer is. After the bound it fails, naming {@code what} was awaited and
+   * showing the whole log.
+   */
+  public String awaitLog(String what, Predicate<String> match) throws InterruptedException {
+    String[] found = new String[1];
+    try {
+      Poll.until(what, LOG_BOUND_MS,
+          () -> (found[0] = log.stream().filter(match).findFirst().orElse(null)) != null);
+    } catch (AssertionError e) {
+      throw new AssertionError(e.getMessage() + "; the log:\n" + String.join("\n", log), e);
+    }
+    return found[0];
   }
 
   public Path dir() {

@@ -171,8 +171,8 @@ class ContainmentTest {
         }).get(BOUND_MS, java.util.concurrent.TimeUnit.MILLISECONDS);
         assertEquals("started\n", r.getString("stdout"), r::encode);
       }
-      assertTrue(agent.log().stream().anyMatch(l -> l.contains("spawn_gate_failed")),
-          "the FIFOs never failed: the test filled nothing");
+      agent.awaitLog("the FIFOs failing (else the test filled nothing)",
+          l -> l.contains("spawn_gate_failed"));
       Files.createFile(stop);
       await(() -> withArg(filler).isEmpty(), "the filler did not stop");
       assertEquals(0, c.call(run("free", "sh", "-c", "rm -f /dev/shm/f*"))
@@ -185,8 +185,7 @@ class ContainmentTest {
         String where = firstCgroup(c, "p" + i);
         assertTrue(where.contains("/run."), "run " + i + " started in " + where);
       }
-      assertTrue(agent.log().stream().anyMatch(l -> l.contains("FIFOs can be made again")),
-          () -> String.join("\n", agent.log()));
+      agent.awaitLog("the gate's FIFOs made again", l -> l.contains("FIFOs can be made again"));
     }
   }
 
@@ -203,8 +202,8 @@ class ContainmentTest {
         // Placed after the spawn: the first command may have read its cgroup before that.
         assertTrue(firstCgroup(c, "w" + i).startsWith("/"), "run " + i + " not answered");
       }
-      assertTrue(agent.log().stream().anyMatch(l -> l.contains("spawn_gate_unavailable")),
-          () -> "a gate was made in a full /dev/shm: " + agent.log());
+      agent.awaitLog("no gate in a full /dev/shm",
+          l -> l.contains("spawn_gate_unavailable"));
       assertEquals(0, gateThreads(agent), "a gate was made in a full /dev/shm");
       assertEquals(0, c.call(run("free", "sh", "-c", "rm -f /dev/shm/f*"))
           .getInteger("exit_code"));
@@ -214,8 +213,7 @@ class ContainmentTest {
         assertTrue(where.contains("/run."), "run " + i + " started in " + where);
       }
       assertTrue(gateThreads(agent) >= 1, "no gate was made once there was room");
-      assertTrue(agent.log().stream().anyMatch(l -> l.contains("a gate could be made again")),
-          () -> String.join("\n", agent.log()));
+      agent.awaitLog("a gate made again", l -> l.contains("a gate could be made again"));
     }
   }
 
@@ -610,8 +608,7 @@ class ContainmentTest {
           assertTrue(where.matches(".*/shell\\.\\d+"), "session " + i + " started in " + where);
         }
       }
-      assertTrue(agent.log().stream().anyMatch(l -> l.contains(engine)),
-          () -> "not in use: " + engine);
+      agent.awaitLog(engine + " in use", l -> l.contains(engine));
       // Nothing ever ran in the agent's own leaf, so nothing had to be brought back from it.
       assertTrue(agent.log().stream().noneMatch(l -> l.contains("cgroup_stray_moved")),
           () -> String.join("\n", agent.log().stream()
@@ -651,8 +648,8 @@ class ContainmentTest {
       if (!bases(agent).isEmpty()) {
         // With cgroups, killing what stayed in its cell reads /proc once per cell at most, and
         // never scans it.
+        agent.awaitLog("a kill_batch line", l -> l.contains("kill_batch"));
         List<String> batches = agent.log().stream().filter(l -> l.contains("kill_batch")).toList();
-        assertFalse(batches.isEmpty(), "no kill_batch in the log");
         for (String b : batches) {
           assertTrue(b.contains("swept_trees=0") && b.contains("proc_scans=0"), b);
         }
@@ -696,8 +693,7 @@ class ContainmentTest {
         AgentConnection c = AgentConnection.open(agent.unix())) {
       JsonObject r = c.call(escapees("m", marker).put("timeout_ms", 3000));
       assertEquals(124, r.getInteger("exit_code"), r::encode);
-      assertTrue(agent.log().stream().anyMatch(l -> l.contains("cgroup_mounted path=/sys/fs/cgroup")),
-          () -> "not mounted: " + agent.log());
+      agent.awaitLog("cgroup v2 mounted", l -> l.contains("cgroup_mounted path=/sys/fs/cgroup"));
       assertEngine(agent, "cgroup");
       await(() -> withArg(marker).isEmpty(), "escapees outlived the timeout: " + withArg(marker));
     }
@@ -710,9 +706,10 @@ class ContainmentTest {
     assertEquals(0, agent.awaitExit(30));
   }
 
-  private static void assertEngine(AgentProcess agent, String engine) {
-    assertTrue(agent.log().stream().anyMatch(l -> l.contains("containment engine=" + engine)),
-        () -> "not the " + engine + " engine: " + agent.log());
+  private static void assertEngine(AgentProcess agent, String engine)
+      throws InterruptedException {
+    agent.awaitLog("the " + engine + " engine",
+        l -> l.contains("containment engine=" + engine));
   }
 
   private static void await(BooleanSupplier cond, String what) throws InterruptedException {

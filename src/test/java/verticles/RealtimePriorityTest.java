@@ -75,8 +75,8 @@ class RealtimePriorityTest {
       }
       assertTrue(threads > 10, "threads read: " + threads);
       assertEquals(List.of(), normal, "every thread of the agent at SCHED_RR priority 1");
-      assertTrue(agent.log().stream().anyMatch(l -> l.contains("realtime_priority")
-          && l.contains("SCHED_RR")), "logged");
+      agent.awaitLog("a realtime_priority line for SCHED_RR",
+          l -> l.contains("realtime_priority") && l.contains("SCHED_RR"));
     }
   }
 

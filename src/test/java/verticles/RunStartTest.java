@@ -56,8 +56,8 @@ class RunStartTest {
         case "helper" -> helper + "clone=false into_cell=false on_caller=false";
         default -> "engine=gate";
       };
-      assertTrue(agent.log().stream().anyMatch(l -> l.contains("spawn_placement")
-          && l.contains(marker)), () -> String.join("\n", agent.log()));
+      agent.awaitLog("a spawn_placement line with " + marker,
+          l -> l.contains("spawn_placement") && l.contains(marker));
     }
   }
 

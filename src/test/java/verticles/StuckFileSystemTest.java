@@ -102,8 +102,7 @@ class StuckFileSystemTest {
           }
         }).get(BOUND_MS, java.util.concurrent.TimeUnit.MILLISECONDS);
         assertEquals(128 + 9, sh.getInteger("exit_code"), sh::encode);
-        assertTrue(agent.log().stream().anyMatch(l -> l.contains("shell_start_stuck")),
-            () -> String.join("\n", agent.log()));
+        agent.awaitLog("a shell_start_stuck line", l -> l.contains("shell_start_stuck"));
         JsonObject after = within(runs, new JsonObject().put("id", "a").put("type", "run")
             .put("command", new JsonArray().add("echo").add("after")));
         assertEquals("after\n", after.getString("stdout"), after::encode);
