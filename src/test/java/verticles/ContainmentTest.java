@@ -541,6 +541,50 @@ class ContainmentTest {
     }
   }
 
+  /**
+   * Code in the VM (root) removes every empty cgroup of the agent's, over and over: the spare
+   * cells and the new ones between their making and the clone into them. Such a clone is refused,
+   * the start goes to a spawning thread, and the run is answered with its output or the clear
+   * error of a child that cannot be put in its cell; nothing hangs, and once the removals stop,
+   * every run starts again and no cell is left.
+   */
+  @Test
+  void cellsRemovedByCodeInTheVmFailNoRunSilentlyAndHoldUpNothing() throws Exception {
+    try (AgentProcess agent = cgroupAgent("4096");
+        AgentConnection c = AgentConnection.open(agent.unix());
+        AgentConnection hostile = AgentConnection.open(agent.unix())) {
+      assertEquals(0, c.call(run("first", "true")).getInteger("exit_code"));
+      StringBuilder cells = new StringBuilder();
+      for (Path base : subtrees(agent)) {
+        cells.append(' ').append(base).append("/run.*");
+      }
+      // Its own cell is not empty, so it stays; its timeout ends it.
+      hostile.send(run("rm", "sh", "-c", "while :; do for d in" + cells
+          + "; do rmdir \"$d\" 2>/dev/null; done; done").put("timeout_ms", 4000));
+      int ok = 0;
+      for (int i = 0; i < 300; i++) {
+        JsonObject r = c.call(run("r" + i, "/bin/echo", "ok"));
+        if (r.containsKey("error")) {
+          assertTrue(r.getString("error").startsWith(
+              "Failed to run command: /bin/echo: cannot move the process into its cgroup: "),
+              r::encode);
+        } else {
+          assertEquals(0, r.getInteger("exit_code"), r::encode);
+          assertEquals("ok\n", r.getString("stdout"), r::encode);
+          ok++;
+        }
+      }
+      assertTrue(ok > 0, "no run started while cells were removed");
+      JsonObject rm = hostile.receive();
+      assertEquals(124, rm.getInteger("exit_code"), rm::encode);
+      for (int i = 0; i < 20; i++) {
+        JsonObject r = c.call(run("after" + i, "/bin/echo", "ok"));
+        assertEquals("ok\n", r.getString("stdout"), r::encode);
+      }
+      await(() -> runCells(agent).isEmpty(), "cgroups left: " + runCells(agent));
+    }
+  }
+
   /** Each child moves itself into its cell before its exec (the exec helper). */
   @Test
   void everyRunAndSessionRunsItsFirstCommandInItsCell() throws Exception {
