@@ -108,6 +108,7 @@ final class NativeSpawn {
 
     /** No child uses the memory (any more). */
     void giveBack() {
+      packed.trim();
       if (FREE_COUNT.incrementAndGet() <= KEEP) {
         FREE.add(this);
       } else {
@@ -275,11 +276,33 @@ final class NativeSpawn {
    * makes, costs an allocation and a cleaner each).
    */
   static final class Packed {
+    /**
+     * What a block keeps from one spawn to the next: one grown past it for a large command (up to
+     * what a request may hold) goes back to the C library once that spawn is over, so that the
+     * blocks kept stay small whatever commands came before.
+     */
+    static final long KEPT_BYTES = 64 * 1024;
+
+    private final int initial;
     private Memory strings;
     private long envAt;
 
     Packed(int bytes) {
+      initial = bytes;
       strings = new Memory(bytes);
+    }
+
+    /** The native bytes this block holds now. */
+    long size() {
+      return strings.size();
+    }
+
+    /** No child reads the block any more: it shrinks back to its first size if it grew large. */
+    void trim() {
+      if (strings.size() > KEPT_BYTES) {
+        strings.close();
+        strings = new Memory(initial);
+      }
     }
 
     /** Packs {@code argv} and {@code envp}, replacing what was packed before. */
@@ -348,6 +371,17 @@ final class NativeSpawn {
       int[] stdio, String tty, SpawnListener listener, String tag, boolean neverWait)
       throws IOException {
     Scratch scratch = SCRATCH.get();
+    try {
+      return spawn(command, cwd, env, actions, stdio, tty, listener, tag, neverWait, scratch);
+    } finally {
+      // Whatever way it went, no child reads this thread's block any more.
+      scratch.packed.trim();
+    }
+  }
+
+  private static Spawned spawn(List<String> command, String cwd, String[] env, FileActions actions,
+      int[] stdio, String tty, SpawnListener listener, String tag, boolean neverWait,
+      Scratch scratch) throws IOException {
     boolean placesEarly = tag != null && Launcher.placesEarly(tag);
     // -Dagent.spawn.gate=false: neither way, each child is moved right after its spawn.
     String helper = placesEarly && Gate.ON ? ExecHelper.path() : null;

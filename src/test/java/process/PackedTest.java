@@ -1,0 +1,59 @@
+package process;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Arrays;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The native blocks that carry a command's argv and environment to its child: one grown for a
+ * large command is not kept at that size once its spawn is over, since up to 32 blocks are kept
+ * for later runs (and one per spawning thread), and a few commands of megabytes each would
+ * otherwise hold that memory for the agent's whole life.
+ */
+class PackedTest {
+  /** An environment of about a megabyte, in entries the kernel would take. */
+  private static String[] largeEnvironment() {
+    String[] env = new String[10];
+    char[] value = new char[100 * 1024];
+    Arrays.fill(value, 'x');
+    for (int i = 0; i < env.length; i++) {
+      env[i] = "V" + i + "=" + new String(value);
+    }
+    return env;
+  }
+
+  @Test
+  void aBlockGrownForALargeCommandShrinksBackOnceItsSpawnIsOver() {
+    NativeSpawn.Packed p = new NativeSpawn.Packed(4096);
+    p.pack(new String[] {"sh", "-c", "true"}, largeEnvironment());
+    assertTrue(p.size() >= 1_000_000, "grown to hold the command: " + p.size());
+    assertEquals("sh", p.argv().getPointer(0).getString(0));
+    p.trim();
+    assertEquals(4096, p.size());
+    // Still usable, and grown again only as far as needed.
+    p.pack(new String[] {"echo", "hi"}, new String[] {"A=1"});
+    assertEquals(4096, p.size());
+    assertEquals("A=1", p.envp().getPointer(0).getString(0));
+  }
+
+  @Test
+  void aBlockOfOrdinarySizeIsKeptAsItIs() {
+    NativeSpawn.Packed p = new NativeSpawn.Packed(4096);
+    p.pack(new String[] {"x".repeat(20_000)}, new String[0]);
+    long grown = p.size();
+    assertTrue(grown > 4096 && grown <= NativeSpawn.Packed.KEPT_BYTES, "grown to " + grown);
+    p.trim();
+    assertEquals(grown, p.size(), "a block under the bound is not made again for every spawn");
+  }
+
+  @Test
+  void whatARunsChildUsedIsGivenBackSmall() {
+    NativeSpawn.Unconfirmed u = NativeSpawn.Unconfirmed.take("/");
+    u.packed.pack(new String[] {"true"}, largeEnvironment());
+    assertTrue(u.packed.size() >= 1_000_000);
+    u.giveBack();
+    assertTrue(u.packed.size() <= NativeSpawn.Packed.KEPT_BYTES, "kept " + u.packed.size());
+  }
+}
