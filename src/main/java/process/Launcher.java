@@ -213,8 +213,9 @@ public final class Launcher {
    * Whether a run is started on the thread that asks for it (its event loop): where its child is
    * cloned into its cell and not waited for, a start blocks on nothing (no exec, no look-up of
    * its program or directory, which the child does), and handing it to a spawning thread would
-   * only cost a wake-up and a sleep. False until the first run has made the exec helper, and
-   * once the kernel has refused such a clone.
+   * only cost a wake-up and a sleep. False until the first run has made the exec helper (which
+   * only a cell with a cgroup makes, so never without cgroups), and once the kernel has refused
+   * such a clone.
    */
   static boolean startsOnCaller() {
     return !ON_CALLER_OFF && NativeSpawn.available() && ExecHelper.clonesIntoCells();

@@ -94,7 +94,7 @@ public abstract class RunProcess {
   public static Starting startAsync(List<String> command, String cwd,
       Map<String, String> env, byte[] stdin, OutputSink stdout, OutputSink stderr) {
     Starting f = new Starting();
-    if (!Launcher.startsOnCaller() || !Containment.get().usesCgroups()
+    if (!Launcher.startsOnCaller()
         || !startHere(f, () -> start(command, cwd, env, stdin, stdout, stderr, f, true))) {
       Launcher.SPAWN.execute(() -> startHere(f,
           () -> start(command, cwd, env, stdin, stdout, stderr, f, false)));
