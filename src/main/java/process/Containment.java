@@ -400,8 +400,8 @@ public final class Containment {
 
   /**
    * A cell's cgroup (and cgroup v1 pids directory). Once it becomes a spare, the control files
-   * every run uses are held open, so that placing the next runs' processes and asking whether the
-   * cell is empty cost one system call each; a cgroup made for one run uses their paths, so the
+   * every run uses are held open, so that a child moving itself in and asking whether the cell is
+   * empty cost one system call each; a cgroup made for one run uses their paths, so the
    * descriptors held stay few (at most the spares and the runs that took one), and a cell left
    * with something running closes them. They are closed when the cgroup goes.
    */
@@ -413,14 +413,21 @@ public final class Containment {
     private int procs;
     /** Guarded by this: the cell the cgroup is for now, or null while it is a spare. */
     private Cell owner;
-    private int v1Procs;
+    /**
+     * The v1 pids directory's {@code tasks}, which a child writes "0" to. Moving its one thread
+     * moves the whole child, without the kernel's global lock that a move through
+     * {@code cgroup.procs} takes for writing, and that holds up every fork and exit meanwhile.
+     */
+    private int v1Tasks;
     private int events;
+    /** The cgroup's directory, which a run's child is cloned into. */
+    private int directory;
 
     Held(String name, Path dir, Path v1) {
       this.name = name;
       this.dir = dir;
       this.v1 = v1;
-      procs = v1Procs = events = -1;
+      procs = v1Tasks = events = directory = -1;
     }
 
     /** Opens the control files, once. */
@@ -428,11 +435,14 @@ public final class Containment {
       if (procs < 0) {
         procs = Cgroups.openHeld(dir.resolve("cgroup.procs"), LibC.O_WRONLY);
       }
-      if (v1 != null && v1Procs < 0) {
-        v1Procs = Cgroups.openHeld(v1.resolve("cgroup.procs"), LibC.O_WRONLY);
+      if (v1 != null && v1Tasks < 0) {
+        v1Tasks = Cgroups.openHeld(v1.resolve("tasks"), LibC.O_WRONLY);
       }
       if (events < 0) {
         events = Cgroups.openHeld(dir.resolve("cgroup.events"), LibC.O_RDONLY);
+      }
+      if (directory < 0) {
+        directory = Cgroups.openHeld(dir, LibC.O_RDONLY | LibC.O_DIRECTORY);
       }
     }
 
@@ -447,11 +457,7 @@ public final class Containment {
       }
       String p = Long.toString(pid);
       if (v1 != null) {
-        if (v1Procs >= 0) {
-          Cgroups.writeFd(v1Procs, p);
-        } else {
-          Cgroups.write(v1.resolve("cgroup.procs"), p);
-        }
+        Cgroups.write(v1.resolve("cgroup.procs"), p);
       }
       if (procs >= 0) {
         Cgroups.writeFd(procs, p);
@@ -461,16 +467,28 @@ public final class Containment {
     }
 
     /**
-     * Copies of the held {@code cgroup.procs} descriptors (v1 pids first, then v2), for a child
-     * that moves itself in, if the cgroup is still {@code cell}'s; null otherwise. Copies, so that
-     * closing the cgroup meanwhile can never leave the child a descriptor number that names
-     * something else by then.
+     * Copies of the held descriptors of the files a child moves itself in by (v1 pids
+     * {@code tasks} first, then v2 {@code cgroup.procs}), if the cgroup is still {@code cell}'s;
+     * null otherwise. Copies, so that closing the cgroup meanwhile can never leave the child a
+     * descriptor number that names something else by then.
      */
     synchronized int[] procsFiles(Cell cell) {
-      if (owner != cell || procs < 0 || (v1 != null && v1Procs < 0)) {
+      if (owner != cell || procs < 0 || (v1 != null && v1Tasks < 0)) {
         return null;
       }
-      return v1 == null ? Cgroups.copies(procs) : Cgroups.copies(v1Procs, procs);
+      return v1 == null ? Cgroups.copies(procs) : Cgroups.copies(v1Tasks, procs);
+    }
+
+    /**
+     * A copy of the held directory descriptor, if the cgroup is still {@code cell}'s; -1
+     * otherwise. A copy, for the same reason as {@link #procsFiles}.
+     */
+    synchronized int directoryFile(Cell cell) {
+      if (owner != cell || directory < 0) {
+        return -1;
+      }
+      int[] copy = Cgroups.copies(directory);
+      return copy == null ? -1 : copy[0];
     }
 
     /** Whether it can serve another cell now: there, and with no process in it. */
@@ -479,12 +497,12 @@ public final class Containment {
     }
 
     synchronized void closeFiles() {
-      for (int fd : new int[] {procs, v1Procs, events}) {
+      for (int fd : new int[] {procs, v1Tasks, events, directory}) {
         if (fd >= 0) {
           LibC.close(fd);
         }
       }
-      procs = v1Procs = events = -1;
+      procs = v1Tasks = events = directory = -1;
     }
   }
 
@@ -756,9 +774,9 @@ public final class Containment {
     }
 
     /**
-     * Descriptors of the cell's {@code cgroup.procs} files (v1 pids first, then v2), for a child
-     * that moves itself in before its exec (see {@link ExecHelper}); the caller closes them. Null
-     * without a cgroup, or if a file cannot be opened.
+     * Descriptors of the files a child moves itself into the cell by before its exec (the v1
+     * pids {@code tasks} first, then the v2 {@code cgroup.procs}; see {@link ExecHelper}); the
+     * caller closes them. Null without a cgroup, or if a file cannot be opened.
      */
     int[] procsFiles() {
       Held h = held;
@@ -777,7 +795,7 @@ public final class Containment {
       if (v == null) {
         return v2 < 0 ? null : Cgroups.copies(v2);
       }
-      int first = Cgroups.openHeld(v.resolve("cgroup.procs"), LibC.O_WRONLY);
+      int first = Cgroups.openHeld(v.resolve("tasks"), LibC.O_WRONLY);
       int[] fds = v2 < 0 || first < 0 ? null : Cgroups.copies(first, v2);
       for (int fd : new int[] {first, v2}) {
         if (fd >= 0) {
@@ -789,10 +807,17 @@ public final class Containment {
 
     /**
      * A descriptor of the cell's cgroup v2 directory, for a child to be born in it; the caller
-     * closes it. Opened afresh, so that no descriptor the cell holds can be closed under it; -1
-     * without a cgroup, or if it cannot be opened.
+     * closes it. A copy of the one a spare holds, or opened afresh, so that no descriptor the
+     * cell holds can be closed under it; -1 without a cgroup, or if it cannot be opened.
      */
     int directoryFile() {
+      Held h = held;
+      if (h != null) {
+        int fd = h.directoryFile(this);
+        if (fd >= 0) {
+          return fd;
+        }
+      }
       Path d = dir;
       return d == null ? -1 : LibC.openat(LibC.AT_FDCWD, LibC.c(d.toString()),
           LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC, 0);

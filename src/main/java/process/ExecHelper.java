@@ -15,15 +15,16 @@ import sys.LibC;
  * <p>The child of a spawn that wants a cell execs this program first, from a sealed memfd, with:
  * <ul>
  *   <li>descriptor 3: a pipe to the spawning thread, closed by the command's exec;</li>
- *   <li>descriptors 4 on: the cell's {@code cgroup.procs} files (cgroup v1 pids, then v2);</li>
+ *   <li>descriptors 4 on: the files that move it into its cell (the cgroup v1 pids
+ *       {@code tasks}, then the v2 {@code cgroup.procs});</li>
  *   <li>argv: itself, the working directory (or ""), the paths the command may be at (each
  *       directory of {@code PATH} in turn, as {@code posix_spawnp} would try them), "", then the
  *       command's own argv.</li>
  * </ul>
- * It writes "0" (itself) to each {@code cgroup.procs} and closes it, changes directory, and execs
- * the first path that is there, with the C library's rules for which failures go on to the next
- * path. A failure is written to the pipe as four bytes, the errno with the step in the bits above
- * it ({@link #PLACING}, {@link #CHDIR}), and the program exits 127. So the spawning thread learns
+ * It writes "0" (itself) to each and closes it, changes directory, and execs the first path
+ * that is there, with the C library's rules for which failures go on to the next path. A failure
+ * is written to the pipe as four bytes, the errno with the step in the bits above it
+ * ({@link #PLACING}, {@link #CHDIR}), and the program exits 127. So the spawning thread learns
  * that the command runs in its cell when its read of the pipe ends with nothing, and nothing the
  * command runs is ever outside the cell. Its working directory and its program are looked up in
  * the cell too, where a kill reaches a look-up that waits on a file system that hangs.
@@ -183,7 +184,7 @@ final class ExecHelper {
       + "b8e7000000"             // 0146 mov $0xe7,%eax
       + "bf7f000000"             // 014b mov $0x7f,%edi
       + "0f05"                   // 0150 syscall
-      + "30"                     // 0152 the "0" written to cgroup.procs
+      + "30"                     // 0152 the "0" written to each cell file
       // clone_entry(args, params): every signal blocked, clone3, the old mask back;
       // the child (rax 0) goes on at "child" on its own stack
       + "53"                     // 0153 push %rbx
@@ -602,8 +603,11 @@ final class ExecHelper {
     m.params.setInt(28, stdio[0]);
     m.params.setInt(32, stdio[1]);
     m.params.setInt(36, stdio[2]);
-    m.params.setInt(44, cellFiles.length);
-    for (int i = 0; i < cellFiles.length; i++) {
+    // Born in its cell's cgroup, a child has only the v1 pids move (if any) left to make: the
+    // v2 file, always the last, is left out.
+    int moves = cellDirectory >= 0 ? cellFiles.length - 1 : cellFiles.length;
+    m.params.setInt(44, moves);
+    for (int i = 0; i < moves; i++) {
       m.params.setInt(48 + 4L * i, cellFiles[i]);
     }
     m.params.setPointer(56, tty);
