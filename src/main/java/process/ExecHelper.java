@@ -522,7 +522,7 @@ final class ExecHelper {
     Reaper.spawnStarting(tid);
     try {
       int rc = cloneWith(f, child, new CloneMemory(), argv, envp,
-          new int[] {-1, devNull, devNull}, null, new int[0], -1);
+          new int[] {-1, devNull, devNull}, null, new int[0], -1, true);
       if (rc != 0) {
         return "clone3: " + LibC.strerror(rc);
       }
@@ -552,17 +552,18 @@ final class ExecHelper {
    * With {@code tty} (then {@code stdio} may be null) it opens that terminal instead, after its
    * setsid, so that it is its controlling terminal, and puts it at 0 to 2.
    *
-   * <p>With {@code cellDirectory} -1 the clone returns once the child has exec'd its command or
-   * failed: {@code child[1]} is then its error word (0: the command runs; else as the helper
-   * writes it to its pipe, and the child has exited 127). Given a cgroup v2 directory, the child
-   * is born in that cgroup ({@code CLONE_INTO_CGROUP}), so nothing can kill the cell and miss it,
-   * and the clone returns at once: its word, in {@code memory}, is known once it has exited, and
-   * {@code memory}, {@code argv} and {@code envp} must stay until then. Returns 0 with
-   * {@code child[0]} its pid; an errno where the clone failed; or -1 where cloning is not used
-   * (nothing was started).
+   * <p>Given a cgroup v2 directory ({@code cellDirectory}, else -1), the child is born in that
+   * cgroup ({@code CLONE_INTO_CGROUP}), so nothing can kill the cell and miss it, and it has only
+   * the v1 move left to make (the last of {@code cellFiles}, the v2 one, is left out). With
+   * {@code waited} the clone returns once the child has exec'd its command or failed:
+   * {@code child[1]} is then its error word (0: the command runs; else as the helper writes it to
+   * its pipe, and the child has exited 127). Otherwise (only with a directory) the clone returns
+   * at once: the word, in {@code memory}, is known once the child has exited, and {@code memory},
+   * {@code argv} and {@code envp} must stay until then. Returns 0 with {@code child[0]} its pid;
+   * an errno where the clone failed; or -1 where cloning is not used (nothing was started).
    */
   static int cloneChild(int[] child, CloneMemory memory, Pointer argv, Pointer envp, int[] stdio,
-      String tty, int[] cellFiles, int cellDirectory) {
+      String tty, int[] cellFiles, int cellDirectory, boolean waited) {
     Function f = cloneEntry;
     byte[] ttyPath = tty == null ? null : LibC.c(tty);
     if (f == null || cellFiles.length > 2 || (stdio == null && tty == null)
@@ -574,7 +575,7 @@ final class ExecHelper {
     }
     int rc = cloneWith(f, child, memory, argv, envp,
         stdio == null ? new int[] {-1, -1, -1} : stdio, ttyPath == null ? null : memory.tty,
-        cellFiles, cellDirectory);
+        cellFiles, cellDirectory, waited || cellDirectory < 0);
     if (rc != 0 && cellDirectory >= 0 && !intoCellsRefused && (rc == LibC.EINVAL
         || rc == LibC.ENOSYS || rc == E2BIG || rc == LibC.EOPNOTSUPP)) {
       intoCellsRefused = true;
@@ -585,14 +586,14 @@ final class ExecHelper {
   }
 
   private static int cloneWith(Function f, int[] child, CloneMemory m, Pointer argv, Pointer envp,
-      int[] stdio, Pointer tty, int[] cellFiles, int cellDirectory) {
+      int[] stdio, Pointer tty, int[] cellFiles, int cellDirectory, boolean waited) {
     m.args.clear();
+    long flags = CLONE_VM | (waited ? CLONE_VFORK : 0);
     if (cellDirectory >= 0) {
-      m.args.setLong(0, CLONE_VM | CLONE_INTO_CGROUP);
+      flags |= CLONE_INTO_CGROUP;
       m.args.setLong(80, cellDirectory);
-    } else {
-      m.args.setLong(0, CLONE_VM | CLONE_VFORK);
     }
+    m.args.setLong(0, flags);
     m.args.setLong(32, SIGCHLD);
     m.args.setLong(40, Pointer.nativeValue(m.stack));
     m.args.setLong(48, m.stack.size() - 64);
@@ -616,7 +617,7 @@ final class ExecHelper {
     if (r > 0) {
       child[0] = (int) r;
       // Waited for, the clone returned once the child had exec'd or exited: its word is written.
-      child[1] = cellDirectory >= 0 ? 0 : m.errorWord();
+      child[1] = waited ? m.errorWord() : 0;
       return 0;
     }
     return (int) -r;

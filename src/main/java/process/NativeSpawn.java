@@ -464,8 +464,9 @@ final class NativeSpawn {
    * A spawn through the {@link ExecHelper}: the child moves itself into its cell through
    * {@code cellFiles} (closed here), changes to {@code cwd} and looks for its program there,
    * where a kill reaches it. A run's child is cloned into its cell's cgroup directly, and not
-   * waited for: whether its command ran is known once it has exited ({@link Unconfirmed}).
-   * Otherwise this thread learns that the command has exec'd, or why it failed, from the child's
+   * waited for: whether its command ran is known once it has exited ({@link Unconfirmed}). A
+   * session's child is cloned into its cgroup too, where the kernel allows it. Except for a run's
+   * child, this thread learns that the command has exec'd, or why it failed, from the child's
    * error word once the clone returns, or from a pipe where the helper is exec'd.
    */
   private static Spawned spawnPlacing(String helper, int[] cellFiles, List<String> command,
@@ -477,19 +478,18 @@ final class NativeSpawn {
     int[] child = new int[2];
     int rc = -1;
     Unconfirmed unconfirmed = null;
-    int cellDirectory = tty == null && ExecHelper.clonesIntoCells()
-        ? Launcher.cellDirectory(tag) : -1;
+    int cellDirectory = ExecHelper.clonesIntoCells() ? Launcher.cellDirectory(tag) : -1;
     try {
-      if (neverWait && cellDirectory < 0) {
+      if (neverWait && (cellDirectory < 0 || tty != null)) {
         throw new WouldWait();
       }
       Reaper.spawnStarting(scratch.tid);
       try {
-        if (cellDirectory >= 0) {
+        if (cellDirectory >= 0 && tty == null) {
           unconfirmed = Unconfirmed.take(cwd);
           unconfirmed.packed.pack(argv, env);
           rc = ExecHelper.cloneChild(child, unconfirmed.memory, unconfirmed.packed.argv(),
-              unconfirmed.packed.envp(), stdio, null, cellFiles, cellDirectory);
+              unconfirmed.packed.envp(), stdio, null, cellFiles, cellDirectory, false);
           if (rc != 0) {
             // Started nothing: the usual way instead.
             unconfirmed.giveBack();
@@ -502,8 +502,17 @@ final class NativeSpawn {
         }
         if (rc < 0) {
           scratch.packed.pack(argv, env);
-          rc = ExecHelper.cloneChild(child, scratch.clone, scratch.packed.argv(),
-              scratch.packed.envp(), stdio, tty, cellFiles, -1);
+          // A session's child is born in its cell too, and waited for until its exec.
+          if (tty != null && cellDirectory >= 0) {
+            rc = ExecHelper.cloneChild(child, scratch.clone, scratch.packed.argv(),
+                scratch.packed.envp(), stdio, tty, cellFiles, cellDirectory, true);
+            // Refused: the usual way instead (nothing was started).
+            rc = rc == 0 ? 0 : -1;
+          }
+          if (rc < 0) {
+            rc = ExecHelper.cloneChild(child, scratch.clone, scratch.packed.argv(),
+                scratch.packed.envp(), stdio, tty, cellFiles, -1, true);
+          }
         }
         if (rc < 0) {
           // Where the agent cannot clone its own children.
