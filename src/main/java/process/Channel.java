@@ -6,18 +6,19 @@ import java.util.function.Consumer;
 import sys.LibC;
 
 /**
- * One non-blocking descriptor of a started process, watched by the {@link Reactor}: a pipe we read
- * (stdout, stderr), a pipe we write (stdin), or a terminal master, which is both. Every method
- * hands its work to the reactor thread, where all of this object's state lives.
+ * One non-blocking descriptor of a started process, watched by a {@link Poller} (the
+ * {@link Reactor}, or the event loop its run was started on): a pipe we read (stdout, stderr), a
+ * pipe we write (stdin), or a terminal master, which is both. Every method hands its work to the
+ * poller's thread, where all of this object's state lives.
  *
  * <p>Reading asks the sink for room first: a full sink takes the descriptor out of the epoll set
  * until the sink wakes it, so the process blocks on its own write and nothing piles up here.
  */
-final class Channel implements Reactor.Handler, OutputSink.Waker {
+final class Channel implements Poller.Handler, OutputSink.Waker {
   /** Reads per readiness before others get their turn. */
   private static final int ROUNDS = 8;
 
-  private final Reactor reactor;
+  private final Poller poller;
   private final int fd;
   private boolean watching;
   private int interest;
@@ -59,8 +60,8 @@ final class Channel implements Reactor.Handler, OutputSink.Waker {
    * A channel on {@code fd} (already non-blocking). With a sink it reads into it, calling
    * {@code onSinkDone} once the sink has heard the end; with {@code writable} it takes writes.
    */
-  Channel(Reactor reactor, int fd, OutputSink sink, Runnable onSinkDone, boolean writable) {
-    this.reactor = reactor;
+  Channel(Poller poller, int fd, OutputSink sink, Runnable onSinkDone, boolean writable) {
+    this.poller = poller;
     this.fd = fd;
     this.sink = sink;
     this.onSinkDone = onSinkDone;
@@ -71,13 +72,13 @@ final class Channel implements Reactor.Handler, OutputSink.Waker {
 
   /** Starts watching; from any thread. */
   void start() {
-    reactor.execute(this::update);
+    poller.execute(this::update);
   }
 
   /**
-   * Starts reading at once from the calling thread, without waking the reactor (see
-   * {@link Reactor#registerFrom}). For a channel that only reads, before anything else uses it;
-   * after this call it belongs to the reactor thread.
+   * Starts reading at once from the calling thread, without waking the poller (see
+   * {@link Poller#registerFrom}). For a channel that only reads, before anything else uses it;
+   * after this call it belongs to the poller's thread.
    */
   void startReading() {
     if (writeOpen || !readOpen) {
@@ -85,7 +86,7 @@ final class Channel implements Reactor.Handler, OutputSink.Waker {
     }
     watching = true;
     interest = LibC.EPOLLIN;
-    reactor.registerFrom(fd, LibC.EPOLLIN, this);
+    poller.registerFrom(fd, LibC.EPOLLIN, this);
   }
 
   // ---------------------------------------------------------------- reading
@@ -103,7 +104,7 @@ final class Channel implements Reactor.Handler, OutputSink.Waker {
 
   private void readSome() {
     for (int round = 0; round < ROUNDS && readOpen && !paused; round++) {
-      int want = Reactor.BUFFER;
+      int want = Poller.BUFFER;
       if (!discarding) {
         long room = sink.room(this);
         if (room <= 0) {
@@ -113,11 +114,11 @@ final class Channel implements Reactor.Handler, OutputSink.Waker {
         }
         want = (int) Math.min(room, want);
       }
-      long n = LibC.read(fd, reactor.buffer, want);
+      long n = LibC.read(fd, poller.buffer(), want);
       if (n > 0) {
         lastActive = System.nanoTime();
         if (!discarding) {
-          byte[] b = reactor.buffer.getByteArray(0, (int) n);
+          byte[] b = poller.buffer().getByteArray(0, (int) n);
           if (!sink.write(b, 0, b.length)) {
             // The sink wants no more: what is left is read and dropped, so that a process
             // holding the pipe never blocks on it.
@@ -150,13 +151,13 @@ final class Channel implements Reactor.Handler, OutputSink.Waker {
   @Override
   public void wake() {
     if (wakeQueued.compareAndSet(false, true)) {
-      reactor.execute(this::resume);
+      poller.execute(this::resume);
     }
   }
 
   @Override
   public void wakeAfter(long ms) {
-    reactor.schedule(ms, this::resume);
+    poller.schedule(ms, this::resume);
   }
 
   private void resume() {
@@ -190,7 +191,7 @@ final class Channel implements Reactor.Handler, OutputSink.Waker {
 
   /**
    * The process has exited and the stream has been silent for the grace: the sink hears of its
-   * end now; anything a background process still writes is read and dropped. Reactor thread.
+   * end now; anything a background process still writes is read and dropped. Poller's thread.
    */
   void giveUpIfSilent(long sinceNanos, long graceNanos) {
     if (!sinkDone && !paused
@@ -205,7 +206,7 @@ final class Channel implements Reactor.Handler, OutputSink.Waker {
    * {@code maxTail} bytes, then end, even if a background job keeps the terminal open.
    */
   void endWhenDrained(long maxTail) {
-    reactor.execute(() -> {
+    poller.execute(() -> {
       endWhenEmpty = true;
       tailLeft = maxTail;
       if (readOpen && !paused) {
@@ -218,7 +219,7 @@ final class Channel implements Reactor.Handler, OutputSink.Waker {
 
   /** Writes {@code data} after what is queued; {@code done} hears null or the error. */
   void write(byte[] data, Consumer<IOException> done) {
-    reactor.execute(() -> {
+    poller.execute(() -> {
       if (!writeOpen || closeWriteWhenDone) {
         done.accept(new IOException("the input is closed"));
         return;
@@ -230,7 +231,7 @@ final class Channel implements Reactor.Handler, OutputSink.Waker {
 
   /** Closes the write side once everything queued was written (end of a run's stdin). */
   void closeWriteWhenWritten() {
-    reactor.execute(() -> {
+    poller.execute(() -> {
       closeWriteWhenDone = true;
       flush();
     });
@@ -239,14 +240,14 @@ final class Channel implements Reactor.Handler, OutputSink.Waker {
   private void flush() {
     while (writeOpen && !out.isEmpty()) {
       Out o = out.peek();
-      int len = Math.min(Reactor.BUFFER, o.data.length - o.off);
+      int len = Math.min(Poller.BUFFER, o.data.length - o.off);
       if (len == 0) {
         out.poll();
         o.done.accept(null);
         continue;
       }
-      reactor.buffer.write(0, o.data, o.off, len);
-      long n = LibC.write(fd, reactor.buffer, len);
+      poller.buffer().write(0, o.data, o.off, len);
+      long n = LibC.write(fd, poller.buffer(), len);
       if (n >= 0) {
         o.off += (int) n;
         continue;
@@ -279,7 +280,7 @@ final class Channel implements Reactor.Handler, OutputSink.Waker {
 
   /** Closes the descriptor now: the sink hears the end, queued writes fail. From any thread. */
   void close() {
-    reactor.execute(() -> {
+    poller.execute(() -> {
       readOpen = false;
       finishSink();
       failWrites(new IOException("closed"));
@@ -287,9 +288,9 @@ final class Channel implements Reactor.Handler, OutputSink.Waker {
     });
   }
 
-  /** Runs {@code task} on the reactor thread with the descriptor, if it is still open. */
+  /** Runs {@code task} on the poller's thread with the descriptor, if it is still open. */
   void withFd(java.util.function.IntConsumer task, Runnable ifClosed) {
-    reactor.execute(() -> {
+    poller.execute(() -> {
       if (closed) {
         ifClosed.run();
       } else {
@@ -306,7 +307,7 @@ final class Channel implements Reactor.Handler, OutputSink.Waker {
     if (!readOpen && !writeOpen) {
       closed = true;
       watching = false;
-      reactor.close(fd);
+      poller.close(fd);
       return;
     }
     int want = (readOpen && !paused ? LibC.EPOLLIN : 0)
@@ -317,14 +318,14 @@ final class Channel implements Reactor.Handler, OutputSink.Waker {
     if (want == 0) {
       // Out of the set altogether: a hung-up descriptor would otherwise be reported for ever.
       if (watching) {
-        reactor.unwatch(fd);
+        poller.unwatch(fd);
         watching = false;
       }
     } else if (!watching) {
-      reactor.register(fd, want, this);
+      poller.register(fd, want, this);
       watching = true;
     } else {
-      reactor.modify(fd, want);
+      poller.modify(fd, want);
     }
     interest = want;
   }

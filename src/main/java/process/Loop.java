@@ -19,6 +19,14 @@ public interface Loop extends Executor {
   /** Cancels a task {@link #schedule} set, unless it has run. */
   void cancel(long timer);
 
+  /**
+   * This loop's own {@link Poller}, for the pipes of runs started on it; null where it has none
+   * (the runs' pipes are then the {@link Reactor}'s). Called on the loop.
+   */
+  default Poller poller() {
+    return null;
+  }
+
   /** A loop on {@code executor}, which should have one thread. */
   static Loop of(ScheduledExecutorService executor) {
     Map<Long, ScheduledFuture<?>> timers = new ConcurrentHashMap<>();

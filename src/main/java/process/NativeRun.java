@@ -5,14 +5,15 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
- * A run on the native engine: its pipes are {@link Channel}s in the {@link Reactor}, its exit
- * comes from the {@link Reaper}. No thread of its own.
+ * A run on the native engine: its pipes are {@link Channel}s of a {@link Poller} (the event loop
+ * that started it, or else the {@link Reactor}), its exit comes from the {@link Reaper}. No thread
+ * of its own.
  *
- * <p>Three threads each bring a part of the end: the spawning thread has started reading the
- * pipes, the reactor has seen each of them end, the reaper has collected the exit code. Each part
+ * <p>Three threads each bring a part of the end: the starting thread has started reading the
+ * pipes, the poller has seen each of them end, the reaper has collected the exit code. Each part
  * is a bit set once; whichever thread sets the last one completes {@link #done} where it is, so
  * the common run (pipes ended by the time it exited) costs no hand-off between them. Only a run
- * whose pipes outlive its exit (held open by something it left running) hands the reactor the
+ * whose pipes outlive its exit (held open by something it left running) hands the poller the
  * grace check, which reads its channels' state there.
  */
 final class NativeRun extends RunProcess {
@@ -22,7 +23,7 @@ final class NativeRun extends RunProcess {
   private static final int ERR_DONE = 8;
   private static final int ALL = WATCHED | EXITED | OUT_DONE | ERR_DONE;
 
-  private final Reactor reactor = Reactor.get();
+  private final Poller poller;
   private final java.util.concurrent.atomic.AtomicInteger parts =
       new java.util.concurrent.atomic.AtomicInteger();
   private volatile int pid;
@@ -30,22 +31,24 @@ final class NativeRun extends RunProcess {
   private volatile long exitedAt;
   private Channel out;
   private Channel err;
-  /** Reactor thread: the grace check waiting to run, or null. */
-  private Reactor.Timer grace;
+  /** Poller's thread: takes back the grace check waiting to run, or null. */
+  private Runnable grace;
   /**
    * Set before {@link #WATCHED}: a child whose exec was not waited for, whose failure to start is
    * known once it has been reaped; null otherwise. Read by the thread that completes the run.
    */
   private NativeSpawn.Unconfirmed unconfirmed;
 
-  private NativeRun(Containment.Cell cell) {
+  private NativeRun(Containment.Cell cell, Poller poller) {
     super(cell);
+    this.poller = poller;
   }
 
+  /** With {@code here}, the calling thread's poller, or null for the {@link Reactor}. */
   static NativeRun start(List<String> command, String cwd, String[] env, byte[] stdin,
-      OutputSink stdout, OutputSink stderr, Containment.Cell cell, boolean neverWait)
-      throws IOException {
-    NativeRun run = new NativeRun(cell);
+      OutputSink stdout, OutputSink stderr, Containment.Cell cell, boolean neverWait,
+      Poller here) throws IOException {
+    NativeRun run = new NativeRun(cell, here != null ? here : Reactor.get());
     NativeSpawn.Child c = NativeSpawn.start(command, cwd, env, stdin == null, (pid, t) -> {
       run.pid = (int) pid;
       Reaper.watch((int) pid, run::exited);
@@ -53,10 +56,10 @@ final class NativeRun extends RunProcess {
     // At once: the reaper holds the run until the child is collected, and with it the memory the
     // child may still be using.
     run.unconfirmed = c.unconfirmed();
-    run.out = new Channel(run.reactor, c.stdout(), stdout, () -> run.add(OUT_DONE), false);
-    run.err = new Channel(run.reactor, c.stderr(), stderr, () -> run.add(ERR_DONE), false);
+    run.out = new Channel(run.poller, c.stdout(), stdout, () -> run.add(OUT_DONE), false);
+    run.err = new Channel(run.poller, c.stderr(), stderr, () -> run.add(ERR_DONE), false);
     if (stdin != null) {
-      Channel in = new Channel(run.reactor, c.stdin(), null, null, true);
+      Channel in = new Channel(run.poller, c.stdin(), null, null, true);
       // The process may close its stdin early: what it did not read is dropped, as in a pipe.
       in.write(stdin, e -> { });
       in.closeWriteWhenWritten();
@@ -93,9 +96,9 @@ final class NativeRun extends RunProcess {
       return;
     }
     if (now == ALL) {
-      if (reactor.inReactor() && grace != null) {
+      if (poller.inThread() && grace != null) {
         // The pipes ended after the exit, here: the grace check is not needed.
-        reactor.cancel(grace);
+        grace.run();
         grace = null;
       }
       // Reaped by now (EXITED is the reaper's): its memory is free, its error word final.
@@ -108,15 +111,15 @@ final class NativeRun extends RunProcess {
     } else if ((now & (WATCHED | EXITED)) == (WATCHED | EXITED)
         && (before & (WATCHED | EXITED)) != (WATCHED | EXITED)) {
       // Exited with a pipe still open: watch for a pipe that stays silent.
-      reactor.execute(() -> {
+      poller.execute(() -> {
         if (!done.isDone()) {
-          grace = reactor.scheduleHere(PIPE_GRACE_MS, this::checkPipes);
+          grace = poller.scheduleHere(PIPE_GRACE_MS, this::checkPipes);
         }
       });
     }
   }
 
-  /** Reactor thread, after the exit: gives up pipes that stay silent for the grace. */
+  /** Poller's thread, after the exit: gives up pipes that stay silent for the grace. */
   private void checkPipes() {
     grace = null;
     if (done.isDone()) {
@@ -126,7 +129,7 @@ final class NativeRun extends RunProcess {
     out.giveUpIfSilent(exitedAt, silence);
     err.giveUpIfSilent(exitedAt, silence);
     if (!done.isDone()) {
-      grace = reactor.scheduleHere(PIPE_GRACE_MS / 4, this::checkPipes);
+      grace = poller.scheduleHere(PIPE_GRACE_MS / 4, this::checkPipes);
     }
   }
 }

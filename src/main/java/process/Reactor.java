@@ -17,15 +17,8 @@ import sys.Threads;
  * {@link #execute(Runnable)} (an eventfd wakes it) and delays with {@link #schedule}; nothing is
  * scheduled while nothing waits for a delay, so an idle agent does no periodic work here.
  */
-final class Reactor {
-  /** Told when its descriptor is ready; runs on the reactor thread. */
-  interface Handler {
-    void ready(int events);
-  }
-
+final class Reactor implements Poller {
   private static final int MAX_EVENTS = 256;
-  /** Bytes the reactor reads or writes at a time, through one native buffer. */
-  static final int BUFFER = 64 * 1024;
 
   private static volatile Reactor instance;
   /** The epoll_event argument of {@link #registerFrom}, one per calling thread. */
@@ -38,7 +31,7 @@ final class Reactor {
   private final Memory eventArg = new Memory(16);
   private final Memory wakeBuf = new Memory(8);
   /** The native buffer that reads and writes go through; used on the reactor thread only. */
-  final Memory buffer = new Memory(BUFFER);
+  private final Memory buffer = new Memory(BUFFER);
   /** Written by the reactor thread, and by {@link #registerFrom} on other threads. */
   private final Map<Integer, Handler> handlers = new ConcurrentHashMap<>();
   private final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
@@ -47,8 +40,8 @@ final class Reactor {
   private final Thread thread;
   private long timerSeq;
 
-  /** A delayed task; {@link #cancel} takes it back before it runs. */
-  record Timer(long deadline, long seq, Runnable task) implements Comparable<Timer> {
+  /** A delayed task. */
+  private record Timer(long deadline, long seq, Runnable task) implements Comparable<Timer> {
     @Override
     public int compareTo(Timer o) {
       int c = Long.compare(deadline, o.deadline);
@@ -85,12 +78,19 @@ final class Reactor {
     return r;
   }
 
-  boolean inReactor() {
+  @Override
+  public Memory buffer() {
+    return buffer;
+  }
+
+  @Override
+  public boolean inThread() {
     return Thread.currentThread() == thread;
   }
 
   /** Watches {@code fd} for {@code interest}; reactor thread only. */
-  void register(int fd, int interest, Handler h) {
+  @Override
+  public void register(int fd, int interest, Handler h) {
     handlers.put(fd, h);
     if (ctl(LibC.EPOLL_CTL_ADD, fd, interest) != 0) {
       handlers.remove(fd);
@@ -104,8 +104,9 @@ final class Reactor {
    * is first reported. The handler's state must be complete before the call, and from then on
    * belongs to the reactor thread.
    */
-  void registerFrom(int fd, int interest, Handler h) {
-    if (inReactor()) {
+  @Override
+  public void registerFrom(int fd, int interest, Handler h) {
+    if (inThread()) {
       register(fd, interest, h);
       return;
     }
@@ -120,12 +121,14 @@ final class Reactor {
   }
 
   /** Changes what {@code fd} is watched for; reactor thread only. */
-  void modify(int fd, int interest) {
+  @Override
+  public void modify(int fd, int interest) {
     ctl(LibC.EPOLL_CTL_MOD, fd, interest);
   }
 
   /** Stops watching {@code fd}, leaving it open; reactor thread only. */
-  void unwatch(int fd) {
+  @Override
+  public void unwatch(int fd) {
     if (handlers.remove(fd) != null) {
       ctl(LibC.EPOLL_CTL_DEL, fd, 0);
     }
@@ -139,7 +142,8 @@ final class Reactor {
    * new run's pipe its events reach that run's handler, which may then find the new pipe ended
    * and close it while its spawning thread is still adding it to the set.
    */
-  void close(int fd) {
+  @Override
+  public void close(int fd) {
     unwatch(fd);
     LibC.close(fd);
   }
@@ -154,23 +158,30 @@ final class Reactor {
    * Runs {@code task} on the reactor thread, after what is already queued. Wakes the reactor only
    * if it waits in epoll: while it is awake, it takes the task before it waits again.
    */
-  void execute(Runnable task) {
+  @Override
+  public void execute(Runnable task) {
     tasks.add(task);
-    if (!inReactor() && woken.compareAndSet(false, true)) {
+    if (!inThread() && woken.compareAndSet(false, true)) {
       wakeBuf.setLong(0, 1);
       LibC.write(wakeFd, wakeBuf, 8);
     }
   }
 
   /** Runs {@code task} on the reactor thread after {@code delayMs}. */
-  void schedule(long delayMs, Runnable task) {
+  @Override
+  public void schedule(long delayMs, Runnable task) {
     long deadline = System.nanoTime() + delayMs * 1_000_000;
     execute(() -> add(deadline, task));
   }
 
-  /** {@link #schedule} on the reactor thread itself, with a handle to {@link #cancel} it. */
-  Timer scheduleHere(long delayMs, Runnable task) {
-    return add(System.nanoTime() + delayMs * 1_000_000, task);
+  /**
+   * {@link #schedule} on the reactor thread itself; what it returns takes the timer back, so
+   * that it does not wake the reactor for nothing.
+   */
+  @Override
+  public Runnable scheduleHere(long delayMs, Runnable task) {
+    Timer t = add(System.nanoTime() + delayMs * 1_000_000, task);
+    return () -> timers.remove(t);
   }
 
   /** On the reactor thread. */
@@ -178,14 +189,6 @@ final class Reactor {
     Timer t = new Timer(deadline, timerSeq++, task);
     timers.add(t);
     return t;
-  }
-
-  /**
-   * Takes back a timer that has not run, on the reactor thread, so that it does not wake the
-   * reactor for nothing.
-   */
-  void cancel(Timer t) {
-    timers.remove(t);
   }
 
   private void loop() {

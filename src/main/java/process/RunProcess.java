@@ -34,8 +34,8 @@ public abstract class RunProcess {
    * starts nothing and throws {@link NativeSpawn.WouldWait} where the start would block.
    */
   private static RunProcess start(List<String> command, String cwd, Map<String, String> env,
-      byte[] stdin, OutputSink stdout, OutputSink stderr, Starting starting, boolean neverWait)
-      throws IOException {
+      byte[] stdin, OutputSink stdout, OutputSink stderr, Starting starting, boolean neverWait,
+      Poller here) throws IOException {
     Reaper.becomeSubreaper();
     Launcher.logEngineOnce();
     Launcher.checkOpen();
@@ -49,7 +49,7 @@ public abstract class RunProcess {
         Map<String, String> extra = env == null ? new HashMap<>(2) : new HashMap<>(env);
         extra.put(ProcessTree.TAG_VARIABLE, cell.tag());
         return NativeRun.start(command, cwd, ChildEnvironment.entries(extra), stdin, stdout,
-            stderr, cell, neverWait);
+            stderr, cell, neverWait, here);
       }
       Map<String, String> environment = ChildEnvironment.base();
       if (env != null) {
@@ -89,15 +89,17 @@ public abstract class RunProcess {
    * Starts a process: on the calling thread where its child is cloned into its cell and its exec
    * not waited for (see {@link Launcher#startsOnCaller()}), so that nothing blocks and no other
    * thread is woken; otherwise on the engine's small spawning pool. Either way the start has
-   * completed, or will complete, on the thread that did it.
+   * completed, or will complete, on the thread that did it. A start made here reads its pipes on
+   * {@code here}, the calling thread's poller, if there is one (else null); one made on the pool
+   * reads them on the {@link Reactor}.
    */
   public static Starting startAsync(List<String> command, String cwd,
-      Map<String, String> env, byte[] stdin, OutputSink stdout, OutputSink stderr) {
+      Map<String, String> env, byte[] stdin, OutputSink stdout, OutputSink stderr, Poller here) {
     Starting f = new Starting();
     if (!Launcher.startsOnCaller()
-        || !startHere(f, () -> start(command, cwd, env, stdin, stdout, stderr, f, true))) {
+        || !startHere(f, () -> start(command, cwd, env, stdin, stdout, stderr, f, true, here))) {
       Launcher.SPAWN.execute(() -> startHere(f,
-          () -> start(command, cwd, env, stdin, stdout, stderr, f, false)));
+          () -> start(command, cwd, env, stdin, stdout, stderr, f, false, null)));
     }
     return f;
   }

@@ -139,7 +139,8 @@ public abstract class CommandRun {
    */
   public final void start() {
     Request.Run r = request;
-    starting = RunProcess.startAsync(r.command(), r.cwd(), r.env(), r.stdin(), stdout(), stderr());
+    starting = RunProcess.startAsync(r.command(), r.cwd(), r.env(), r.stdin(), stdout(), stderr(),
+        shared.loop().poller());
     if (r.timeoutMs() != null) {
       // Counted from here: a start that never ends (an exec on a file system that hangs) is
       // timed too.

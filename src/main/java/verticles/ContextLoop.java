@@ -29,4 +29,17 @@ final class ContextLoop implements Loop {
   public void cancel(long timer) {
     vertx.cancelTimer(timer);
   }
+
+  private LoopPoller poller;
+  private boolean pollerAsked;
+
+  /** Made on first use, on the loop. */
+  @Override
+  public process.Poller poller() {
+    if (!pollerAsked) {
+      pollerAsked = true;
+      poller = LoopPoller.of(context);
+    }
+    return poller;
+  }
 }
