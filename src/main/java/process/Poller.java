@@ -47,8 +47,12 @@ public interface Poller {
   void unwatch(int fd);
 
   /**
-   * Stops watching {@code fd}, then closes it: closing alone would not end the watch while
-   * another process holds the same pipe (see {@link Reactor#close}).
+   * Stops watching {@code fd}, then closes it. The registration is deleted first: closing alone
+   * would not end it while another process holds the same pipe, as every child being spawned on
+   * another thread does until its spawn closes the descriptors above 2. Such a left-over
+   * registration keeps reporting the number, and once the number is reused by a new run's pipe
+   * its events reach that run's handler, which may then find the new pipe ended and close it
+   * while its starting thread is still adding it to the set.
    */
   default void close(int fd) {
     unwatch(fd);

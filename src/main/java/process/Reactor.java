@@ -134,20 +134,6 @@ final class Reactor implements Poller {
     }
   }
 
-  /**
-   * Stops watching {@code fd} and closes it; reactor thread only. The registration is deleted
-   * first: closing alone would not end it while another process holds the same pipe, as every
-   * child being spawned on another thread does until its spawn closes the descriptors above 2.
-   * Such a left-over registration keeps reporting the number, and once the number is reused by a
-   * new run's pipe its events reach that run's handler, which may then find the new pipe ended
-   * and close it while its spawning thread is still adding it to the set.
-   */
-  @Override
-  public void close(int fd) {
-    unwatch(fd);
-    LibC.close(fd);
-  }
-
   private int ctl(int op, int fd, int interest) {
     eventArg.setInt(0, interest);
     eventArg.setLong(LibC.EPOLL_DATA_OFFSET, fd);
