@@ -116,8 +116,14 @@ final class LoopPoller implements Poller {
       throw new IllegalStateException("epoll registration: " + f.cause());
     }
     IoRegistration r = f.getNow();
+    try {
+      r.submit(EpollIoOps.valueOf(interest));
+    } catch (RuntimeException e) {
+      // Not left in the set, as the reactor leaves nothing of a registration that failed.
+      r.cancel();
+      throw new IllegalStateException("epoll registration: " + e);
+    }
     watched.put(fd, r);
-    r.submit(EpollIoOps.valueOf(interest));
   }
 
   /** Only on the loop: a run started there. */
