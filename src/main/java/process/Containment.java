@@ -307,10 +307,13 @@ public final class Containment {
     if (base == null) {
       return;
     }
+    // The sentinel is in the agent's own leaf, which goes last: it exits now, and is reaped by
+    // the time the cells are empty.
+    Sentinel.end();
     Cgroups.tryWrite(base.resolve("cgroup.kill"), "1");
     long start = System.nanoTime();
     long deadline = start + boundMs * 2 / 3 * 1_000_000;
-    while (!Cgroups.empty(base) && System.nanoTime() < deadline) {
+    while ((!Cgroups.empty(base) || Sentinel.running()) && System.nanoTime() < deadline) {
       Thread.onSpinWait();
       try {
         Thread.sleep(1);
@@ -1007,11 +1010,11 @@ public final class Containment {
   }
 
   /**
-   * Moves every process but the agent out of the agent's own leaf: a process there was forked by
-   * a run or session before its move (or is one about to be moved). Each goes to the cell its
-   * tag names, or to {@code placing} when it carries none. Repeats while new ones appear, so a
-   * child forked meanwhile follows its parent. Costs a read of a file that holds the agent alone
-   * unless something was forked in that moment.
+   * Moves every process but the agent (and its {@link Sentinel}) out of the agent's own leaf: a
+   * process there was forked by a run or session before its move (or is one about to be moved).
+   * Each goes to the cell its tag names, or to {@code placing} when it carries none. Repeats
+   * while new ones appear, so a child forked meanwhile follows its parent. Costs a read of a file
+   * that holds the agent and its sentinel alone unless something was forked in that moment.
    */
   private void adoptStrays(Cell placing) {
     long self = ProcessHandle.current().pid();
@@ -1020,7 +1023,7 @@ public final class Containment {
       boolean moved = false;
       skipped.clear();
       for (long p : inOwnLeaf()) {
-        if (p != self && adopt(p, self, placing, skipped)) {
+        if (p != self && !Sentinel.is(p) && adopt(p, self, placing, skipped)) {
           moved = true;
         }
       }

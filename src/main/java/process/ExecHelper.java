@@ -429,28 +429,21 @@ final class ExecHelper {
   }
 
   private static String make() {
-    String arch = System.getProperty("os.arch");
-    if (!"amd64".equals(arch) && !"x86_64".equals(arch)) {
-      unusable("it is for x86-64, this is " + arch);
+    if (!x86()) {
+      unusable("it is for x86-64, this is " + System.getProperty("os.arch"));
       return null;
     }
     if (Boolean.getBoolean("agent.spawn.exec_helper.off")) {
       unusable("-Dagent.spawn.exec_helper.off");
       return null;
     }
-    int fd = LibC.Spawn.memfd_create("agent-exec", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    byte[] elf = elf(java.util.HexFormat.of().parseHex(CODE));
+    int fd = sealed("agent-exec", elf);
     if (fd < 0) {
-      unusable("memfd_create: " + LibC.strerror(LibC.errno()));
+      unusable("memfd: " + LibC.strerror(-fd));
       return null;
     }
-    byte[] elf = elf();
-    if (LibC.write(fd, elf, elf.length) != elf.length
-        || LibC.fcntl(fd, F_ADD_SEALS, ALL_SEALS) != 0) {
-      unusable("memfd: " + LibC.strerror(LibC.errno()));
-      LibC.close(fd);
-      return null;
-    }
-    String p = "/proc/" + ProcessHandle.current().pid() + "/fd/" + fd;
+    String p = pathOf(fd);
     cloneEntry = mapCloneEntry(fd, elf.length);
     // Where every child is cloned, the program itself is never exec'd. Otherwise it is tried
     // once with nothing to run: it must answer ENOENT through its pipe (a kernel that refuses to
@@ -677,9 +670,43 @@ final class ExecHelper {
     return n == 4 ? ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).getInt() : 0;
   }
 
-  /** An ELF executable: its header, a loadable segment of the whole file, a non-exec stack. */
-  static byte[] elf() {
-    byte[] code = java.util.HexFormat.of().parseHex(CODE);
+  /**
+   * A sealed memfd (close-on-exec) holding {@code elf}: its descriptor, or minus the errno where
+   * it cannot be made.
+   */
+  static int sealed(String name, byte[] elf) {
+    int fd = LibC.Spawn.memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) {
+      return -LibC.errno();
+    }
+    if (LibC.write(fd, elf, elf.length) != elf.length
+        || LibC.fcntl(fd, F_ADD_SEALS, ALL_SEALS) != 0) {
+      int error = LibC.errno();
+      LibC.close(fd);
+      return -error;
+    }
+    return fd;
+  }
+
+  /**
+   * The path a child execs the agent's descriptor {@code fd} by: through the agent's pid, so it
+   * still names the file once the child has closed its own copy.
+   */
+  static String pathOf(int fd) {
+    return "/proc/" + ProcessHandle.current().pid() + "/fd/" + fd;
+  }
+
+  /** Whether this machine runs the x86-64 code these programs are written in. */
+  static boolean x86() {
+    String arch = System.getProperty("os.arch");
+    return "amd64".equals(arch) || "x86_64".equals(arch);
+  }
+
+  /**
+   * An ELF executable of {@code code} (position independent, entered at its first byte): its
+   * header, a loadable segment of the whole file, a non-exec stack.
+   */
+  static byte[] elf(byte[] code) {
     int headers = HEADERS;
     ByteBuffer b = ByteBuffer.allocate(headers + code.length).order(ByteOrder.LITTLE_ENDIAN);
     b.put(new byte[] {0x7f, 'E', 'L', 'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0});

@@ -250,24 +250,32 @@ final class NativeSpawn {
     }
 
     Scratch() {
-      Memory set = new Memory(STRUCT_BYTES);
-      LibC.Spawn.posix_spawnattr_init(attr);
-      LibC.Spawn.sigemptyset(set);
-      LibC.Spawn.posix_spawnattr_setsigmask(attr, set);
-      // Every signal back to its default. sigfillset leaves out the C library's own signals (32
-      // and 33), and posix_spawn would then leave them ignored in the child, which keeps that
-      // across exec: the set is filled by hand instead.
-      set.setMemory(0, SIGSET_BYTES, (byte) 0xff);
-      LibC.Spawn.posix_spawnattr_setsigdefault(attr, set);
-      short flags = POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
-      if (Priority.raise()) {
-        // The agent's threads are real-time; the child goes back to normal scheduling (policy
-        // SCHED_OTHER, priority 0) before it execs, so nothing it runs can outrank anything.
-        LibC.Spawn.posix_spawnattr_setschedpolicy(attr, Priority.SCHED_OTHER);
-        flags |= POSIX_SPAWN_SETSCHEDULER;
-      }
-      LibC.Spawn.posix_spawnattr_setflags(attr, flags);
+      childAttributes(attr);
     }
+  }
+
+  /**
+   * Sets up {@code attr} (initialized here) as every child of the agent gets it: a session of its
+   * own, every signal at its default and none blocked, and normal scheduling.
+   */
+  static void childAttributes(Memory attr) {
+    Memory set = new Memory(STRUCT_BYTES);
+    LibC.Spawn.posix_spawnattr_init(attr);
+    LibC.Spawn.sigemptyset(set);
+    LibC.Spawn.posix_spawnattr_setsigmask(attr, set);
+    // Every signal back to its default. sigfillset leaves out the C library's own signals (32
+    // and 33), and posix_spawn would then leave them ignored in the child, which keeps that
+    // across exec: the set is filled by hand instead.
+    set.setMemory(0, SIGSET_BYTES, (byte) 0xff);
+    LibC.Spawn.posix_spawnattr_setsigdefault(attr, set);
+    short flags = POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
+    if (Priority.raise()) {
+      // The agent's threads are real-time; the child goes back to normal scheduling (policy
+      // SCHED_OTHER, priority 0) before it execs, so nothing it runs can outrank anything.
+      LibC.Spawn.posix_spawnattr_setschedpolicy(attr, Priority.SCHED_OTHER);
+      flags |= POSIX_SPAWN_SETSCHEDULER;
+    }
+    LibC.Spawn.posix_spawnattr_setflags(attr, flags);
   }
 
   /**

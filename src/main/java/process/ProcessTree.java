@@ -254,6 +254,8 @@ public final class ProcessTree {
 
   /** SIGKILL to every descendant of the agent: the last step of a shutdown. */
   public static void killAllDescendants() {
+    // First, so that it is not started again once killed.
+    Sentinel.end();
     List<ProcessHandle> all = ProcessHandle.current().descendants().toList();
     for (ProcessHandle p : all) {
       LibC.signal(p.pid(), LibC.SIGSTOP);

@@ -126,26 +126,37 @@ public final class Reaper {
   }
 
   /**
-   * Waits for any child; parks while the agent has none, until the next start. The kernel wakes
-   * this thread when a child exits: there is no polling. A child is looked at before it is
+   * Waits for any child; parks while the agent has none, until the next start (with the
+   * {@link Sentinel} running, it always has one). The kernel wakes this thread when a child exits:
+   * there is no polling. A child is looked at before it is
    * reaped, so that one whose spawn has not registered it yet is left until it has.
    */
   private static void waitLoop() {
     int[] status = new int[1];
     byte[] info = new byte[128];
+    Sentinel.ensure();
     while (true) {
       if (LibC.waitid(LibC.P_ALL, 0, info, LibC.WEXITED | LibC.WNOWAIT) != 0) {
-        if (LibC.errno() == LibC.ECHILD && !SPAWNED.getAndSet(false)) {
-          // No child at all: nothing can be adopted either until something is started.
-          java.util.concurrent.locks.LockSupport.park();
+        if (LibC.errno() == LibC.ECHILD) {
+          // No child at all, not even the sentinel: start it again if it may be, or park, since
+          // nothing can be adopted either until something is started.
+          Sentinel.ensure();
+          if (!Sentinel.running() && !SPAWNED.getAndSet(false)) {
+            java.util.concurrent.locks.LockSupport.park();
+          }
         }
         continue;
       }
       int pid = (info[16] & 0xff) | (info[17] & 0xff) << 8 | (info[18] & 0xff) << 16
           | (info[19] & 0xff) << 24;
-      awaitItsSpawn(pid);
+      if (!Sentinel.is(pid)) {
+        awaitItsSpawn(pid);
+      }
       if (LibC.waitpid(pid, status, LibC.WNOHANG) != pid) {
         // Reaped meanwhile by the C library: a spawn that failed waits for its own child.
+        continue;
+      }
+      if (Sentinel.reaped(pid)) {
         continue;
       }
       java.util.function.IntConsumer onExit = WATCHED.remove(pid);

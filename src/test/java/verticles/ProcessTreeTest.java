@@ -111,9 +111,9 @@ class ProcessTreeTest {
       // Awaited together: the last `sleep` closes its pipes (and so its run is answered) a
       // moment before it becomes a zombie, which the agent then reaps as the kernel reports it.
       await(() -> zombieChildren(agent.pid()).isEmpty()
-          && ProcessHandle.of(agent.pid()).orElseThrow().descendants().count() == 0,
+          && support.Procs.descendants(agent.pid()).count() == 0,
           "zombies or descendants left");
-      assertEquals(0, ProcessHandle.of(agent.pid()).orElseThrow().descendants().count());
+      assertEquals(0, support.Procs.descendants(agent.pid()).count());
     }
   }
 
@@ -132,10 +132,10 @@ class ProcessTreeTest {
                 .add("sleep 1 >/dev/null 2>&1 </dev/null &")));
         assertEquals(0, r.getInteger("exit_code"), r::encode);
       }
-      assertTrue(ProcessHandle.of(agent.pid()).orElseThrow().children().count() > 0,
+      assertTrue(support.Procs.children(agent.pid()).count() > 0,
           "the sleeps were no longer running when their runs were answered");
       await(() -> zombieChildren(agent.pid()).isEmpty()
-          && ProcessHandle.of(agent.pid()).orElseThrow().descendants().count() == 0,
+          && support.Procs.descendants(agent.pid()).count() == 0,
           "zombies or descendants left");
       assertEquals(List.of(), zombieChildren(agent.pid()));
     }
@@ -227,8 +227,7 @@ class ProcessTreeTest {
         });
       }
       await(() -> withArg(marker).size() >= 16, "not everything started");
-      List<ProcessHandle> before = ProcessHandle.of(agent.pid()).orElseThrow().descendants()
-          .toList();
+      List<ProcessHandle> before = support.Procs.descendants(agent.pid()).toList();
       assertTrue(before.size() >= 16, "descendants: " + before.size());
       long t0 = System.nanoTime();
       try (AgentConnection c = AgentConnection.open(agent.unix())) {

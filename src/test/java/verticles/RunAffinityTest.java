@@ -54,11 +54,12 @@ class RunAffinityTest {
   /**
    * Each thread that takes part in a run sleeps about once per hand-off. Per run now: the
    * connection's loop two to three times (the request; the pipes' ends, which it reads itself;
-   * the exit, unless the reaper hands it over while the loop is still awake), the reaper twice
-   * (no child left, then the exit). The run's child is started on the loop, so no spawning
-   * thread takes part, and its pipes are the loop's, so the reactor does not either. Before the
-   * engine handed runs over less, the engine threads slept about 8 times per run (without a gate)
-   * and the loops 5 times.
+   * the exit, unless the reaper hands it over while the loop is still awake), the reaper once
+   * (the exit: with the agent's sentinel it always has a child to wait for, and never parks). The
+   * run's child is started on the loop, so no spawning thread takes part, and its pipes are the
+   * loop's, so the reactor does not either. Without the sentinel the reaper slept twice per run;
+   * before the engine handed runs over less, the engine threads slept about 8 times per run
+   * (without a gate) and the loops 5 times.
    */
   @Test
   void aRunIsHandedBetweenThreadsAFixedFewTimes() throws Exception {
@@ -75,7 +76,7 @@ class RunAffinityTest {
       long engineSleeps = sum(engine1) - sum(engine0);
       assertTrue(loops <= RUNS * 7 / 2, () -> "event loops slept " + loops + " times over "
           + RUNS + " runs");
-      assertTrue(engineSleeps <= RUNS * 3, () -> "engine threads slept " + engineSleeps
+      assertTrue(engineSleeps <= RUNS * 3 / 2, () -> "engine threads slept " + engineSleeps
           + " times over " + RUNS + " runs: " + engine0 + " -> " + engine1);
     }
   }

@@ -106,7 +106,7 @@ class RunStartTest {
           "Failed to run command: cwd " + second.resolve("both") + ": No such directory: "
               + second.resolve("both")), errors);
       // A failed start leaves no process behind, not even an unreaped one.
-      assertEquals(0, ProcessHandle.of(agent.pid()).orElseThrow().children().count());
+      assertEquals(0, support.Procs.children(agent.pid()).count());
       JsonObject cwd = c.call(run("cwd", "pwd").put("cwd", first.toString()));
       assertEquals(first + "\n", cwd.getString("stdout"), cwd::encode);
     }

@@ -106,7 +106,7 @@ class StuckFileSystemTest {
         JsonObject after = within(runs, new JsonObject().put("id", "a").put("type", "run")
             .put("command", new JsonArray().add("echo").add("after")));
         assertEquals("after\n", after.getString("stdout"), after::encode);
-        // The extra threads go once idle, each with its gate: its keeper thread, and the FIFOs
+        // The extra threads go once idle, each with its gate: its sentinel thread, and the FIFOs
         // it held (two per gate, so four for the two threads that stay).
         support.Poll.until("extra spawning threads or their gates stayed", BOUND_MS,
             () -> named(agent, "process-spawn") == 2 && named(agent, "process-gate") <= 2
@@ -153,7 +153,7 @@ class StuckFileSystemTest {
 
   /** Whether a child of the agent waits in system call {@code number}. */
   private static boolean inSyscall(AgentProcess agent, String number) {
-    return ProcessHandle.of(agent.pid()).orElseThrow().children().anyMatch(c -> {
+    return support.Procs.children(agent.pid()).anyMatch(c -> {
       try {
         return Files.readString(Path.of("/proc/" + c.pid() + "/syscall")).startsWith(number + " ");
       } catch (java.io.IOException e) {
@@ -221,8 +221,7 @@ class StuckFileSystemTest {
             .put("command", new JsonArray().add(mnt.resolve("z").toString())));
         support.Poll.until("the stuck starts did not begin", BOUND_MS,
             () -> children(agent) == 7);
-        List<ProcessHandle> started = ProcessHandle.of(agent.pid()).orElseThrow().children()
-            .toList();
+        List<ProcessHandle> started = support.Procs.children(agent.pid()).toList();
         agent.process().destroy();
         assertEquals(0, agent.awaitExit(30));
         assertTrue(agent.log().stream().noneMatch(l -> l.contains("shutdown_slow")),
@@ -294,7 +293,7 @@ class StuckFileSystemTest {
   }
 
   private static long children(AgentProcess agent) {
-    return ProcessHandle.of(agent.pid()).map(h -> h.children().count()).orElse(0L);
+    return support.Procs.children(agent.pid()).count();
   }
 
   private static long spawningThreads(AgentProcess agent) {
