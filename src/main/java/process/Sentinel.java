@@ -80,7 +80,9 @@ public final class Sentinel {
 
   /**
    * On the reaper thread, which alone waits for children: starts the sentinel unless it runs,
-   * cannot be used, is ended, or was started less than {@link #RESTART_NS} ago.
+   * cannot be used, is ended, or was started (or tried) less than {@link #RESTART_NS} ago. A start
+   * that fails for want of a resource (a full process table, no descriptor or memory left) is
+   * tried again later; any other failure means the program cannot be used here.
    */
   static synchronized void ensure() {
     if (pid != 0 || unusable || ended || OFF
@@ -93,25 +95,47 @@ public final class Sentinel {
     }
     started = true;
     startedAt = System.nanoTime();
-    String failure = start();
-    if (failure != null) {
+    Failure failure;
+    try {
+      failure = start();
+    } catch (LinkageError e) {
+      failure = new Failure("spawn", e.toString(), 0);
+    }
+    if (failure == null) {
+      return;
+    }
+    String detail = failure.step + ": " + failure.error;
+    if (TRANSIENT.contains(failure.errno)) {
+      Log.warn("sentinel_not_started", "detail", detail + ": tried again later");
+    } else {
       unusable = true;
-      Log.info("sentinel_unavailable", "detail", failure
+      Log.info("sentinel_unavailable", "detail", detail
           + ": the reaper parks while the agent has no child");
     }
   }
 
+  /** The errors of a start that may succeed later: EINTR, EAGAIN, ENOMEM, ENFILE, EMFILE. */
+  private static final java.util.Set<Integer> TRANSIENT = java.util.Set.of(4, 11, 12, 23, 24);
+
+  /** Why a start failed: the step, its error's words, and the errno (0: none). */
+  private record Failure(String step, String error, int errno) {
+    Failure(String step, int errno) {
+      this(step, LibC.strerror(errno), errno);
+    }
+  }
+
   /** Starts the sentinel; returns why not, or null. */
-  private static String start() {
+  private static Failure start() {
     int program = ExecHelper.sealed(NAME, ExecHelper.elf(
         java.util.HexFormat.of().parseHex(CODE)));
     if (program < 0) {
-      return "memfd: " + LibC.strerror(-program);
+      return new Failure("memfd", -program);
     }
     int[] stdin = new int[2];
     if (LibC.pipe2(stdin, LibC.O_CLOEXEC) != 0) {
+      int errno = LibC.errno();
       LibC.close(program);
-      return "pipe: " + LibC.strerror(LibC.errno());
+      return new Failure("pipe", errno);
     }
     Memory fa = new Memory(512);
     Memory attr = new Memory(512);
@@ -129,7 +153,7 @@ public final class Sentinel {
           argv.share(8));
       if (rc != 0) {
         LibC.close(stdin[1]);
-        return "exec: " + LibC.strerror(rc);
+        return new Failure("exec", rc);
       }
       pid = child[0];
       lifeline = stdin[1];
