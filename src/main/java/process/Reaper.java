@@ -128,8 +128,8 @@ public final class Reaper {
   /**
    * Waits for any child; parks while the agent has none, until the next start (with the
    * {@link Sentinel} running, it always has one). The kernel wakes this thread when a child exits:
-   * there is no polling. A child is looked at before it is
-   * reaped, so that one whose spawn has not registered it yet is left until it has.
+   * there is no polling. A child is looked at before it is reaped, so that one whose spawn has not
+   * registered it yet is left until it has.
    */
   private static void waitLoop() {
     int[] status = new int[1];

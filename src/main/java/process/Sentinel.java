@@ -28,6 +28,8 @@ public final class Sentinel {
   /** The least time between two starts. */
   static final long RESTART_NS = 1_000_000_000L;
   private static final boolean OFF = Boolean.getBoolean("agent.sentinel.off");
+  /** The errors of a start that may succeed later: EINTR, EAGAIN, ENOMEM, ENFILE, EMFILE. */
+  private static final java.util.Set<Integer> TRANSIENT = java.util.Set.of(4, 11, 12, 23, 24);
 
   /**
    * The program, from this assembly (GNU syntax; x86-64 Linux system calls: 0 read, 157 prctl,
@@ -114,9 +116,6 @@ public final class Sentinel {
     }
   }
 
-  /** The errors of a start that may succeed later: EINTR, EAGAIN, ENOMEM, ENFILE, EMFILE. */
-  private static final java.util.Set<Integer> TRANSIENT = java.util.Set.of(4, 11, 12, 23, 24);
-
   /** Why a start failed: the step, its error's words, and the errno (0: none). */
   private record Failure(String step, String error, int errno) {
     Failure(String step, int errno) {
@@ -186,11 +185,15 @@ public final class Sentinel {
   }
 
   /**
-   * Shutdown: the sentinel's stdin ends, so it exits now, and none is started again. The reaper
-   * reaps it, or a SIGKILL to every descendant ends it.
+   * Shutdown: the sentinel is killed (it cannot be another process yet: it is not reaped) and its
+   * stdin ends, and none is started again. The reaper reaps it.
    */
   public static synchronized void end() {
     ended = true;
+    if (pid != 0) {
+      // Stopped, it would not see its stdin end.
+      LibC.signal(pid, LibC.SIGKILL);
+    }
     if (lifeline >= 0) {
       LibC.close(lifeline);
       lifeline = -1;

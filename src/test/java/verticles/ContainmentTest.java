@@ -405,6 +405,32 @@ class ContainmentTest {
     }
   }
 
+  /**
+   * The sentinel lives in the agent's own leaf, which shutdown removes last: stopped by code in
+   * the VM (so that it would not see its stdin end), it still goes, and so does the leaf.
+   */
+  @Test
+  void aStoppedSentinelLeavesNoCgroupBehind() throws Exception {
+    try (AgentProcess agent = cgroupAgent("4096");
+        AgentConnection c = AgentConnection.open(agent.unix())) {
+      assertEquals(0, c.call(run("t", "/bin/true")).getInteger("exit_code"));
+      await(() -> support.Procs.sentinels(agent.pid()).count() == 1, "no sentinel");
+      ProcessHandle sentinel = support.Procs.sentinels(agent.pid()).findFirst().orElseThrow();
+      assertTrue(sys.LibC.signal(sentinel.pid(), sys.LibC.SIGSTOP));
+      List<Path> bases = bases(agent);
+      assertTrue(bases.stream().anyMatch(b -> b.getFileName().toString().endsWith(".self")),
+          () -> "no leaf of the agent's own: " + bases);
+      shutdown(agent);
+      await(() -> {
+        process.ProcStat s = process.ProcStat.read(sentinel.pid());
+        return s == null || s.zombie();
+      }, "the stopped sentinel outlived the agent");
+      for (Path base : bases) {
+        assertFalse(Files.exists(base), base + " outlived the agent");
+      }
+    }
+  }
+
   @Test
   void aSessionThatLeavesItsCellAndIgnoresTheHangUpIsStillClosed() throws Exception {
     String marker = "71." + ProcessHandle.current().pid();
