@@ -71,7 +71,7 @@ public final class Sentinel {
   private Sentinel() {}
 
   /** Whether {@code p} is the sentinel: it is no run's or session's, and no stray. */
-  public static boolean is(long p) {
+  static boolean is(long p) {
     return p != 0 && p == pid;
   }
 
@@ -188,7 +188,7 @@ public final class Sentinel {
    * Shutdown: the sentinel is killed (it cannot be another process yet: it is not reaped) and its
    * stdin ends, and none is started again. The reaper reaps it.
    */
-  public static synchronized void end() {
+  static synchronized void end() {
     ended = true;
     if (pid != 0) {
       // Stopped, it would not see its stdin end.
