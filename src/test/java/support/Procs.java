@@ -24,10 +24,16 @@ public final class Procs {
         .filter(p -> !isSentinel(p.pid()));
   }
 
-  /** The agent's sentinels: one while it runs, none before its first start. */
+  /**
+   * The agent's live sentinels (a killed one not yet reaped left out): one while it runs, none
+   * before its first start.
+   */
   public static java.util.stream.Stream<ProcessHandle> sentinels(long agentPid) {
     return ProcessHandle.of(agentPid).stream().flatMap(ProcessHandle::children)
-        .filter(p -> isSentinel(p.pid()));
+        .filter(p -> isSentinel(p.pid())).filter(p -> {
+          process.ProcStat s = process.ProcStat.read(p.pid());
+          return s != null && !s.zombie();
+        });
   }
 
   /** Whether {@code pid} is an agent's sentinel, by the name it gives itself. */
