@@ -169,10 +169,17 @@ public final class Sentinel {
    * On the reaper thread, child {@code p} has been reaped: returns whether it was the sentinel
    * (then none runs now, and the next {@link #ensure} may start another).
    */
-  static synchronized boolean reaped(int p) {
+  static boolean reaped(int p) {
+    // Every child the reaper reaps comes here: no lock unless it is the sentinel.
     if (p != pid || p == 0) {
       return false;
     }
+    synchronized (Sentinel.class) {
+      return reapedNow(p);
+    }
+  }
+
+  private static boolean reapedNow(int p) {
     pid = 0;
     if (lifeline >= 0) {
       LibC.close(lifeline);
