@@ -15,6 +15,8 @@ import java.util.concurrent.Executors;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import process.ProcStat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -120,11 +122,18 @@ class ProcessTreeTest {
   /**
    * A run answered at once whose child lives on, its output elsewhere: the child comes to the
    * agent when the run's process exits, and is reaped when it exits in turn, long after the
-   * answer, with no run in flight to bring the agent to look.
+   * answer, with no run in flight to bring the agent to look. So with the agent's sentinel (the
+   * reaper always waits) and without it ({@code -Dagent.sentinel.off=true}: the reaper parks
+   * whenever the agent has no child).
    */
-  @Test
-  void anOrphanThatOutlivesItsAnswerIsReapedWhenItExits() throws Exception {
-    try (AgentProcess agent = AgentProcess.start().awaitReady();
+  @ParameterizedTest
+  @ValueSource(strings = {"sentinel", "none"})
+  void anOrphanThatOutlivesItsAnswerIsReapedWhenItExits(String sentinel, @TempDir Path dir)
+      throws Exception {
+    List<String> jvm = sentinel.equals("none") ? List.of("-Dagent.sentinel.off=true") : List.of();
+    try (AgentProcess agent = AgentProcess.launchWrapped(dir, List.of(), jvm,
+            List.of("--listen", "unix:" + dir.resolve("agent.sock")), java.util.Map.of())
+            .awaitReady();
         AgentConnection c = AgentConnection.open(agent.unix())) {
       for (int i = 0; i < 20; i++) {
         JsonObject r = c.call(new JsonObject().put("id", "o" + i).put("type", "run")
@@ -138,6 +147,9 @@ class ProcessTreeTest {
           && support.Procs.descendants(agent.pid()).count() == 0,
           "zombies or descendants left");
       assertEquals(List.of(), zombieChildren(agent.pid()));
+      // The only child left, if any, is the sentinel, and only where it is on.
+      assertEquals(sentinel.equals("none") ? 0 : 1,
+          ProcessHandle.of(agent.pid()).orElseThrow().children().count());
     }
   }
 

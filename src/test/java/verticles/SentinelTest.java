@@ -5,14 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import client.AgentConnection;
-import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 import process.Sentinel;
 import process.ProcStat;
 import support.AgentProcess;
@@ -32,8 +29,7 @@ class SentinelTest {
   void theSentinelIsOneIdleChildThatDiesWithAKilledAgent() throws Exception {
     try (AgentProcess agent = AgentProcess.start().awaitReady();
         AgentConnection c = AgentConnection.open(agent.unix())) {
-      assertEquals(0, c.call(ProtocolSupport.run("t", "/bin/true")).getInteger("exit_code"));
-      long sentinel = sentinelOf(agent);
+      long sentinel = firstSentinel(agent, c);
       ProcStat stat = ProcStat.read(sentinel);
       assertEquals(sentinel, stat.session(), "the sentinel leads a session of its own");
       assertEquals(Sentinel.NAME + "\0",
@@ -58,8 +54,7 @@ class SentinelTest {
     try (AgentProcess agent = AgentProcess.start().awaitReady()) {
       long sentinel;
       try (AgentConnection c = AgentConnection.open(agent.unix())) {
-        assertEquals(0, c.call(ProtocolSupport.run("t", "/bin/true")).getInteger("exit_code"));
-        sentinel = sentinelOf(agent);
+        sentinel = firstSentinel(agent, c);
         // A timeout and a run left running then killed with its connection: each kill first
         // looks for strays in the agent's own cgroup, where the sentinel is.
         JsonObject t = c.call(ProtocolSupport.run("slow", "sleep", "30").put("timeout_ms", 200));
@@ -92,8 +87,7 @@ class SentinelTest {
   void aKilledSentinelComesBackAtMostOnceASecond() throws Exception {
     try (AgentProcess agent = AgentProcess.start().awaitReady();
         AgentConnection c = AgentConnection.open(agent.unix())) {
-      assertEquals(0, c.call(ProtocolSupport.run("t", "/bin/true")).getInteger("exit_code"));
-      long first = sentinelOf(agent);
+      long first = firstSentinel(agent, c);
       long t0 = System.nanoTime();
       int runs = 0;
       // Each sentinel seen is killed at once, while runs go on, for a little over two seconds.
@@ -130,23 +124,11 @@ class SentinelTest {
     }
   }
 
-  /** Without the sentinel, the reaper parks between runs and still reaps what runs leave. */
-  @Test
-  void withoutTheSentinelOrphansAreStillReaped(@TempDir Path dir) throws Exception {
-    try (AgentProcess agent = AgentProcess.launchWrapped(dir, List.of(),
-            List.of("-Dagent.sentinel.off=true"),
-            List.of("--listen", "unix:" + dir.resolve("agent.sock")), Map.of()).awaitReady();
-        AgentConnection c = AgentConnection.open(agent.unix())) {
-      for (int i = 0; i < 20; i++) {
-        JsonObject r = c.call(new JsonObject().put("id", "o" + i).put("type", "run")
-            .put("command", new JsonArray().add("sh").add("-c")
-                .add("sleep 0.2 >/dev/null 2>&1 </dev/null &")));
-        assertEquals(0, r.getInteger("exit_code"), r::encode);
-      }
-      assertEquals(0, Procs.sentinels(agent.pid()).count(), "a sentinel runs though it is off");
-      Poll.until("orphans or zombies left", BOUND_MS,
-          () -> ProcessHandle.of(agent.pid()).orElseThrow().children().count() == 0);
-    }
+  /** The sentinel started with the agent's first run, a run of /bin/true sent on {@code c}. */
+  private static long firstSentinel(AgentProcess agent, AgentConnection c) throws Exception {
+    assertEquals(0, Procs.sentinels(agent.pid()).count(), "a sentinel before the first run");
+    assertEquals(0, c.call(ProtocolSupport.run("t", "/bin/true")).getInteger("exit_code"));
+    return sentinelOf(agent);
   }
 
   /**
