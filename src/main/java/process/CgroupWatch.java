@@ -51,14 +51,18 @@ final class CgroupWatch {
     if (fd >= 0 || failed || closed) {
       return fd;
     }
+    String why;
     try {
       fd = LibC.inotify_init1(LibC.IN_CLOEXEC);
+      why = fd < 0 ? LibC.strerror(LibC.errno()) : null;
     } catch (LinkageError e) {
+      // No C library bound (JNA could not load): errno cannot be asked either.
       fd = -1;
+      why = String.valueOf(e);
     }
     if (fd < 0) {
       failed = true;
-      Log.warn("cgroup_watch_unavailable", "errno", LibC.errno());
+      Log.warn("cgroup_watch_unavailable", "error", why);
       return -1;
     }
     Threads.start("cgroup-watch", Threads.SMALL_STACK, this::loop);

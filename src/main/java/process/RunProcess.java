@@ -113,7 +113,9 @@ public abstract class RunProcess {
       f.complete(start.call());
     } catch (NativeSpawn.WouldWait e) {
       return false;
-    } catch (IOException | RuntimeException e) {
+    } catch (IOException | RuntimeException | LinkageError e) {
+      // A native library that could not load included: the run is answered with the error, never
+      // left waiting.
       f.completeExceptionally(e);
     }
     // Here, after the spawn, rather than on a thread woken for each run.

@@ -139,8 +139,15 @@ public abstract class CommandRun {
    */
   public final void start() {
     Request.Run r = request;
-    starting = RunProcess.startAsync(r.command(), r.cwd(), r.env(), r.stdin(), stdout(), stderr(),
-        shared.loop().poller());
+    try {
+      starting = RunProcess.startAsync(r.command(), r.cwd(), r.env(), r.stdin(), stdout(),
+          stderr(), shared.loop().poller());
+    } catch (RuntimeException | LinkageError e) {
+      // Nothing was started (a native library that could not load, say): the host hears why
+      // rather than waiting for an answer.
+      failedToStart(e);
+      return;
+    }
     if (r.timeoutMs() != null) {
       // Counted from here: a start that never ends (an exec on a file system that hangs) is
       // timed too.

@@ -40,7 +40,9 @@ final class LoopPoller implements Poller {
   /** The poller of {@code context}'s event loop, or null where it cannot be one. */
   static LoopPoller of(Context context) {
     Object l = context instanceof ContextInternal c ? c.nettyEventLoop() : null;
-    boolean usable = !OFF && l instanceof IoEventLoop e && e.isCompatible(Watch.class);
+    // Its buffer and its reads are the C library's, through JNA.
+    boolean usable = !OFF && l instanceof IoEventLoop e && e.isCompatible(Watch.class)
+        && sys.LibC.available();
     if (!LOGGED.getAndSet(true)) {
       Log.info("run_pipes", "on", usable ? "event_loop" : "reactor", "detail", usable
           ? "a run started on an event loop has its pipes watched by that loop's epoll set"
