@@ -154,6 +154,39 @@ class AgentJarCheck {
     }
   }
 
+  /**
+   * bin/agent where neither the temporary folder nor the home folder can be written (each a path
+   * under a plain file), as on a read-only root or with /tmp mounted noexec: Netty, JNA and
+   * junixsocket load the libraries the build put beside the jar (target/native/CPU), so the agent
+   * keeps its native transport, its native engine and its terminals. Before, each copied its
+   * library out of the jar into a temporary file at every start: the transport fell back to
+   * blocking sockets, and JNA's failure took the engine and the terminals with it.
+   */
+  @Test
+  void binAgentLoadsItsNativeLibrariesFromBesideTheJar() throws Exception {
+    String sock = "unix:" + dir.resolve("agent.sock");
+    Path nowhere = Files.writeString(dir.resolve("plain"), "").resolve("tmp");
+    List<String> cmd = List.of(Path.of("bin", "agent").toAbsolutePath().toString(),
+        "--listen", sock);
+    ProcessBuilder pb = new ProcessBuilder(cmd).redirectOutput(ProcessBuilder.Redirect.DISCARD);
+    pb.environment().put("AGENT_JAR", JAR.toAbsolutePath().toString());
+    pb.environment().put("AGENT_JAVA_OPTS", "-Djava.io.tmpdir=" + nowhere
+        + " -Duser.home=" + nowhere);
+    try (Started agent = Started.from(pb); AgentConnection c = AgentConnection.open(sock)) {
+      JsonObject ran = c.call(new JsonObject().put("id", "r").put("type", "run")
+          .put("command", new JsonArray().add("sh").add("-c").add("echo hi; exit 3")));
+      assertEquals(3, ran.getInteger("exit_code"), ran::encode);
+      assertEquals("hi\n", ran.getString("stdout"), ran::encode);
+      JsonObject shell = c.call(new JsonObject().put("id", "s").put("type", "shell")
+          .put("command", new JsonArray().add("/bin/sh")));
+      assertTrue(shell.getString("session_id") != null, shell::encode);
+      agent.awaitLog("process_engine engine=native");
+      // (Netty still warns that the temporary folder is not there: it only looks.)
+      assertTrue(agent.log.stream().noneMatch(l -> l.contains("blocking_transport")
+          || l.contains("com.sun.jna") || l.contains(" ERROR ")), () -> "log: " + agent.log);
+    }
+  }
+
   /** The metrics endpoint serves the text format without the protobuf one. */
   @Test
   void metricsServeFromTheJar() throws Exception {
@@ -203,8 +236,12 @@ class AgentJarCheck {
       cmd.addAll(jvm);
       cmd.addAll(List.of("-jar", JAR.toString()));
       cmd.addAll(args);
-      Started s = new Started(new ProcessBuilder(cmd)
-          .redirectOutput(ProcessBuilder.Redirect.DISCARD).start());
+      return from(new ProcessBuilder(cmd).redirectOutput(ProcessBuilder.Redirect.DISCARD));
+    }
+
+    /** Starts {@code pb}, whose stderr is the agent's log, and waits until it is ready. */
+    static Started from(ProcessBuilder pb) throws Exception {
+      Started s = new Started(pb.start());
       Thread t = new Thread(s::readLog, "agent-jar-log");
       t.setDaemon(true);
       t.start();
@@ -218,6 +255,12 @@ class AgentJarCheck {
         throw e;
       }
       return s;
+    }
+
+    /** Waits until a line of the log holds {@code text}: the log is read on another thread. */
+    void awaitLog(String text) throws Exception {
+      support.Poll.until("'" + text + "' in " + log, 30_000,
+          () -> log.stream().anyMatch(l -> l.contains(text)));
     }
 
     private void readLog() {
