@@ -196,6 +196,11 @@ public final class Errors {
       return t.getMessage();
     }
     String m = t.getMessage();
+    if (t instanceof LinkageError) {
+      // JNA's or another library's native part did not load (its unpacking refused, say).
+      return "native code unavailable to the agent (" + t.getClass().getSimpleName()
+          + (m == null || m.isBlank() ? "" : ": " + m) + ")";
+    }
     return m == null || m.isBlank() ? t.getClass().getSimpleName() : m;
   }
 }

@@ -54,8 +54,8 @@ class NoNativeLibraryTest {
       JsonObject read = c.call(new JsonObject().put("id", "f").put("type", "read_file")
           .put("path", file.toString()));
       assertEquals("f", read.getString("id"), read::encode);
-      assertTrue(read.getString("content_base64") != null || read.getString("error") != null,
-          read::encode);
+      assertTrue(read.getString("content_base64") != null
+          || read.getString("error", "").contains("native code unavailable"), read::encode);
       assertEquals(0, c.call(new JsonObject().put("id", "p").put("type", "ping"))
           .getInteger("exit_code"));
       agent.awaitLog("the fallback engine", l -> l.contains("process_engine engine=jdk"));
