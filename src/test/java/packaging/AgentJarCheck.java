@@ -72,8 +72,20 @@ class AgentJarCheck {
       String lower = n.toLowerCase(java.util.Locale.ROOT);
       assertTrue(lower.contains("linux") || n.startsWith("META-INF/native/libnetty_"),
           () -> "a native library for another system: " + n);
-      assertTrue(lower.matches(".*(x86[-_]64|amd64|aarch64).*"),
+      assertTrue(lower.matches(".*(x86[-_]64|amd64|aarch_?64).*"),
           () -> "a native library for another CPU: " + n);
+    }
+    // Netty's epoll transport for both CPUs, and each CPU's folder for bin/agent.
+    for (String cpu : List.of("x86_64", "aarch_64")) {
+      assertTrue(natives.contains("META-INF/native/libnetty_transport_native_epoll_" + cpu + ".so"),
+          () -> "no epoll transport for " + cpu + ": " + natives);
+    }
+    for (String[] lib : List.of(new String[] {"x86_64", "libnetty_transport_native_epoll_x86_64.so"},
+        new String[] {"x86_64", "libjnidispatch.so"},
+        new String[] {"aarch64", "libnetty_transport_native_epoll_aarch_64.so"},
+        new String[] {"aarch64", "libjnidispatch.so"})) {
+      Path p = JAR.resolveSibling("native").resolve(lib[0]).resolve(lib[1]);
+      assertTrue(Files.isRegularFile(p), () -> "not beside the jar: " + p);
     }
   }
 
