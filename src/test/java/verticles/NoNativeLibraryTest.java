@@ -48,14 +48,15 @@ class NoNativeLibraryTest {
           missing::encode);
       JsonObject shell = c.call(new JsonObject().put("id", "s").put("type", "shell")
           .put("command", new JsonArray().add("/bin/sh")));
+      // pty4j, the fallback's terminals, needs JNA too.
       assertEquals("s", shell.getString("id"), shell::encode);
-      assertTrue(shell.getString("session_id") != null
-          || shell.getString("error", "").startsWith("Failed to start shell: "), shell::encode);
+      assertTrue(shell.getString("error", "").startsWith("Failed to start shell: "),
+          shell::encode);
       JsonObject read = c.call(new JsonObject().put("id", "f").put("type", "read_file")
           .put("path", file.toString()));
+      // The path rules open what they check through the C library: refused, and said why.
       assertEquals("f", read.getString("id"), read::encode);
-      assertTrue(read.getString("content_base64") != null
-          || read.getString("error", "").contains("native code unavailable"), read::encode);
+      assertTrue(read.getString("error", "").contains("native code unavailable"), read::encode);
       assertEquals(0, c.call(new JsonObject().put("id", "p").put("type", "ping"))
           .getInteger("exit_code"));
       agent.awaitLog("the fallback engine", l -> l.contains("process_engine engine=jdk"));
