@@ -36,6 +36,11 @@ public final class MemoryPlan {
   static final long REQUEST_IN_PARSING = 4 * FRAME;
   /** What each stream of a streamed run always has of its own (stream.OutputBuffer.RESERVE). */
   static final long STREAM_RESERVE = 8 * 1024;
+  /**
+   * What a session's backlog may hold past shell_backlog_bytes: one terminal read that an attach
+   * overtook (stream.OutputBuffer.DETACHED_READ).
+   */
+  static final long BACKLOG_PAST_LIMIT = 4 * 1024;
   /** Output a stream has sent and not yet seen acknowledged (stream.StreamPump.WINDOW). */
   static final long STREAM_WINDOW = 256 * 1024;
   /**
@@ -76,13 +81,12 @@ public final class MemoryPlan {
       new Knob("run_stream_budget_bytes", AgentConfig::runStreamBudgetBytes, 2 * MIB,
           c -> c.runStreamBudgetBytes() * 7 / 3),
       new Knob("shell_backlog_bytes", c -> c.shellBacklogBytes(), 64 * 1024,
-          c -> (long) c.maxSessions() * c.shellBacklogBytes() + shellFrames(c)));
+          c -> backlogs(c) + shellFrames(c)));
 
   private static final List<Knob> COUNTS = List.of(
       new Knob("max_runs", c -> c.maxRuns(), 16, c -> c.maxRuns() * 2 * STREAM_RESERVE * 7 / 3),
       new Knob("max_sessions", c -> c.maxSessions(), 8,
-          c -> (long) c.maxSessions() * (c.shellBacklogBytes() + SESSION_KEPT)
-              + shellFrames(c)));
+          c -> backlogs(c) + c.maxSessions() * SESSION_KEPT + shellFrames(c)));
 
   private MemoryPlan() {}
 
@@ -102,10 +106,9 @@ public final class MemoryPlan {
     t.add(new Term("streamed runs", "(max_runs (" + c.maxRuns()
         + ") x 2 streams x 8 KiB + run_stream_budget_bytes) x 7/3", streams(c)));
     t.add(new Term("shell backlogs", "max_sessions (" + c.maxSessions()
-        + ") x shell_backlog_bytes (" + c.shellBacklogBytes() + ")",
-        (long) c.maxSessions() * c.shellBacklogBytes()));
-    t.add(new Term("shell output in writing", "max_sessions x min(shell_backlog_bytes, 256 KiB)"
-        + " x 4/3", shellFrames(c)));
+        + ") x (shell_backlog_bytes (" + c.shellBacklogBytes() + ") + 4 KiB)", backlogs(c)));
+    t.add(new Term("shell output in writing", "max_sessions x min(shell_backlog_bytes + 4 KiB,"
+        + " 256 KiB) x 4/3", shellFrames(c)));
     t.add(new Term("shell requests kept", "max_sessions x 48 KiB (id and command)",
         c.maxSessions() * SESSION_KEPT));
     return t;
@@ -119,9 +122,15 @@ public final class MemoryPlan {
     return (c.maxRuns() * 2 * STREAM_RESERVE + c.runStreamBudgetBytes()) * 7 / 3;
   }
 
+  /** What the sessions' backlogs hold, each at most one read past its limit. */
+  static long backlogs(AgentConfig c) {
+    return c.maxSessions() * (c.shellBacklogBytes() + BACKLOG_PAST_LIMIT);
+  }
+
   /** Frames of session output sent and not yet acknowledged: at most a window, base64. */
   static long shellFrames(AgentConfig c) {
-    return c.maxSessions() * Math.min(c.shellBacklogBytes(), STREAM_WINDOW) * 4 / 3;
+    return c.maxSessions() * Math.min(c.shellBacklogBytes() + BACKLOG_PAST_LIMIT, STREAM_WINDOW)
+        * 4 / 3;
   }
 
   public static long worstCase(AgentConfig c) {

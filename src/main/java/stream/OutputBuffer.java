@@ -28,6 +28,12 @@ import protocol.FrameDecoder;
 public final class OutputBuffer {
   static final long DROP_BURST = 64 * 1024;
   static final long DROP_PAUSE_MS = 10;
+  /**
+   * What {@link #room} grants a full buffer while detached: a terminal's read returns no more
+   * (its line discipline's buffer is 4 KiB). It is also the most a buffer holds past its limit,
+   * see {@link #keepPastTheLimit}.
+   */
+  public static final int DETACHED_READ = 4 * 1024;
   /** What a buffer that shares a budget always has of its own. */
   public static final int RESERVE = 8 * 1024;
   /** The first ring of a buffer that shares no budget. */
@@ -48,7 +54,10 @@ public final class OutputBuffer {
    */
   private long granted;
   private byte[] ring;
-  /** Absolute offsets: acked <= sent <= end, and end - acked <= capacity. */
+  /**
+   * Absolute offsets: acked <= sent <= end, and end - acked <= capacity, but for one read that an
+   * attach overtook (at most {@link #DETACHED_READ}, see {@link #keepPastTheLimit}).
+   */
   private long acked;
   private long sent;
   private long end;
@@ -115,9 +124,10 @@ public final class OutputBuffer {
   /**
    * How many bytes {@link #append} takes now. While a receiver is attached (or expected), that is
    * the free space, and when none is left {@code waker} is called once acknowledgements make room.
-   * While detached, a full buffer drops its oldest bytes, so there is always room, except for a
-   * pause after each {@link #DROP_BURST} dropped. Closed, it reports room so that the producer
-   * learns from {@link #append} that it should stop.
+   * While detached, a full buffer drops its oldest bytes, so there is always room (the free space,
+   * and at least {@link #DETACHED_READ}), except for a pause after each {@link #DROP_BURST}
+   * dropped. Closed, it reports room so that the producer learns from {@link #append} that it
+   * should stop.
    */
   public synchronized long room(OutputSink.Waker waker) {
     if (closed) {
@@ -125,7 +135,7 @@ public final class OutputBuffer {
     }
     if (blocking) {
       growFromBudget();
-      long room = limit() - (end - acked);
+      long room = Math.max(0, limit() - (end - acked));
       if (budget != null) {
         room = Math.min(room, GRANT_MAX);
         granted = room;
@@ -142,7 +152,8 @@ public final class OutputBuffer {
       waker.wakeAfter(DROP_PAUSE_MS);
       return 0;
     }
-    return Long.MAX_VALUE;
+    // What is free, or, full, one terminal read: no more, since an attach may overtake it.
+    return Math.max(DETACHED_READ, limit() - (end - acked));
   }
 
   /**
@@ -157,18 +168,19 @@ public final class OutputBuffer {
     granted = Math.max(0, granted - len);
     while (len > 0) {
       long room = (blocking ? limit() : capacity) - (end - acked);
-      if (room == 0) {
+      if (room <= 0) {
         if (blocking) {
-          // More than room() allowed: not done by the engine; the excess is lost.
+          keepPastTheLimit(b, off, len);
           return true;
         }
-        // Detached: drop the oldest bytes to make room.
-        long drop = Math.min(len, end - acked);
+        // Detached: drop the oldest bytes to make room (down to the capacity, should an earlier
+        // append have gone past it).
+        long drop = Math.min(end - acked, Math.min(len, capacity) - room);
         acked += drop;
         dropped += drop;
         droppedSincePause += drop;
         sent = Math.max(sent, acked);
-        room = drop;
+        room += drop;
       }
       int n = (int) Math.min(room, len);
       put(b, off, n);
@@ -176,6 +188,24 @@ public final class OutputBuffer {
       len -= n;
     }
     return true;
+  }
+
+  /**
+   * Keeps bytes that do not fit while the buffer blocks. The producer read them under a grant made
+   * while detached, and a receiver attached before it appended them: they are output nobody has
+   * seen, so they stay, past the limit, rather than being lost. That is at most
+   * {@link #DETACHED_READ} bytes (what a detached grant exceeds the free space by);
+   * {@link #room} grants nothing more until acknowledgements bring the buffer back under its
+   * limit. A ring that shares a budget is charged for what it grows.
+   */
+  private void keepPastTheLimit(byte[] b, int off, int len) {
+    long need = end + len - acked;
+    if (budget != null && need > ring.length) {
+      budget.force(need - ring.length);
+      charged += need - ring.length;
+      grow((int) need);
+    }
+    put(b, off, len);
   }
 
   /** Tells a producer that waits for room that it may go on. */
@@ -190,7 +220,8 @@ public final class OutputBuffer {
   private void put(byte[] b, int off, int n) {
     long need = end + n - acked;
     if (need > ring.length) {
-      grow((int) Math.min(capacity, Math.max(need, (long) ring.length * 2)));
+      // Doubling up to the capacity; past it only by what must be kept (keepPastTheLimit).
+      grow((int) Math.max(need, Math.min(capacity, (long) ring.length * 2)));
     }
     int pos = (int) (end % ring.length);
     int first = Math.min(n, ring.length - pos);

@@ -51,7 +51,8 @@ class MemoryPlanTest {
         + 2 * 5 * MIB // run output: run_output_budget_bytes x 2 (its answer as text)
         // streamed runs: (reserves + run_stream_budget_bytes) x (buffer + base64 frame)
         + (100 * 2 * 8 * 1024 + 17 * MIB) * 7 / 3
-        + 10 * 3 * MIB // shell backlogs: max_sessions x shell_backlog_bytes
+        // shell backlogs: max_sessions x (shell_backlog_bytes + one terminal read past it)
+        + 10 * (3 * MIB + 4 * 1024)
         + 10 * 256 * 1024 * 4 / 3 // session output in writing: a window each, base64
         + 10 * 48 * 1024; // shell requests kept: max_sessions x (id and command)
     assertEquals(expected, MemoryPlan.worstCase(c), MemoryPlan.describe(c, 0));
@@ -65,8 +66,17 @@ class MemoryPlanTest {
   }
 
   @Test
+  void aSmallBacklogCountsWhatItHoldsPastItsLimitInFlightToo() {
+    AgentConfig c = AgentConfig.defaults().toBuilder().maxSessions(2).shellBacklogBytes(1000)
+        .build();
+    assertEquals(stream.OutputBuffer.DETACHED_READ, MemoryPlan.BACKLOG_PAST_LIMIT);
+    assertEquals(2 * (1000 + 4096), MemoryPlan.backlogs(c));
+    assertEquals(2 * (1000 + 4096) * 4 / 3, MemoryPlan.shellFrames(c));
+  }
+
+  @Test
   void theCountsAreHalvedOnlyOnceEveryBudgetIsAtItsFloor() throws Exception {
-    // Every budget at its floor comes to 183 MiB with 256 runs and 64 sessions.
+    // Every budget at its floor comes to 183.6 MiB with 256 runs and 64 sessions.
     AgentConfig fitted = MemoryPlan.fit(AgentConfig.defaults(), Set.of(), 175 * MIB);
     String d = MemoryPlan.describe(fitted, 175 * MIB);
     assertTrue(MemoryPlan.worstCase(fitted) <= 175 * MIB, d);

@@ -129,4 +129,25 @@ class OutputBufferBudgetTest {
     OutputBuffer b = new OutputBuffer(CAPACITY);
     assertEquals(CAPACITY, produce(b, new byte[CAPACITY * 2], 0, new CountingWaker()));
   }
+
+  @Test
+  void whatIsKeptPastTheLimitIsChargedAndGivenBack() {
+    FrameDecoder.Budget budget = new FrameDecoder.Budget(1024 * 1024);
+    OutputBuffer b = new OutputBuffer(CAPACITY, budget);
+    CountingWaker w = new CountingWaker();
+    b.detach();
+    byte[] data = new byte[OutputBuffer.RESERVE + OutputBuffer.DETACHED_READ];
+    new Random(3).nextBytes(data);
+    assertTrue(b.append(data, 0, OutputBuffer.RESERVE));
+    assertEquals(OutputBuffer.DETACHED_READ, b.room(w), "its reserve is full: a terminal read");
+    // Read while detached, appended after an attach: kept, and the growth is charged.
+    b.attach();
+    assertTrue(b.append(data, OutputBuffer.RESERVE, OutputBuffer.DETACHED_READ));
+    assertEquals(OutputBuffer.DETACHED_READ, budget.used());
+    assertEquals(OutputBuffer.DETACHED_READ, b.charged());
+    assertArrayEquals(data, b.take(data.length + 1));
+    b.ack(data.length);
+    assertEquals(0, budget.used(), "given back once acknowledged");
+    assertEquals(0, b.charged());
+  }
 }

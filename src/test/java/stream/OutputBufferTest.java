@@ -78,12 +78,64 @@ class OutputBufferTest {
     OutputBuffer b = new OutputBuffer(10);
     b.detach();
     Waker w = new Waker();
-    assertEquals(Long.MAX_VALUE, b.room(w));
+    assertEquals(OutputBuffer.DETACHED_READ, b.room(w), "full or not, a terminal read");
     b.append(bytes(0, 25), 0, 25);
     assertEquals(15, b.takeDropped());
     assertEquals(0, b.takeDropped(), "the count resets when taken");
     b.attach();
     assertArrayEquals(bytes(15, 10), b.take(100), "the newest bytes stay");
+  }
+
+  @Test
+  void detachedTheGrantIsTheFreeSpaceWhenThatIsMore() {
+    OutputBuffer b = new OutputBuffer(100_000);
+    b.detach();
+    Waker w = new Waker();
+    assertEquals(100_000, b.room(w));
+    b.append(new byte[90_000], 0, 90_000);
+    assertEquals(10_000, b.room(w));
+    b.append(new byte[10_000], 0, 10_000);
+    assertEquals(OutputBuffer.DETACHED_READ, b.room(w));
+  }
+
+  @Test
+  void whatWasReadWhileDetachedIsKeptWholeWhenAnAttachComesFirst() {
+    // The producer asks for room while nobody receives (a terminal read, though the buffer is
+    // full), reads, and an attach makes the buffer block before the bytes are appended: they are
+    // kept, past the limit.
+    OutputBuffer b = new OutputBuffer(10);
+    b.detach();
+    Waker w = new Waker();
+    b.append(bytes(0, 10), 0, 10);
+    assertEquals(OutputBuffer.DETACHED_READ, b.room(w));
+    b.attach();
+    assertTrue(b.append(bytes(10, 6), 0, 6));
+    assertEquals(0, b.takeDropped(), "nothing dropped");
+    assertEquals(0, b.room(w), "no more room until acknowledgements bring it under the limit");
+    assertArrayEquals(bytes(0, 16), b.take(100), "every byte, in order");
+    b.ack(6);
+    assertEquals(0, b.room(w), "still at the limit");
+    b.ack(16);
+    assertEquals(10, b.room(w));
+    assertTrue(b.append(bytes(16, 10), 0, 10));
+    assertArrayEquals(bytes(16, 10), b.take(100));
+  }
+
+  @Test
+  void detachedPastTheLimitDropsDownToTheCapacity() {
+    OutputBuffer b = new OutputBuffer(10);
+    b.detach();
+    Waker w = new Waker();
+    b.append(bytes(0, 10), 0, 10);
+    b.room(w);
+    b.attach();
+    b.append(bytes(10, 6), 0, 6);
+    b.detach();
+    assertEquals(OutputBuffer.DETACHED_READ, b.room(w));
+    b.append(bytes(16, 3), 0, 3);
+    assertEquals(9, b.takeDropped(), "the oldest, down to the capacity with the new bytes");
+    b.attach();
+    assertArrayEquals(bytes(9, 10), b.take(100), "the newest bytes stay");
   }
 
   @Test
@@ -100,7 +152,7 @@ class OutputBufferTest {
     }
     assertEquals(List.of(OutputBuffer.DROP_PAUSE_MS), w.pauses);
     assertTrue(fed - 1024 >= OutputBuffer.DROP_BURST, "paused only after a burst: " + fed);
-    assertEquals(Long.MAX_VALUE, b.room(w), "then goes on");
+    assertEquals(OutputBuffer.DETACHED_READ, b.room(w), "then goes on");
   }
 
   @Test

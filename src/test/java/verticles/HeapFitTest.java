@@ -47,9 +47,10 @@ class HeapFitTest {
             + 2 * limits.getLong("run_output_budget_bytes")
             + (limits.getLong("max_runs") * 2 * 8 * 1024
                 + limits.getLong("run_stream_budget_bytes")) * 7 / 3
-            + limits.getLong("max_sessions") * limits.getLong("shell_backlog_bytes")
+            // each backlog may hold one terminal read (4 KiB) past its limit
+            + limits.getLong("max_sessions") * (limits.getLong("shell_backlog_bytes") + 4096)
             + limits.getLong("max_sessions")
-                * Math.min(limits.getLong("shell_backlog_bytes"), 256 * 1024) * 4 / 3
+                * Math.min(limits.getLong("shell_backlog_bytes") + 4096, 256 * 1024) * 4 / 3
             // what each session keeps of its shell request (id and command)
             + limits.getLong("max_sessions") * 48 * 1024
             + 96L * 1024 * 1024;
