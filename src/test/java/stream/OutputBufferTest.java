@@ -98,19 +98,26 @@ class OutputBufferTest {
     assertEquals(OutputBuffer.DETACHED_READ, b.room(w));
   }
 
-  @Test
-  void whatWasReadWhileDetachedIsKeptWholeWhenAnAttachComesFirst() {
-    // The producer asks for room while nobody receives (a terminal read, though the buffer is
-    // full), reads, and an attach makes the buffer block before the bytes are appended: they are
-    // kept, past the limit.
+  /**
+   * A buffer of 10 bytes, full while nobody receives; the producer asks for room (a terminal read,
+   * though the buffer is full) and reads 6 bytes, and an attach makes the buffer block before
+   * they are appended.
+   */
+  private static OutputBuffer overtakenByAnAttach(Waker w) {
     OutputBuffer b = new OutputBuffer(10);
     b.detach();
-    Waker w = new Waker();
     b.append(bytes(0, 10), 0, 10);
     assertEquals(OutputBuffer.DETACHED_READ, b.room(w));
     b.attach();
     assertTrue(b.append(bytes(10, 6), 0, 6));
-    assertEquals(0, b.takeDropped(), "nothing dropped");
+    return b;
+  }
+
+  @Test
+  void whatWasReadWhileDetachedIsKeptWholeWhenAnAttachComesFirst() {
+    Waker w = new Waker();
+    OutputBuffer b = overtakenByAnAttach(w);
+    assertEquals(0, b.takeDropped(), "nothing dropped: kept past the limit");
     assertEquals(0, b.room(w), "no more room until acknowledgements bring it under the limit");
     assertArrayEquals(bytes(0, 16), b.take(100), "every byte, in order");
     b.ack(6);
@@ -123,13 +130,8 @@ class OutputBufferTest {
 
   @Test
   void detachedPastTheLimitDropsDownToTheCapacity() {
-    OutputBuffer b = new OutputBuffer(10);
-    b.detach();
     Waker w = new Waker();
-    b.append(bytes(0, 10), 0, 10);
-    b.room(w);
-    b.attach();
-    b.append(bytes(10, 6), 0, 6);
+    OutputBuffer b = overtakenByAnAttach(w);
     b.detach();
     assertEquals(OutputBuffer.DETACHED_READ, b.room(w));
     b.append(bytes(16, 3), 0, 3);
