@@ -41,7 +41,8 @@ class LauncherTest {
     Path root = layout();
     Path jdk = jdk("jdk17", "17.0.15");
     Files.createFile(root.resolve("target/agent-17.jsa"));
-    Launch l = launch(root, Map.of("JAVA_HOME", jdk.toString()), "--listen", "unix:/x.sock");
+    Launch l = launch(root.resolve("bin/agent"), Map.of("JAVA_HOME", jdk.toString()), "--listen",
+        "unix:/x.sock");
     assertEquals(List.of(), l.started, "programs started before the JVM");
     assertTrue(l.args.contains("-XX:SharedArchiveFile=" + root.resolve("target/agent-17.jsa")),
         () -> "arguments: " + l.args);
@@ -57,7 +58,7 @@ class LauncherTest {
     Path jdk = jdk("jdk25", "25.0.1");
     Files.createFile(root.resolve("target/agent-25.aot"));
     Files.createFile(root.resolve("target/agent-17.jsa"));
-    Launch l = launch(root, Map.of("JAVA_HOME", jdk.toString()));
+    Launch l = launch(root.resolve("bin/agent"), Map.of("JAVA_HOME", jdk.toString()));
     assertEquals(List.of(), l.started, "programs started before the JVM");
     assertTrue(l.args.contains("-XX:AOTCache=" + root.resolve("target/agent-25.aot")),
         () -> "arguments: " + l.args);
@@ -74,7 +75,7 @@ class LauncherTest {
     Path alternatives = Files.createDirectories(dir.resolve("alternatives"));
     Files.createSymbolicLink(alternatives.resolve("java"), jdk.resolve("bin/java"));
     Files.createSymbolicLink(dir.resolve("path/java"), alternatives.resolve("java"));
-    Launch l = launch(root, Map.of());
+    Launch l = launch(root.resolve("bin/agent"), Map.of());
     assertEquals(List.of("readlink"), l.started, "programs started before the JVM");
     assertTrue(l.args.contains("-XX:SharedArchiveFile=" + root.resolve("target/agent-17.jsa")),
         () -> "arguments: " + l.args);
@@ -86,11 +87,11 @@ class LauncherTest {
     Path jdk = jdk("odd", null);
     Files.createFile(root.resolve("target/agent-17.jsa"));
     Files.createFile(root.resolve("target/agent-0.jsa"));
-    Launch l = launch(root, Map.of("JAVA_HOME", jdk.toString()));
+    Launch l = launch(root.resolve("bin/agent"), Map.of("JAVA_HOME", jdk.toString()));
     assertTrue(l.args.stream().noneMatch(a -> a.contains("agent-")), () -> "arguments: " + l.args);
     assertTrue(l.args.contains("-XX:TieredStopAtLevel=1"), () -> "arguments: " + l.args);
     Files.delete(jdk.resolve("release"));
-    Launch none = launch(root, Map.of("JAVA_HOME", jdk.toString()));
+    Launch none = launch(root.resolve("bin/agent"), Map.of("JAVA_HOME", jdk.toString()));
     assertTrue(none.args.stream().noneMatch(a -> a.contains("agent-")),
         () -> "arguments: " + none.args);
   }
@@ -100,11 +101,44 @@ class LauncherTest {
     Path root = layout();
     Files.delete(root.resolve("target/agent.jar"));
     Path jdk = jdk("jdk17", "17.0.15");
-    Process p = start(root, Map.of("JAVA_HOME", jdk.toString()));
+    Process p = start(root.resolve("bin/agent"), Map.of("JAVA_HOME", jdk.toString()));
     assertTrue(p.waitFor(30, TimeUnit.SECONDS));
     String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
     assertEquals(2, p.exitValue(), err);
     assertTrue(err.contains("agent.jar not found"), err);
+  }
+
+  @Test
+  void aLinkToTheScriptStartsTheJarBesideTheScript() throws Exception {
+    Path root = layout();
+    Path jdk = jdk("jdk17", "17.0.15");
+    Path link = Files.createDirectories(dir.resolve("links")).resolve("agent");
+    Files.createSymbolicLink(link, root.resolve("bin/agent"));
+    Launch l = launch(link, Map.of("JAVA_HOME", jdk.toString()));
+    assertEquals(List.of("readlink"), l.started, "programs started before the JVM");
+    assertTrue(l.args.contains(root.resolve("target/agent.jar").toString()),
+        () -> "arguments: " + l.args);
+  }
+
+  @Test
+  void agentctlRunsItsJarDirectlyAndThroughALink() throws Exception {
+    Path root = layout();
+    Path jdk = jdk("jdk17", "17.0.15");
+    Path script = root.resolve("bin/agentctl");
+    Files.copy(Path.of("bin", "agentctl"), script);
+    Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("rwxr-xr-x"));
+    Path jar = Files.createDirectories(root.resolve("agentctl/target")).resolve("agentctl.jar");
+    Files.createFile(jar);
+    Launch direct = launch(script, Map.of("JAVA_HOME", jdk.toString()), "ping");
+    assertEquals(List.of(), direct.started, "programs started before the JVM");
+    int cp = direct.args.indexOf("-cp");
+    assertEquals(List.of(jar.toString(), "cli.AgentCtl", "ping"),
+        direct.args.subList(cp + 1, direct.args.size()));
+    Path link = Files.createDirectories(dir.resolve("links")).resolve("agentctl");
+    Files.createSymbolicLink(link, script);
+    Launch linked = launch(link, Map.of("JAVA_HOME", jdk.toString()), "ping");
+    assertEquals(List.of("readlink"), linked.started, "programs started before the JVM");
+    assertEquals(direct.args, linked.args);
   }
 
   /** A folder as the build leaves it: bin/agent, target/agent.jar and its native libraries. */
@@ -145,8 +179,8 @@ class LauncherTest {
     Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rwxr-xr-x"));
   }
 
-  private Process start(Path root, Map<String, String> env, String... args) throws IOException {
-    List<String> cmd = new java.util.ArrayList<>(List.of(root.resolve("bin/agent").toString()));
+  private Process start(Path script, Map<String, String> env, String... args) throws IOException {
+    List<String> cmd = new java.util.ArrayList<>(List.of(script.toString()));
     cmd.addAll(List.of(args));
     ProcessBuilder pb = new ProcessBuilder(cmd);
     pb.environment().clear();
@@ -157,9 +191,9 @@ class LauncherTest {
 
   private record Launch(List<String> args, List<String> started) {}
 
-  private Launch launch(Path root, Map<String, String> env, String... args) throws Exception {
+  private Launch launch(Path script, Map<String, String> env, String... args) throws Exception {
     Files.deleteIfExists(dir.resolve("started"));
-    Process p = start(root, env, args);
+    Process p = start(script, env, args);
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
     String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
     assertTrue(p.waitFor(30, TimeUnit.SECONDS));
