@@ -401,6 +401,14 @@ final class ExecHelper {
       stack = new Memory(stackBytes);
     }
 
+    /** Frees all of it; only once no child can read it any more. */
+    void close() {
+      stack.close();
+      args.close();
+      params.close();
+      tty.close();
+    }
+
     /** What the last child cloned with this memory wrote of its failure (0: none). */
     int errorWord() {
       return params.getInt(ERROR_WORD);

@@ -73,10 +73,13 @@ final class NativeSpawn {
    * then says whether its command ever ran. Given back for later spawns, a few kept.
    */
   static final class Unconfirmed {
-    private static final int KEEP = 32;
+    static final int KEEP = 32;
     private static final java.util.concurrent.ConcurrentLinkedQueue<Unconfirmed> FREE =
         new java.util.concurrent.ConcurrentLinkedQueue<>();
     private static final java.util.concurrent.atomic.AtomicInteger FREE_COUNT =
+        new java.util.concurrent.atomic.AtomicInteger();
+    /** Those made and not yet freed: in use, or kept in {@link #FREE}. */
+    private static final java.util.concurrent.atomic.AtomicInteger HELD =
         new java.util.concurrent.atomic.AtomicInteger();
 
     final ExecHelper.CloneMemory memory = new ExecHelper.CloneMemory(ExecHelper.SMALL_STACK);
@@ -90,6 +93,7 @@ final class NativeSpawn {
         FREE_COUNT.decrementAndGet();
       } else {
         u = new Unconfirmed();
+        HELD.incrementAndGet();
       }
       u.cwd = cwd;
       return u;
@@ -113,7 +117,17 @@ final class NativeSpawn {
         FREE.add(this);
       } else {
         FREE_COUNT.decrementAndGet();
+        // Freed now, not when a collection finds it: a burst of runs allocates far more native
+        // memory than heap, so collections can come too seldom to free it in time.
+        memory.close();
+        packed.close();
+        HELD.decrementAndGet();
       }
+    }
+
+    /** How many of these hold native memory now: those in use and those kept. */
+    static int held() {
+      return HELD.get();
     }
   }
 
@@ -311,6 +325,11 @@ final class NativeSpawn {
         strings.close();
         strings = new Memory(initial);
       }
+    }
+
+    /** Frees the block; nothing may use it afterwards. */
+    void close() {
+      strings.close();
     }
 
     /** Packs {@code argv} and {@code envp}, replacing what was packed before. */

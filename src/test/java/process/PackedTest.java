@@ -56,4 +56,25 @@ class PackedTest {
     u.giveBack();
     assertTrue(u.packed.size() <= NativeSpawn.Packed.KEPT_BYTES, "kept " + u.packed.size());
   }
+
+  @Test
+  void whatABurstOfRunsUsedBeyondTheKeptIsFreedAtOnce() {
+    java.util.List<NativeSpawn.Unconfirmed> burst = new java.util.ArrayList<>();
+    for (int i = 0; i < NativeSpawn.Unconfirmed.KEEP + 100; i++) {
+      NativeSpawn.Unconfirmed u = NativeSpawn.Unconfirmed.take("/");
+      u.packed.pack(new String[] {"true"}, new String[] {"A=" + i});
+      burst.add(u);
+    }
+    assertTrue(NativeSpawn.Unconfirmed.held() >= burst.size(),
+        "held " + NativeSpawn.Unconfirmed.held());
+    burst.forEach(NativeSpawn.Unconfirmed::giveBack);
+    // Without a collection: those not kept no longer hold native memory.
+    assertTrue(NativeSpawn.Unconfirmed.held() <= NativeSpawn.Unconfirmed.KEEP,
+        "held " + NativeSpawn.Unconfirmed.held());
+    // What is kept still serves.
+    NativeSpawn.Unconfirmed again = NativeSpawn.Unconfirmed.take("/");
+    again.packed.pack(new String[] {"echo", "hi"}, new String[] {"B=2"});
+    assertEquals("B=2", again.packed.envp().getPointer(0).getString(0));
+    again.giveBack();
+  }
 }
