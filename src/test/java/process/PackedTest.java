@@ -71,6 +71,10 @@ class PackedTest {
     // Without a collection: those not kept no longer hold native memory.
     assertTrue(NativeSpawn.Unconfirmed.held() <= NativeSpawn.Unconfirmed.KEEP,
         "held " + NativeSpawn.Unconfirmed.held());
+    long freed = burst.stream().filter(u -> !u.memory.stack.valid() && !u.memory.args.valid()
+        && !u.memory.params.valid() && !u.memory.tty.valid()
+        && !((com.sun.jna.Memory) u.packed.argv()).valid()).count();
+    assertTrue(freed >= burst.size() - NativeSpawn.Unconfirmed.KEEP, "freed " + freed);
     // What is kept still serves.
     NativeSpawn.Unconfirmed again = NativeSpawn.Unconfirmed.take("/");
     again.packed.pack(new String[] {"echo", "hi"}, new String[] {"B=2"});
