@@ -245,12 +245,33 @@ final class FileCalls {
 
   /** A native buffer per thread for reads and writes, so byte arrays are never pinned whole. */
   private static final int IO_CHUNK = 1 << 20;
-  private static final ThreadLocal<Memory> IO_BUFFER =
-      ThreadLocal.withInitial(() -> new Memory(IO_CHUNK));
+  private static final ThreadLocal<Memory> IO_BUFFER = new ThreadLocal<>();
+
+  /** This thread's buffer, made on its first read or write. */
+  static Memory buffer() {
+    Memory mem = IO_BUFFER.get();
+    if (mem == null) {
+      mem = new Memory(IO_CHUNK);
+      IO_BUFFER.set(mem);
+    }
+    return mem;
+  }
+
+  /**
+   * Frees this thread's buffer, if it has one, as the thread ends: without this a thread that
+   * ends leaves its megabyte to whenever a collection finds it.
+   */
+  static void releaseBuffer() {
+    Memory mem = IO_BUFFER.get();
+    if (mem != null) {
+      IO_BUFFER.remove();
+      mem.close();
+    }
+  }
 
   /** Reads up to {@code n} bytes at {@code offset}; fewer only at the end of the file. */
   static byte[] readAt(int fd, long offset, int n, String path) throws IOException {
-    Memory mem = IO_BUFFER.get();
+    Memory mem = buffer();
     byte[] out = new byte[n];
     int done = 0;
     while (done < n) {
@@ -271,7 +292,7 @@ final class FileCalls {
   }
 
   static void writeAll(int fd, byte[] data, String path) throws IOException {
-    Memory mem = IO_BUFFER.get();
+    Memory mem = buffer();
     int done = 0;
     while (done < data.length) {
       int len = Math.min(IO_CHUNK, data.length - done);

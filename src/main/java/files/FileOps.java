@@ -46,6 +46,11 @@ public final class FileOps {
 
   private FileOps() {}
 
+  /** For a thread that served file requests, as it ends: frees what it kept for them. */
+  public static void threadEnds() {
+    FileCalls.releaseBuffer();
+  }
+
   // ------------------------------------------------------------------------------- write_file
 
   public static Response write(Request.WriteFile r) {

@@ -39,7 +39,7 @@ public final class FileVerticle extends VerticleBase {
   @Override
   public Future<?> start() {
     pool = ElasticPool.create(new ElasticPool.Shape("agent-file", "file", POOL_SIZE, EXTRA,
-        STUCK_MS, IDLE_SECONDS), () -> { }, task -> ((Task) task).refuse());
+        STUCK_MS, IDLE_SECONDS), FileOps::threadEnds, task -> ((Task) task).refuse());
     return vertx.eventBus().<Messages.Envelope>localConsumer(Addresses.FILE, this::handle)
         .completion();
   }
