@@ -78,9 +78,6 @@ final class NativeSpawn {
         new java.util.concurrent.ConcurrentLinkedQueue<>();
     private static final java.util.concurrent.atomic.AtomicInteger FREE_COUNT =
         new java.util.concurrent.atomic.AtomicInteger();
-    /** Those made and not yet freed: in use, or kept in {@link #FREE}. */
-    private static final java.util.concurrent.atomic.AtomicInteger HELD =
-        new java.util.concurrent.atomic.AtomicInteger();
 
     final ExecHelper.CloneMemory memory = new ExecHelper.CloneMemory(ExecHelper.SMALL_STACK);
     /** Grown to what a run's argv and environment need (most need a few KiB). */
@@ -93,7 +90,6 @@ final class NativeSpawn {
         FREE_COUNT.decrementAndGet();
       } else {
         u = new Unconfirmed();
-        HELD.incrementAndGet();
       }
       u.cwd = cwd;
       return u;
@@ -121,13 +117,7 @@ final class NativeSpawn {
         // memory than heap, so collections can come too seldom to free it in time.
         memory.close();
         packed.close();
-        HELD.decrementAndGet();
       }
-    }
-
-    /** How many of these hold native memory now: those in use and those kept. */
-    static int held() {
-      return HELD.get();
     }
   }
 

@@ -65,12 +65,8 @@ class PackedTest {
       u.packed.pack(new String[] {"true"}, new String[] {"A=" + i});
       burst.add(u);
     }
-    assertTrue(NativeSpawn.Unconfirmed.held() >= burst.size(),
-        "held " + NativeSpawn.Unconfirmed.held());
     burst.forEach(NativeSpawn.Unconfirmed::giveBack);
     // Without a collection: those not kept no longer hold native memory.
-    assertTrue(NativeSpawn.Unconfirmed.held() <= NativeSpawn.Unconfirmed.KEEP,
-        "held " + NativeSpawn.Unconfirmed.held());
     long freed = burst.stream().filter(u -> !u.memory.stack.valid() && !u.memory.args.valid()
         && !u.memory.params.valid() && !u.memory.tty.valid()
         && !((com.sun.jna.Memory) u.packed.argv()).valid()).count();
