@@ -233,7 +233,7 @@ final class NativeSpawn {
    * Native memory a spawning thread reuses: the file actions, the attributes, then argv and envp.
    * The attributes are the same for every child, so they are set once per thread and kept.
    */
-  private static final class Scratch {
+  static final class Scratch {
     final Memory fa = new Memory(STRUCT_BYTES);
     final Memory attr = new Memory(STRUCT_BYTES);
     final int tid = LibC.Spawn.gettid();
@@ -255,6 +255,14 @@ final class NativeSpawn {
 
     Scratch() {
       childAttributes(attr);
+    }
+
+    /** Frees all of it, once this thread starts no more children. */
+    void close() {
+      fa.close();
+      attr.close();
+      packed.close();
+      clone.close();
     }
   }
 
@@ -365,18 +373,32 @@ final class NativeSpawn {
     }
   }
 
-  private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+  private static final ThreadLocal<Scratch> SCRATCH = new ThreadLocal<>();
 
-  /** The calling spawning thread ends: its gate, if it made one, goes too. */
+  /** The calling thread's scratch memory, made on its first spawn. */
+  static Scratch scratch() {
+    Scratch scratch = SCRATCH.get();
+    if (scratch == null) {
+      scratch = new Scratch();
+      SCRATCH.set(scratch);
+    }
+    return scratch;
+  }
+
+  /**
+   * The calling spawning thread ends: its gate, if it made one, and its scratch memory go too (a
+   * thread that never spawned has neither, and none is made for it here).
+   */
   static void threadEnds() {
-    if (!AVAILABLE) {
+    Scratch scratch = SCRATCH.get();
+    if (scratch == null) {
       return;
     }
-    Gate gate = SCRATCH.get().gate;
     SCRATCH.remove();
-    if (gate != null) {
-      gate.close();
+    if (scratch.gate != null) {
+      scratch.gate.close();
     }
+    scratch.close();
   }
 
   /**
@@ -387,7 +409,7 @@ final class NativeSpawn {
   private static Spawned spawn(List<String> command, String cwd, String[] env, FileActions actions,
       int[] stdio, String tty, SpawnListener listener, String tag, boolean neverWait)
       throws IOException {
-    Scratch scratch = SCRATCH.get();
+    Scratch scratch = scratch();
     try {
       return spawn(command, cwd, env, actions, stdio, tty, listener, tag, neverWait, scratch);
     } finally {

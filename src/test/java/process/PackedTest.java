@@ -1,6 +1,7 @@
 package process;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Arrays;
@@ -10,7 +11,8 @@ import org.junit.jupiter.api.Test;
  * The native blocks that carry a command's argv and environment to its child: one grown for a
  * large command is not kept at that size once its spawn is over, since up to 32 blocks are kept
  * for later runs (and one per spawning thread), and a few commands of megabytes each would
- * otherwise hold that memory for the agent's whole life.
+ * otherwise hold that memory for the agent's whole life. Native memory a spawn no longer needs (a
+ * run's beyond the 32 kept, an ending spawning thread's) is freed then, not at a later collection.
  */
 class PackedTest {
   /** An environment of about a megabyte, in entries the kernel would take. */
@@ -76,5 +78,30 @@ class PackedTest {
     again.packed.pack(new String[] {"echo", "hi"}, new String[] {"B=2"});
     assertEquals("B=2", again.packed.envp().getPointer(0).getString(0));
     again.giveBack();
+  }
+
+  @Test
+  void aSpawningThreadFreesItsScratchMemoryAsItEnds() throws Exception {
+    java.util.concurrent.ExecutorService pool = SpawnPool.create(1);
+    java.util.concurrent.CompletableFuture<NativeSpawn.Scratch> made =
+        new java.util.concurrent.CompletableFuture<>();
+    java.util.concurrent.CompletableFuture<Thread> thread =
+        new java.util.concurrent.CompletableFuture<>();
+    pool.execute(() -> {
+      thread.complete(Thread.currentThread());
+      NativeSpawn.Scratch scratch = NativeSpawn.scratch();
+      scratch.packed.pack(new String[] {"true"}, new String[] {"A=1"});
+      made.complete(scratch);
+    });
+    NativeSpawn.Scratch scratch = made.get(30, java.util.concurrent.TimeUnit.SECONDS);
+    assertTrue(scratch.fa.valid() && scratch.clone.stack.valid());
+    pool.shutdown();
+    // The pool may count as terminated a moment before its thread's last step: wait for the thread.
+    Thread t = thread.get(30, java.util.concurrent.TimeUnit.SECONDS);
+    t.join(30_000);
+    assertFalse(t.isAlive());
+    assertFalse(scratch.fa.valid() || scratch.attr.valid() || scratch.clone.stack.valid()
+        || scratch.clone.args.valid() || scratch.clone.params.valid() || scratch.clone.tty.valid()
+        || ((com.sun.jna.Memory) scratch.packed.argv()).valid(), "freed as the thread ended");
   }
 }
