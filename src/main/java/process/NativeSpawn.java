@@ -114,9 +114,11 @@ final class NativeSpawn {
       } else {
         FREE_COUNT.decrementAndGet();
         // Freed now, not when a collection finds it: a burst of runs allocates far more native
-        // memory than heap, so collections can come too seldom to free it in time.
+        // memory than heap, so collections can come too seldom to free it in time. The C
+        // library keeps what is freed for later, until it is trimmed once the agent is quiet.
         memory.close();
         packed.close();
+        sys.MemoryTrim.wanted();
       }
     }
   }

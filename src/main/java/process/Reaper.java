@@ -84,6 +84,13 @@ public final class Reaper {
     }
   }
 
+  /** How many native spawns have started since the agent did; read once per quiet check. */
+  public static long spawns() {
+    synchronized (SPAWNING) {
+      return spawns;
+    }
+  }
+
   /** Thread {@code tid}'s spawn has ended, and its child (if any) is {@link #watch watched}. */
   static void spawnEnded(int tid) {
     synchronized (SPAWNING) {

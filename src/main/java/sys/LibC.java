@@ -268,6 +268,23 @@ public final class LibC {
   public static native int ptsname_r(int fd, byte[] buf, long buflen);
 
   /**
+   * glibc's {@code malloc_trim}, bound apart: other C libraries lack it, and a missing function
+   * fails the binding of its whole class.
+   */
+  public static final class Malloc {
+    private static final boolean AVAILABLE = bind(Malloc.class);
+
+    private Malloc() {}
+
+    public static boolean available() {
+      return AVAILABLE;
+    }
+
+    /** Gives free memory back to the system, keeping {@code pad} bytes; 1 if any was given. */
+    public static native int malloc_trim(long pad);
+  }
+
+  /**
    * posix_spawn and its helpers, bound apart from the rest: the newest of them
    * ({@code posix_spawn_file_actions_addclosefrom_np}, glibc 2.34) is missing from older C
    * libraries and musl, and a missing function fails the binding of its whole class. Without them

@@ -104,6 +104,10 @@ public final class Main {
         .setFileSystemOptions(new FileSystemOptions().setFileCachingEnabled(false)
             .setClassPathResolvingEnabled(false)));
     AgentState state = new AgentState(config);
+    // After a burst of runs, the C library's free memory goes back once nothing has started for
+    // a while.
+    sys.MemoryTrim.install((ms, task) -> vertx.setTimer(ms, id -> task.run()),
+        sys.MemoryTrim.QUIET_MS, process.Reaper::spawns);
     // The agent becomes a child subreaper when it starts its first process; orphans it adopts are
     // reaped as the kernel reports their exit (see process.Reaper), never on a timer.
     Main main = new Main(vertx, state);

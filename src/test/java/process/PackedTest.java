@@ -12,7 +12,8 @@ import org.junit.jupiter.api.Test;
  * large command is not kept at that size once its spawn is over, since up to 32 blocks are kept
  * for later runs (and one per spawning thread), and a few commands of megabytes each would
  * otherwise hold that memory for the agent's whole life. Native memory a spawn no longer needs (a
- * run's beyond the 32 kept, an ending spawning thread's) is freed then, not at a later collection.
+ * run's beyond the 32 kept, an ending spawning thread's) is freed then, not at a later collection,
+ * and a run's so freed asks for the C library's free memory to be trimmed once the agent is quiet.
  */
 class PackedTest {
   /** An environment of about a megabyte, in entries the kernel would take. */
@@ -78,6 +79,28 @@ class PackedTest {
     again.packed.pack(new String[] {"echo", "hi"}, new String[] {"B=2"});
     assertEquals("B=2", again.packed.envp().getPointer(0).getString(0));
     again.giveBack();
+  }
+
+  @Test
+  void onlyARunBeyondTheKeptAsksForATrimOfTheFreedMemory() {
+    java.util.List<Runnable> armed = new java.util.ArrayList<>();
+    sys.MemoryTrim.install((ms, task) -> armed.add(task), 1000, () -> 0);
+    try {
+      // One run at a time: what it used is kept for the next.
+      for (int i = 0; i < 3 * NativeSpawn.Unconfirmed.KEEP; i++) {
+        NativeSpawn.Unconfirmed.take("/").giveBack();
+      }
+      assertEquals(0, armed.size());
+      java.util.List<NativeSpawn.Unconfirmed> burst = new java.util.ArrayList<>();
+      for (int i = 0; i < NativeSpawn.Unconfirmed.KEEP + 10; i++) {
+        burst.add(NativeSpawn.Unconfirmed.take("/"));
+      }
+      burst.forEach(NativeSpawn.Unconfirmed::giveBack);
+      assertEquals(1, armed.size());
+      assertTrue(sys.MemoryTrim.pending());
+    } finally {
+      sys.MemoryTrim.install(null, 0, () -> 0);
+    }
   }
 
   @Test

@@ -1,0 +1,112 @@
+package sys;
+
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.LongSupplier;
+
+/**
+ * Hands the C library's free memory back to the system once the agent has gone quiet after a
+ * burst.
+ *
+ * <p>A burst (hundreds of runs at once) allocates native memory on several threads, and when it
+ * is freed the C library keeps most of it for later: a few MiB that an idle agent holds for
+ * nothing (BENCHMARKS.md, "Memory after work"). Whoever frees memory held for a burst calls
+ * {@link #wanted}. The first such call arms one timer; when it fires, the trim is done if nothing
+ * was started since it was armed, and the timer is armed again otherwise. The trim
+ * ({@code malloc_trim}, a few milliseconds) runs on a thread of its own, which then ends, so that
+ * no event loop waits for it. Nothing is armed while no burst has ended: an idle agent does no
+ * periodic work for this.
+ */
+public final class MemoryTrim {
+  /** How long nothing may start before the trim ({@code -Dagent.trim.quiet_ms}). */
+  public static final long QUIET_MS = Long.getLong("agent.trim.quiet_ms", 10_000);
+
+  /** Runs a task once, after a delay. */
+  public interface Timer {
+    void after(long ms, Runnable task);
+  }
+
+  private record Installed(Timer timer, long quietMs, LongSupplier starts) {}
+
+  /** Whether a trim is waiting for its quiet time. */
+  private static final AtomicBoolean PENDING = new AtomicBoolean();
+  private static volatile Installed installed;
+  private static final java.util.concurrent.atomic.AtomicLong TRIMS =
+      new java.util.concurrent.atomic.AtomicLong();
+
+  private MemoryTrim() {}
+
+  /**
+   * From now on a burst's end leads to a trim once {@code starts} (a count of what the agent
+   * started) has not moved for {@code quietMs}; {@code timer} waits. With a null timer, no trim
+   * is done.
+   */
+  public static void install(Timer timer, long quietMs, LongSupplier starts) {
+    installed = timer == null ? null : new Installed(timer, quietMs, starts);
+    PENDING.set(false);
+  }
+
+  /** Memory held for a burst was freed: a trim is wanted once the agent is quiet. */
+  public static void wanted() {
+    if (PENDING.get() || !PENDING.compareAndSet(false, true)) {
+      return;
+    }
+    Installed i = installed;
+    if (i == null || !LibC.Malloc.available()) {
+      PENDING.set(false);
+      return;
+    }
+    arm(i, i.starts().getAsLong());
+  }
+
+  /** Whether a trim waits for the agent to go quiet. */
+  public static boolean pending() {
+    return PENDING.get();
+  }
+
+  /** How many trims have been done. */
+  public static long trims() {
+    return TRIMS.get();
+  }
+
+  private static void arm(Installed i, long startsSeen) {
+    i.timer().after(i.quietMs(), () -> {
+      if (installed != i) {
+        return;
+      }
+      long now = i.starts().getAsLong();
+      if (now != startsSeen) {
+        arm(i, now);
+        return;
+      }
+      // Cleared first: a burst that ends while the trim runs arms the next one.
+      PENDING.set(false);
+      Threads.start("memory-trim", Threads.SMALL_STACK, MemoryTrim::trimNow);
+    });
+  }
+
+  /** Gives the C library's free memory back, and logs how much the agent's RSS fell. */
+  static void trimNow() {
+    long before = residentKib();
+    long t0 = System.nanoTime();
+    LibC.Malloc.malloc_trim(0);
+    long us = (System.nanoTime() - t0) / 1000;
+    TRIMS.incrementAndGet();
+    log.Log.info("memory_trimmed", "rss_before_kib", before, "rss_after_kib", residentKib(),
+        "took_us", us);
+  }
+
+  /** The agent's resident memory in KiB (VmRSS); -1 where that cannot be read. */
+  static long residentKib() {
+    try {
+      for (String line : java.nio.file.Files.readAllLines(
+          java.nio.file.Path.of("/proc/self/status"))) {
+        if (line.startsWith("VmRSS:")) {
+          return Long.parseLong(line.substring(6).replace("kB", "").trim());
+        }
+      }
+    } catch (java.io.IOException | RuntimeException e) {
+      // Only the log line lacks the figure.
+    }
+    return -1;
+  }
+}

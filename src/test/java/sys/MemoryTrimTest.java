@@ -1,0 +1,111 @@
+package sys;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import support.Poll;
+
+/**
+ * The trim after a burst: one timer however often a trim is wanted, a trim only once nothing has
+ * started for the quiet time, the timer armed again while things start, and nothing armed
+ * without a timer. The timer here runs its tasks when the test says, so each step is seen.
+ */
+class MemoryTrimTest {
+  /** The tasks armed so far, in order; the test runs them. */
+  private final List<Runnable> armed = new ArrayList<>();
+  private final AtomicLong starts = new AtomicLong();
+
+  @AfterEach
+  void uninstall() {
+    MemoryTrim.install(null, 0, () -> 0);
+  }
+
+  private void install() {
+    MemoryTrim.install((ms, task) -> {
+      assertEquals(250, ms);
+      armed.add(task);
+    }, 250, starts::get);
+  }
+
+  @Test
+  void aBurstArmsOneTimerAndTheTrimComesOnceNothingStarted() throws Exception {
+    install();
+    long trims = MemoryTrim.trims();
+    for (int i = 0; i < 100; i++) {
+      MemoryTrim.wanted();
+    }
+    assertEquals(1, armed.size());
+    assertTrue(MemoryTrim.pending());
+    armed.get(0).run();
+    assertFalse(MemoryTrim.pending());
+    Poll.until("a trim", 30_000, () -> MemoryTrim.trims() == trims + 1);
+    assertEquals(1, armed.size(), "nothing is armed once the trim is done");
+    // The next burst arms again.
+    MemoryTrim.wanted();
+    assertEquals(2, armed.size());
+  }
+
+  @Test
+  void whatStartsDuringTheQuietTimePutsTheTrimOff() throws Exception {
+    install();
+    long trims = MemoryTrim.trims();
+    MemoryTrim.wanted();
+    starts.addAndGet(3);
+    armed.get(0).run();
+    assertEquals(2, armed.size(), "armed again");
+    assertTrue(MemoryTrim.pending());
+    assertEquals(trims, MemoryTrim.trims());
+    MemoryTrim.wanted();
+    assertEquals(2, armed.size(), "still one timer");
+    armed.get(1).run();
+    Poll.until("a trim", 30_000, () -> MemoryTrim.trims() == trims + 1);
+    assertFalse(MemoryTrim.pending());
+  }
+
+  @Test
+  void withoutATimerNothingWaits() {
+    MemoryTrim.install(null, 250, starts::get);
+    MemoryTrim.wanted();
+    assertFalse(MemoryTrim.pending());
+  }
+
+  @Test
+  void aTimerOfAnEarlierInstallTrimsNothing() {
+    install();
+    long trims = MemoryTrim.trims();
+    MemoryTrim.wanted();
+    Runnable stale = armed.get(0);
+    install();
+    stale.run();
+    assertEquals(trims, MemoryTrim.trims());
+    assertFalse(MemoryTrim.pending());
+  }
+
+  @Test
+  void theTrimGivesTheFreedMemoryBack() {
+    assertTrue(LibC.Malloc.available(), "glibc here");
+    // 32 MiB in blocks small enough to come from the C library's heap, each written to, then
+    // freed under one block still held, so that the library cannot give them back by itself.
+    List<com.sun.jna.Memory> blocks = new ArrayList<>();
+    for (int i = 0; i < 2048; i++) {
+      com.sun.jna.Memory m = new com.sun.jna.Memory(16 * 1024);
+      m.clear();
+      blocks.add(m);
+    }
+    com.sun.jna.Memory pin = new com.sun.jna.Memory(16 * 1024);
+    blocks.forEach(com.sun.jna.Memory::close);
+    long trims = MemoryTrim.trims();
+    long before = MemoryTrim.residentKib();
+    MemoryTrim.trimNow();
+    long after = MemoryTrim.residentKib();
+    pin.close();
+    assertEquals(trims + 1, MemoryTrim.trims());
+    assertTrue(before - after >= 16 * 1024, "RSS " + before + " KiB, then " + after);
+  }
+}
