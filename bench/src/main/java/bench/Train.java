@@ -6,17 +6,21 @@ import io.vertx.core.json.JsonObject;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Base64;
+import java.util.List;
 
 /**
  * The training run behind the class-data archive that {@code mvn package} builds: starts the agent
  * jar in its own JVM, as {@code bin/agent} does, with the archive's flag, on a private Unix socket
- * and a loopback TCP port, sends it one of every common request, and shuts it down. That JVM then
- * writes every class that was loaded into the archive, so a real start skips loading and
- * verifying them. The archive records the agent jar alone as its class path, which is what
- * {@code bin/agent} runs.
+ * and a loopback TCP port, sends it one of every common request, and shuts it down. Every class
+ * that was loaded goes into the archive, so a real start skips loading and verifying them. The
+ * archive records the agent jar alone as its class path, which is what {@code bin/agent} runs.
  *
  * <p>Arguments: the agent jar, then the JVM flags for the agent (the archive's flag first).
+ * {@code --static-archive=FILE} in place of a JVM flag (JDK 17 to 24) has the run list the classes
+ * it loads, then dumps them into one static archive, FILE: the JDK's own default archive is then
+ * not needed at all, and classes of it that the agent never loads are not mapped.
  */
 public final class Train {
   private Train() {}
@@ -31,11 +35,24 @@ public final class Train {
       port = probe.getLocalPort();
     }
     String tcp = "tcp://127.0.0.1:" + port;
+    String javaCmd = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    List<String> flags = new ArrayList<>();
+    Path staticArchive = null;
+    Path classList = null;
+    for (String a : List.of(args).subList(1, args.length)) {
+      if (a.startsWith("--static-archive=")) {
+        staticArchive = Path.of(a.substring("--static-archive=".length())).toAbsolutePath();
+        classList = Path.of(staticArchive + ".classlist");
+        flags.add("-XX:DumpLoadedClassList=" + classList);
+      } else {
+        flags.add(a);
+      }
+    }
     // Both transports and the usual log level, so that their classes are in the archive too.
-    java.util.List<String> cmd = new java.util.ArrayList<>();
-    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    cmd.addAll(java.util.Arrays.asList(args).subList(1, args.length));
-    cmd.addAll(java.util.List.of("-jar", jar.toString(), "--listen", "unix:" + sock,
+    List<String> cmd = new ArrayList<>();
+    cmd.add(javaCmd);
+    cmd.addAll(flags);
+    cmd.addAll(List.of("-jar", jar.toString(), "--listen", "unix:" + sock,
         "--listen", tcp));
     Process agent = new ProcessBuilder(cmd).inheritIO().start();
     try {
@@ -67,6 +84,32 @@ public final class Train {
     } finally {
       agent.destroyForcibly();
       removeTree(dir);
+    }
+    if (staticArchive != null) {
+      dump(javaCmd, flags, classList, staticArchive, jar);
+    }
+  }
+
+  /**
+   * Dumps the classes of {@code classList} into the static archive {@code archive}, with the
+   * agent jar (by the path {@code bin/agent} gives it) as its class path. A JVM that cannot dump
+   * one leaves no archive, and the build goes on: {@code bin/agent} then starts without it.
+   */
+  private static void dump(String javaCmd, List<String> flags, Path classList,
+      Path archive, Path jar) throws Exception {
+    List<String> cmd = new ArrayList<>(List.of(javaCmd, "-Xshare:dump",
+        "-XX:SharedClassListFile=" + classList, "-XX:SharedArchiveFile=" + archive));
+    flags.stream().filter(f -> !f.startsWith("-XX:DumpLoadedClassList=")).forEach(cmd::add);
+    cmd.addAll(List.of("-cp", jar.toString()));
+    try {
+      Process p = new ProcessBuilder(cmd).inheritIO().start();
+      if (!p.waitFor(300, java.util.concurrent.TimeUnit.SECONDS) || p.exitValue() != 0) {
+        p.destroyForcibly();
+        Files.deleteIfExists(archive);
+        System.err.println("train: no class-data archive, the dump failed: " + cmd);
+      }
+    } finally {
+      Files.deleteIfExists(classList);
     }
   }
 
