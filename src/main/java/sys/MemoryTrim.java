@@ -1,6 +1,10 @@
 package sys;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongSupplier;
 
 /**
@@ -30,8 +34,7 @@ public final class MemoryTrim {
   /** Whether a trim is waiting for its quiet time. */
   private static final AtomicBoolean PENDING = new AtomicBoolean();
   private static volatile Installed installed;
-  private static final java.util.concurrent.atomic.AtomicLong TRIMS =
-      new java.util.concurrent.atomic.AtomicLong();
+  private static final AtomicLong TRIMS = new AtomicLong();
 
   private MemoryTrim() {}
 
@@ -98,13 +101,12 @@ public final class MemoryTrim {
   /** The agent's resident memory in KiB (VmRSS); -1 where that cannot be read. */
   static long residentKib() {
     try {
-      for (String line : java.nio.file.Files.readAllLines(
-          java.nio.file.Path.of("/proc/self/status"))) {
+      for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
         if (line.startsWith("VmRSS:")) {
           return Long.parseLong(line.substring(6).replace("kB", "").trim());
         }
       }
-    } catch (java.io.IOException | RuntimeException e) {
+    } catch (IOException | RuntimeException e) {
       // Only the log line lacks the figure.
     }
     return -1;
