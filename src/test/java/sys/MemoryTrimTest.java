@@ -90,21 +90,23 @@ class MemoryTrimTest {
   @Test
   void theTrimGivesTheFreedMemoryBack() {
     assertTrue(LibC.Malloc.available(), "glibc here");
-    // 32 MiB in blocks small enough to come from the C library's heap, each written to, then
-    // freed under one block still held, so that the library cannot give them back by itself.
+    // 64 MiB in blocks small enough to come from the C library's heap, each written to; then
+    // every other one freed, so that each freed block lies between two held ones and the
+    // library cannot give it back by itself, wherever in its heap the blocks landed.
     List<com.sun.jna.Memory> blocks = new ArrayList<>();
-    for (int i = 0; i < 2048; i++) {
+    for (int i = 0; i < 4096; i++) {
       com.sun.jna.Memory m = new com.sun.jna.Memory(16 * 1024);
       m.clear();
       blocks.add(m);
     }
-    com.sun.jna.Memory pin = new com.sun.jna.Memory(16 * 1024);
-    blocks.forEach(com.sun.jna.Memory::close);
+    for (int i = 0; i < blocks.size(); i += 2) {
+      blocks.get(i).close();
+    }
     long trims = MemoryTrim.trims();
     long before = MemoryTrim.residentKib();
     MemoryTrim.trimNow();
     long after = MemoryTrim.residentKib();
-    pin.close();
+    blocks.forEach(com.sun.jna.Memory::close);
     assertEquals(trims + 1, MemoryTrim.trims());
     assertTrue(before - after >= 16 * 1024, "RSS " + before + " KiB, then " + after);
   }
