@@ -13,12 +13,13 @@ import java.util.function.LongSupplier;
  *
  * <p>A burst (hundreds of runs at once) allocates native memory on several threads, and when it
  * is freed the C library keeps most of it for later: a few MiB that an idle agent holds for
- * nothing (BENCHMARKS.md, "Memory after work"). Whoever frees memory held for a burst calls
- * {@link #wanted}. The first such call arms one timer; when it fires, the trim is done if nothing
+ * nothing (BENCHMARKS.md, "Memory after work"). The start leaves some too (on JDK 25, about
+ * 5 MiB). Whoever frees memory held for a burst calls {@link #wanted}, and so does the agent once
+ * it is ready. The first such call arms one timer; when it fires, the trim is done if nothing
  * was started since it was armed, and the timer is armed again otherwise. The trim
  * ({@code malloc_trim}, a few milliseconds) runs on a thread of its own, which then ends, so that
- * no event loop waits for it. Nothing is armed while no burst has ended: an idle agent does no
- * periodic work for this.
+ * no event loop waits for it. Nothing is armed while no burst has ended since the last trim: an
+ * idle agent does no periodic work for this.
  */
 public final class MemoryTrim {
   /** How long nothing may start before the trim ({@code -Dagent.trim.quiet_ms}). */
@@ -54,7 +55,7 @@ public final class MemoryTrim {
       return;
     }
     Installed i = installed;
-    if (i == null || !LibC.Malloc.available()) {
+    if (i == null) {
       PENDING.set(false);
       return;
     }
@@ -87,8 +88,14 @@ public final class MemoryTrim {
     });
   }
 
-  /** Gives the C library's free memory back, and logs how much the agent's RSS fell. */
+  /**
+   * Gives the C library's free memory back, and logs how much the agent's RSS fell; does nothing
+   * on a C library without {@code malloc_trim}.
+   */
   static void trimNow() {
+    if (!LibC.Malloc.available()) {
+      return;
+    }
     long before = residentKib();
     long t0 = System.nanoTime();
     LibC.Malloc.malloc_trim(0);

@@ -119,6 +119,9 @@ public final class Main {
       }
       Log.info("ready", "pid", ProcessHandle.current().pid(), "uptime_ms",
           main.state.uptimeMs());
+      // The start itself leaves memory free in the C library (the JIT's work, on JDK 25 the
+      // class-data cache's): one trim once the agent is quiet.
+      sys.MemoryTrim.wanted();
     });
     // SIGTERM (and Ctrl-C) run the same orderly shutdown as the request, and exit 0.
     for (String name : new String[] {"TERM", "INT"}) {
