@@ -93,7 +93,12 @@ public final class MemoryTrim {
    * on a C library without {@code malloc_trim}.
    */
   static void trimNow() {
-    if (!LibC.Malloc.available()) {
+    try {
+      if (!LibC.Malloc.available()) {
+        return;
+      }
+    } catch (LinkageError e) {
+      // No native access at all: nothing to trim with.
       return;
     }
     long before = residentKib();
