@@ -84,7 +84,7 @@ public final class Reaper {
     }
   }
 
-  /** How many native spawns have started since the agent did; read once per quiet check. */
+  /** How many native spawns have begun since the agent started; read once per quiet check. */
   public static long spawns() {
     synchronized (SPAWNING) {
       return spawns;

@@ -8,8 +8,8 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongSupplier;
 
 /**
- * Hands the C library's free memory back to the system once the agent has gone quiet after a
- * burst.
+ * Hands the C library's free memory back to the system once the agent has gone quiet after its
+ * start or a burst.
  *
  * <p>A burst (hundreds of runs at once) allocates native memory on several threads, and when it
  * is freed the C library keeps most of it for later: a few MiB that an idle agent holds for
@@ -49,7 +49,7 @@ public final class MemoryTrim {
     PENDING.set(false);
   }
 
-  /** Memory held for a burst was freed: a trim is wanted once the agent is quiet. */
+  /** Memory held for a burst was freed, or the start is done: a trim once the agent is quiet. */
   public static void wanted() {
     if (PENDING.get() || !PENDING.compareAndSet(false, true)) {
       return;
