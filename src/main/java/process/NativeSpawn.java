@@ -118,7 +118,7 @@ final class NativeSpawn {
         // library keeps what is freed for later, until it is trimmed once the agent is quiet.
         memory.close();
         packed.close();
-        sys.MemoryTrim.wanted();
+        MemoryTrim.wanted();
       }
     }
   }

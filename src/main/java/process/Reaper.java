@@ -85,7 +85,7 @@ public final class Reaper {
   }
 
   /** How many native spawns have begun since the agent started; read once per quiet check. */
-  public static long spawns() {
+  static long spawns() {
     synchronized (SPAWNING) {
       return spawns;
     }

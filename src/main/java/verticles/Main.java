@@ -106,8 +106,7 @@ public final class Main {
     AgentState state = new AgentState(config);
     // After the start and after a burst of runs, the C library's free memory goes back once
     // nothing has started for a while.
-    sys.MemoryTrim.install((ms, task) -> vertx.setTimer(ms, id -> task.run()),
-        sys.MemoryTrim.QUIET_MS, process.Reaper::spawns);
+    process.MemoryTrim.install(new ContextLoop(vertx, vertx.getOrCreateContext()));
     // The agent becomes a child subreaper when it starts its first process; orphans it adopts are
     // reaped as the kernel reports their exit (see process.Reaper), never on a timer.
     Main main = new Main(vertx, state);
@@ -121,7 +120,7 @@ public final class Main {
           main.state.uptimeMs());
       // The start itself leaves memory free in the C library (about 5 MiB on JDK 25): one trim
       // once the agent is quiet.
-      sys.MemoryTrim.wanted();
+      process.MemoryTrim.wanted();
     });
     // SIGTERM (and Ctrl-C) run the same orderly shutdown as the request, and exit 0.
     for (String name : new String[] {"TERM", "INT"}) {

@@ -83,8 +83,9 @@ class PackedTest {
 
   @Test
   void onlyARunBeyondTheKeptAsksForATrimOfTheFreedMemory() {
-    java.util.List<Runnable> armed = new java.util.ArrayList<>();
-    sys.MemoryTrim.install((ms, task) -> armed.add(task), 1000, () -> 0);
+    RecordingLoop loop = new RecordingLoop();
+    java.util.List<Runnable> armed = loop.scheduled;
+    MemoryTrim.install(loop, 1000, () -> 0);
     try {
       // One run at a time: what it used is kept for the next.
       for (int i = 0; i < 3 * NativeSpawn.Unconfirmed.KEEP; i++) {
@@ -97,9 +98,9 @@ class PackedTest {
       }
       burst.forEach(NativeSpawn.Unconfirmed::giveBack);
       assertEquals(1, armed.size());
-      assertTrue(sys.MemoryTrim.pending());
+      assertTrue(MemoryTrim.pending());
     } finally {
-      sys.MemoryTrim.install(null, 0, () -> 0);
+      MemoryTrim.install(null, 0, () -> 0);
     }
   }
 

@@ -1,4 +1,4 @@
-package sys;
+package process;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -10,6 +10,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import support.Poll;
+import sys.LibC;
 
 /**
  * The trim after a burst: one timer however often a trim is wanted, a trim only once nothing has
@@ -17,8 +18,9 @@ import support.Poll;
  * without a timer. The timer here runs its tasks when the test says, so each step is seen.
  */
 class MemoryTrimTest {
+  private final RecordingLoop loop = new RecordingLoop();
   /** The tasks armed so far, in order; the test runs them. */
-  private final List<Runnable> armed = new ArrayList<>();
+  private final List<Runnable> armed = loop.scheduled;
   private final AtomicLong starts = new AtomicLong();
 
   @AfterEach
@@ -27,10 +29,7 @@ class MemoryTrimTest {
   }
 
   private void install() {
-    MemoryTrim.install((ms, task) -> {
-      assertEquals(250, ms);
-      armed.add(task);
-    }, 250, starts::get);
+    MemoryTrim.install(loop, 250, starts::get);
   }
 
   @Test
@@ -41,6 +40,7 @@ class MemoryTrimTest {
       MemoryTrim.wanted();
     }
     assertEquals(1, armed.size());
+    assertEquals(List.of(250L), loop.delays, "armed for the quiet time");
     assertTrue(MemoryTrim.pending());
     armed.get(0).run();
     assertFalse(MemoryTrim.pending());

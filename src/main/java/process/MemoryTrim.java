@@ -1,4 +1,4 @@
-package sys;
+package process;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -6,6 +6,8 @@ import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongSupplier;
+import sys.LibC;
+import sys.Threads;
 
 /**
  * Hands the C library's free memory back to the system once the agent has gone quiet after its
@@ -23,14 +25,9 @@ import java.util.function.LongSupplier;
  */
 public final class MemoryTrim {
   /** How long nothing may start before the trim ({@code -Dagent.trim.quiet_ms}). */
-  public static final long QUIET_MS = Long.getLong("agent.trim.quiet_ms", 10_000);
+  static final long QUIET_MS = Long.getLong("agent.trim.quiet_ms", 10_000);
 
-  /** Runs a task once, after a delay. */
-  public interface Timer {
-    void after(long ms, Runnable task);
-  }
-
-  private record Installed(Timer timer, long quietMs, LongSupplier starts) {}
+  private record Installed(Loop loop, long quietMs, LongSupplier starts) {}
 
   /** Whether a trim is waiting for its quiet time. */
   private static final AtomicBoolean PENDING = new AtomicBoolean();
@@ -40,12 +37,16 @@ public final class MemoryTrim {
   private MemoryTrim() {}
 
   /**
-   * From now on a burst's end leads to a trim once {@code starts} (a count of what the agent
-   * started) has not moved for {@code quietMs}; {@code timer} waits. With a null timer, no trim
-   * is done.
+   * From now on the start's or a burst's end leads to a trim once no process has been started for
+   * {@link #QUIET_MS}; {@code loop} waits. With a null loop, no trim is done.
    */
-  public static void install(Timer timer, long quietMs, LongSupplier starts) {
-    installed = timer == null ? null : new Installed(timer, quietMs, starts);
+  public static void install(Loop loop) {
+    install(loop, QUIET_MS, Reaper::spawns);
+  }
+
+  /** As {@link #install(Loop)}, with the quiet time and the count of starts given. */
+  static void install(Loop loop, long quietMs, LongSupplier starts) {
+    installed = loop == null ? null : new Installed(loop, quietMs, starts);
     PENDING.set(false);
   }
 
@@ -63,17 +64,17 @@ public final class MemoryTrim {
   }
 
   /** Whether a trim waits for the agent to go quiet. */
-  public static boolean pending() {
+  static boolean pending() {
     return PENDING.get();
   }
 
   /** How many trims have been done. */
-  public static long trims() {
+  static long trims() {
     return TRIMS.get();
   }
 
   private static void arm(Installed i, long startsSeen) {
-    i.timer().after(i.quietMs(), () -> {
+    i.loop().schedule(i.quietMs(), () -> {
       if (installed != i) {
         return;
       }
